@@ -1,0 +1,23 @@
+/**
+ * billing-meter ingest: what an API owner runs to send request logs to the collector.
+ * Dependency-free (node:* only): import it, or copy this folder.
+ */
+export { createForwarder } from './forwarder.ts';
+export type { Forwarder, ForwarderOptions, ForwarderStats } from './forwarder.ts';
+export { koaMiddleware, expressMiddleware, wrapHandler } from './middleware.ts';
+export type { ExpressMiddleware, KoaContextLike, KoaMiddleware, WrappedHandler } from './middleware.ts';
+export { shipFile } from './ship.ts';
+export type { BadLine, RejectedLine, ShipError, ShipOptions, ShipReport } from './ship.ts';
+export { IngestError, postBatch, createCollectorTarget } from './post-batch.ts';
+export type {
+  CollectorOptions,
+  CollectorTarget,
+  IngestErrorCode,
+  PostBatchResult,
+  PostHooks,
+  Rejection,
+} from './post-batch.ts';
+export { generateSampleLogs } from './sample-logs.ts';
+export type { SampleLogOptions } from './sample-logs.ts';
+export { DEFAULT_HEADER_ALLOW_LIST, isSecretHeader } from './native-record.ts';
+export type { Identity, NativeRecord } from './native-record.ts';

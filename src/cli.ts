@@ -1,0 +1,158 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { keyView } from './http/routes/admin-routes.ts';
+import { createLogger, keyService, openClickHouse, startService } from './main.ts';
+
+/**
+ * `billing-meter <command>`. Commands that touch storage open ClickHouse themselves. With the
+ * embedded engine the data directory belongs to one process at a time: stop the service first, or use
+ * the admin API (`POST /v1/admin/keys`) while it runs.
+ */
+const USAGE = `usage: billing-meter <command>
+
+  serve                         run the service (same as npm start)
+  migrate                       create or upgrade the ClickHouse schema
+  keys create --name NAME       create an ingest key; prints the key alone on the last line
+  keys list [--json]            list ingest keys (never the keys themselves)
+  keys revoke KEY_ID            revoke an ingest key
+  ship FILE|- [--url URL] [--key KEY] [--batch-size N]
+                                send an NDJSON log file (or stdin) to a collector's /v1/logs
+                                (defaults: --url $BILLING_METER_URL or http://127.0.0.1:$PORT,
+                                 --key $BILLING_METER_INGEST_KEY)
+
+Configuration comes from the environment: see README.md.`;
+
+export async function runCli(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+    case undefined:
+      return serve();
+    case 'migrate':
+      return withClickHouse(async (config) => {
+        const ch = await openClickHouse(config);
+        await ch.close();
+        console.log(`schema of ${config.clickhouse.database} is up to date`);
+      });
+    case 'keys':
+      return keys(rest);
+    case 'ship':
+      return ship(rest);
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return 0;
+    default:
+      console.error(`unknown command: ${command}\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+async function serve(): Promise<number> {
+  const config = readConfig();
+  if (!config) return 2;
+  const logger = createLogger(config);
+  const service = await startService(config, logger);
+  await new Promise<void>((resolve) => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(signal, () => {
+        logger.info({ signal }, 'shutting down');
+        void service.stop().then(resolve);
+      });
+    }
+  });
+  return 0;
+}
+
+async function keys(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { name: { type: 'string' }, json: { type: 'boolean', default: false } },
+    allowPositionals: true,
+  });
+  return withClickHouse(async (config) => {
+    const ch = await openClickHouse(config);
+    try {
+      const service = keyService(config, ch);
+      await service.refresh();
+      if (sub === 'create') {
+        const name = values.name?.trim();
+        if (!name) throw new UsageError('keys create needs --name NAME');
+        const { record, key } = await service.create(name);
+        console.log(`created ingest key ${record.keyId} (${record.name}); it is shown once, store it now:`);
+        console.log(key);
+      } else if (sub === 'list') {
+        const list = service.list().map(keyView);
+        if (values.json) console.log(JSON.stringify(list, null, 2));
+        else for (const k of list) console.log(`${k.key_id}  ${k.revoked_at ? 'revoked' : 'active '}  ${k.created_at}  ${k.name}`);
+      } else if (sub === 'revoke') {
+        const id = positionals[0];
+        if (!id) throw new UsageError('keys revoke needs KEY_ID');
+        if (!(await service.revoke(id))) throw new UsageError(`no key ${id}`);
+        console.log(`revoked ${id}; running services stop accepting it within 5 seconds`);
+      } else {
+        throw new UsageError('keys create --name NAME | keys list | keys revoke KEY_ID');
+      }
+    } finally {
+      await ch.close();
+    }
+  });
+}
+
+async function ship(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { url: { type: 'string' }, key: { type: 'string' }, 'batch-size': { type: 'string' } },
+    allowPositionals: true,
+  });
+  const file = positionals[0];
+  const config = readConfig();
+  if (!config) return 2;
+  const baseUrl = values.url ?? process.env.BILLING_METER_URL ?? `http://127.0.0.1:${config.port}`;
+  const apiKey = values.key ?? process.env.BILLING_METER_INGEST_KEY;
+  if (!file || !apiKey) {
+    console.error('usage: billing-meter ship FILE|- --key KEY (or BILLING_METER_INGEST_KEY) [--url URL]');
+    return 2;
+  }
+  const batchSize = values['batch-size'] ? Number(values['batch-size']) : undefined;
+  const { shipFile } = await import('../ingest/ship.ts');
+  const report = await shipFile(file, { baseUrl, apiKey, ...(batchSize ? { batchSize } : {}) });
+  console.log(JSON.stringify(report));
+  return report.failed > 0 || report.badLineCount > 0 || report.rejectedCount > 0 || report.aborted ? 1 : 0;
+}
+
+class UsageError extends Error {}
+
+function readConfig(): Config | undefined {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+async function withClickHouse(run: (config: Config) => Promise<void>): Promise<number> {
+  const config = readConfig();
+  if (!config) return 2;
+  try {
+    await run(config);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(err.message);
+      return 2;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(`error: ${message}`);
+    if (config.clickhouse.kind === 'embedded') {
+      console.error('(with the embedded engine, stop the running service first, or use the admin API while it runs)');
+    }
+    return 1;
+  }
+}

@@ -1,0 +1,164 @@
+import { readFile } from 'node:fs/promises';
+import { UpstreamError } from '../errors.ts';
+import type { SealedSegment, Spool } from './spool.ts';
+
+/** Where spooled rows go: a table of JSONEachRow rows (ClickHouse, or a fake in unit tests). */
+export interface RowSink {
+  insertJsonEachRow(table: string, body: Buffer): Promise<void>;
+}
+
+export interface ShipperLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface ShipperEvents {
+  /** After each insert attempt: how many bytes, how long, and whether it worked. */
+  onInsert?(table: string, bytes: number, seconds: number, ok: boolean): void;
+}
+
+export interface ShipperOptions {
+  /** Spools by destination table. */
+  spools: ReadonlyMap<string, Spool>;
+  sink: RowSink;
+  intervalMs: number;
+  /** Most bytes one INSERT carries; consecutive small segments are merged up to this. */
+  maxInsertBytes?: number;
+  logger: ShipperLogger;
+  events?: ShipperEvents;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+/**
+ * Moves sealed spool segments into ClickHouse, oldest first, deleting each only after ClickHouse
+ * acknowledged the insert. A crash between the two replays the segment: the rows carry their event
+ * ids and the table collapses duplicates, so a replay is never counted twice.
+ * While ClickHouse is down it backs off (up to 30 s) and the spool keeps absorbing ingest.
+ */
+export class Shipper {
+  private timer: NodeJS.Timeout | undefined;
+  /** Every shipment runs on this chain, one at a time: two at once would insert the same segment twice. */
+  private chain: Promise<void> = Promise.resolve();
+  private failures = 0;
+  private stopped = true;
+  private lastError: string | undefined;
+  private readonly maxInsertBytes: number;
+
+  constructor(private readonly options: ShipperOptions) {
+    this.maxInsertBytes = options.maxInsertBytes ?? 64 * 1024 * 1024;
+  }
+
+  /** True when the last attempt reached ClickHouse (or nothing has needed it yet). */
+  get healthy(): boolean {
+    return this.failures === 0;
+  }
+
+  get lastFailure(): string | undefined {
+    return this.lastError;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(this.options.intervalMs);
+  }
+
+  /** Stops the timer and waits for a shipment in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.chain;
+  }
+
+  /** Seals and ships everything now; throws if ClickHouse refuses (what is left stays spooled). */
+  flush(): Promise<void> {
+    return this.exclusive(() => this.shipAll());
+  }
+
+  private exclusive(task: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(task);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      void this.flush()
+        .catch(() => undefined)
+        .then(() => {
+        const backoff =
+          this.failures === 0
+            ? this.options.intervalMs
+            : Math.min(MAX_BACKOFF_MS, this.options.intervalMs * 2 ** Math.min(this.failures, 10));
+        this.schedule(backoff * (this.failures === 0 ? 1 : 0.5 + Math.random() / 2));
+      });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async shipAll(): Promise<void> {
+    for (const [table, spool] of this.options.spools) {
+      await spool.seal();
+      try {
+        await this.shipSpool(table, spool);
+        if (this.failures > 0) this.options.logger.info({ table }, 'clickhouse reachable again; spool drained');
+        this.failures = 0;
+        this.lastError = undefined;
+      } catch (err) {
+        this.failures += 1;
+        this.lastError = err instanceof Error ? err.message : String(err);
+        this.options.logger.warn(
+          { table, err: this.lastError, spooledBytes: spool.depthBytes, attempt: this.failures },
+          'clickhouse insert failed; events stay in the spool',
+        );
+        throw err;
+      }
+    }
+  }
+
+  private async shipSpool(table: string, spool: Spool): Promise<void> {
+    for (;;) {
+      const group = takeGroup(spool.sealedSegments(), this.maxInsertBytes);
+      if (group.length === 0) return;
+      await this.shipGroup(table, spool, group);
+    }
+  }
+
+  private async shipGroup(table: string, spool: Spool, group: SealedSegment[]): Promise<void> {
+    const bodies = await Promise.all(group.map((s) => readFile(s.path)));
+    const body = bodies.length === 1 ? bodies[0]! : Buffer.concat(bodies);
+    const started = performance.now();
+    try {
+      await this.options.sink.insertJsonEachRow(table, body);
+      this.options.events?.onInsert?.(table, body.length, (performance.now() - started) / 1000, true);
+    } catch (err) {
+      this.options.events?.onInsert?.(table, body.length, (performance.now() - started) / 1000, false);
+      if (!(err instanceof UpstreamError) || err.retryable) throw err;
+      if (group.length > 1) {
+        // Find the segment ClickHouse refuses without holding back the good ones merged with it.
+        for (const segment of group) await this.shipGroup(table, spool, [segment]);
+        return;
+      }
+      // ClickHouse will refuse these bytes forever: set them aside for the operator rather than
+      // blocking every later event behind them. Nothing is deleted.
+      const where = await spool.quarantine(group[0]!);
+      this.options.logger.error({ table, segment: where, err: err.message }, 'segment quarantined');
+      return;
+    }
+    for (const segment of group) await spool.remove(segment);
+  }
+}
+
+function takeGroup(sealed: readonly SealedSegment[], maxBytes: number): SealedSegment[] {
+  const group: SealedSegment[] = [];
+  let bytes = 0;
+  for (const segment of sealed) {
+    if (group.length > 0 && bytes + segment.bytes > maxBytes) break;
+    group.push(segment);
+    bytes += segment.bytes;
+  }
+  return group;
+}

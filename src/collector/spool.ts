@@ -1,0 +1,226 @@
+import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SpoolFullError } from '../errors.ts';
+
+/**
+ * A write-ahead spool: the durability point of ingest. An append resolves only after its bytes are
+ * written and fdatasync'ed, so a 2xx given after it survives a SIGKILL or a power cut of the process.
+ *
+ * - Group commit: appends that arrive while a sync is running are written and synced together by the
+ *   next one, so the cost of fsync is shared by every concurrent request rather than paid by each.
+ * - Segments: appends go to the active segment; `seal()` closes it so the shipper may read it. Sealed
+ *   segments are shipped in order and removed once ClickHouse has them.
+ * - Content: JSONEachRow lines, exactly what ClickHouse is sent, so replay needs no re-serialisation.
+ *   A crash mid-write can leave a torn last line; `open()` cuts it (it was never acknowledged).
+ * - Bounded: past `maxBytes` an append throws SpoolFullError (the HTTP layer's 503 + Retry-After).
+ */
+export interface SpoolOptions {
+  dir: string;
+  maxBytes: number;
+  /** The active segment is sealed once it grows past this. */
+  segmentMaxBytes?: number;
+  /** Seconds a client should wait when the spool is full. */
+  retryAfterSeconds?: number;
+}
+
+export interface SealedSegment {
+  name: string;
+  path: string;
+  bytes: number;
+}
+
+interface PendingAppend {
+  data: Buffer;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+const SEGMENT_PATTERN = /^seg-(\d{16})\.ndjson$/;
+
+export class Spool {
+  private readonly maxBytes: number;
+  private readonly segmentMaxBytes: number;
+  private readonly retryAfterSeconds: number;
+  private nextSeq = 0;
+  private active: { handle: FileHandle; name: string; bytes: number } | undefined;
+  private sealed: SealedSegment[] = [];
+  /** Bytes in every segment, sealed and active, plus appends accepted but not yet written. */
+  private totalBytes = 0;
+  private pending: PendingAppend[] = [];
+  private commitScheduled = false;
+  /** Serialises commits, seals and close: each runs alone, in order. */
+  private chain: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly options: SpoolOptions) {
+    this.maxBytes = options.maxBytes;
+    this.segmentMaxBytes = options.segmentMaxBytes ?? 16 * 1024 * 1024;
+    this.retryAfterSeconds = options.retryAfterSeconds ?? 5;
+  }
+
+  get dir(): string {
+    return this.options.dir;
+  }
+
+  /** Bytes held (not yet shipped). */
+  get depthBytes(): number {
+    return this.totalBytes;
+  }
+
+  get hasRoom(): boolean {
+    return this.totalBytes < this.maxBytes;
+  }
+
+  /** Recovers segments a previous process left behind (cutting torn tails) and readies a new active segment. */
+  async open(): Promise<void> {
+    await mkdir(this.options.dir, { recursive: true });
+    const names = (await readdir(this.options.dir)).filter((n) => SEGMENT_PATTERN.test(n)).sort();
+    for (const name of names) {
+      const path = join(this.options.dir, name);
+      const bytes = await cutTornTail(path);
+      if (bytes === 0) {
+        await rm(path, { force: true });
+        continue;
+      }
+      this.sealed.push({ name, path, bytes });
+      this.totalBytes += bytes;
+    }
+    const last = names.at(-1);
+    this.nextSeq = last ? Number(SEGMENT_PATTERN.exec(last)?.[1]) + 1 : 0;
+  }
+
+  /** Appends whole JSONEachRow lines; resolves once they are on disk. */
+  append(data: Buffer): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('spool is closed'));
+    if (data.length === 0) return Promise.resolve();
+    if (this.totalBytes + data.length > this.maxBytes) {
+      return Promise.reject(new SpoolFullError(this.retryAfterSeconds));
+    }
+    this.totalBytes += data.length;
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ data, resolve, reject });
+      if (!this.commitScheduled) {
+        this.commitScheduled = true;
+        this.enqueue(() => this.commit());
+      }
+    });
+  }
+
+  /** Closes the active segment (if it holds anything) so it can be shipped. */
+  seal(): Promise<void> {
+    return this.enqueue(() => this.sealActive());
+  }
+
+  /** Sealed segments, oldest first. */
+  sealedSegments(): readonly SealedSegment[] {
+    return this.sealed;
+  }
+
+  /** Forgets and deletes a shipped segment. */
+  async remove(segment: SealedSegment): Promise<void> {
+    await rm(segment.path, { force: true });
+    this.sealed = this.sealed.filter((s) => s.name !== segment.name);
+    this.totalBytes -= segment.bytes;
+  }
+
+  /** Moves a segment ClickHouse refuses for good out of the way (kept for the operator, not deleted). */
+  async quarantine(segment: SealedSegment): Promise<string> {
+    const dir = join(this.options.dir, 'quarantine');
+    await mkdir(dir, { recursive: true });
+    const target = join(dir, segment.name);
+    await rename(segment.path, target);
+    this.sealed = this.sealed.filter((s) => s.name !== segment.name);
+    this.totalBytes -= segment.bytes;
+    return target;
+  }
+
+  /** Writes what is pending, seals, and stops accepting appends. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.enqueue(() => this.sealActive());
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(task);
+    // The chain itself must survive a failed task; the caller still sees the failure.
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async commit(): Promise<void> {
+    this.commitScheduled = false;
+    const group = this.pending;
+    this.pending = [];
+    if (group.length === 0) return;
+    let active: { handle: FileHandle; name: string; bytes: number } | undefined;
+    let startOffset = 0;
+    try {
+      active = await this.ensureActive();
+      startOffset = active.bytes;
+      const buffers = group.map((p) => p.data);
+      let written = 0;
+      const total = buffers.reduce((n, b) => n + b.length, 0);
+      // writev may write less than asked; keep going until every byte is down.
+      let remaining = Buffer.concat(buffers, total);
+      while (remaining.length > 0) {
+        const { bytesWritten } = await active.handle.write(remaining, 0, remaining.length, startOffset + written);
+        written += bytesWritten;
+        remaining = remaining.subarray(bytesWritten);
+      }
+      await active.handle.datasync();
+      active.bytes += total;
+      for (const p of group) p.resolve();
+      if (active.bytes >= this.segmentMaxBytes) await this.sealActive();
+    } catch (err) {
+      for (const p of group) {
+        this.totalBytes -= p.data.length;
+        p.reject(err);
+      }
+      // Cut whatever part of the failed group reached the file: a half line would poison the segment.
+      if (active) await active.handle.truncate(startOffset).catch(() => undefined);
+    }
+  }
+
+  private async ensureActive(): Promise<{ handle: FileHandle; name: string; bytes: number }> {
+    if (this.active) return this.active;
+    const name = `seg-${String(this.nextSeq++).padStart(16, '0')}.ndjson`;
+    const handle = await open(join(this.options.dir, name), 'w');
+    await syncDir(this.options.dir);
+    this.active = { handle, name, bytes: 0 };
+    return this.active;
+  }
+
+  private async sealActive(): Promise<void> {
+    const active = this.active;
+    if (!active) return;
+    this.active = undefined;
+    await active.handle.close();
+    const path = join(this.options.dir, active.name);
+    if (active.bytes === 0) {
+      await rm(path, { force: true });
+      return;
+    }
+    this.sealed.push({ name: active.name, path, bytes: active.bytes });
+  }
+}
+
+/** Truncates a segment after its last newline; returns its remaining size. */
+async function cutTornTail(path: string): Promise<number> {
+  const { size } = await stat(path);
+  if (size === 0) return 0;
+  const content = await readFile(path);
+  const lastNewline = content.lastIndexOf(0x0a);
+  const keep = lastNewline + 1;
+  if (keep !== size) await truncate(path, keep);
+  return keep;
+}
+
+/** Makes a file's creation durable: fsync its directory. */
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,66 @@
+import type { EventRejection } from './collector/request-log.ts';
+
+/**
+ * Domain errors: a closed set of codes. `http/problem.ts` alone maps them to HTTP status and
+ * problem+json; nothing else decides a status code.
+ */
+export type ErrorCode =
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'invalid_request'
+  | 'invalid_events'
+  | 'malformed_body'
+  | 'unsupported_media_type'
+  | 'unsupported_encoding'
+  | 'payload_too_large'
+  | 'spool_full'
+  | 'upstream_unavailable'
+  | 'internal';
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}
+
+/** Some or all events of a batch were rejected; `accepted` of them were stored anyway. */
+export class InvalidEventsError extends DomainError {
+  constructor(
+    readonly accepted: number,
+    readonly rejected: EventRejection[],
+    readonly tooLarge: boolean,
+  ) {
+    super(
+      tooLarge ? 'payload_too_large' : 'invalid_events',
+      accepted > 0
+        ? `${rejected.length} event(s) rejected; the other ${accepted} were accepted and stored, do not resend them`
+        : `all ${rejected.length} event(s) rejected`,
+      { accepted, rejected },
+    );
+  }
+}
+
+export class SpoolFullError extends DomainError {
+  constructor(readonly retryAfterSeconds: number) {
+    super('spool_full', 'ClickHouse is unreachable and the local spool is full; retry later', {});
+  }
+}
+
+/** A failure of a dependency (ClickHouse, Stripe). `retryable` says whether trying again may help. */
+export class UpstreamError extends Error {
+  constructor(
+    readonly service: string,
+    message: string,
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(`${service}: ${message}`, options);
+    this.name = 'UpstreamError';
+  }
+}

@@ -1,0 +1,76 @@
+import { randomUUID } from 'node:crypto';
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Logger } from 'pino';
+import type { IngestService } from '../collector/ingest-service.ts';
+import type { MoesifRecordService } from '../collector/moesif-records.ts';
+import type { IngestKeyService } from '../keys/ingest-keys.ts';
+import type { Metrics } from './metrics.ts';
+import { problemMiddleware } from './problem.ts';
+import { adminRoutes } from './routes/admin-routes.ts';
+import { ingestRoutes } from './routes/ingest-routes.ts';
+
+export interface Readiness {
+  clickhouseReachable(): Promise<boolean>;
+  spoolHasRoom(): boolean;
+  spoolBytes(): number;
+}
+
+export interface AppDeps {
+  ingest: IngestService;
+  moesifRecords: MoesifRecordService;
+  keys: IngestKeyService;
+  readiness: Readiness;
+  metrics: Metrics;
+  limits: { maxBodyBytes: number; maxEventBytes: number };
+  adminApiKey: string | undefined;
+  flush(): Promise<void>;
+  recentLogs(q: { limit: number; app?: string; customer?: string }): Promise<object[]>;
+  logger: Logger;
+  trustProxy?: boolean;
+}
+
+/** Builds the Koa app from use cases; it constructs no clients of its own. */
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa({ proxy: deps.trustProxy ?? false });
+
+  app.use(async (ctx, next) => {
+    const started = performance.now();
+    const incoming = ctx.get('x-request-id');
+    ctx.state.requestId = /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+    ctx.set('x-request-id', ctx.state.requestId as string);
+    try {
+      await next();
+    } finally {
+      // Never log headers or bodies: they carry keys and customer data.
+      deps.logger.debug(
+        { requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) },
+        'request',
+      );
+    }
+  });
+  app.use(problemMiddleware(deps.logger));
+
+  const ops = new Router();
+  ops.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  ops.get('/readyz', async (ctx) => {
+    const clickhouse = await deps.readiness.clickhouseReachable();
+    const spoolHasRoom = deps.readiness.spoolHasRoom();
+    // Ready while events can be made durable: in ClickHouse, or in the spool until it comes back.
+    const ready = clickhouse || spoolHasRoom;
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { status: ready ? 'ready' : 'unavailable', clickhouse: clickhouse ? 'reachable' : 'unreachable', spool: { has_room: spoolHasRoom, bytes: deps.readiness.spoolBytes() } };
+  });
+  ops.get('/metrics', async (ctx) => {
+    deps.metrics.spoolBytes.set({ table: 'request_logs' }, deps.readiness.spoolBytes());
+    ctx.type = deps.metrics.registry.contentType;
+    ctx.body = await deps.metrics.registry.metrics();
+  });
+
+  const admin = adminRoutes({ keys: deps.keys, adminApiKey: deps.adminApiKey, flush: deps.flush, recentLogs: deps.recentLogs });
+  const ingest = ingestRoutes({ ingest: deps.ingest, keys: deps.keys, limits: deps.limits, moesifRecords: deps.moesifRecords });
+  for (const router of [ops, admin, ingest]) app.use(router.routes()).use(router.allowedMethods());
+  return app;
+}

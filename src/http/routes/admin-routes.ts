@@ -1,0 +1,80 @@
+import Router from '@koa/router';
+import { z } from 'zod';
+import { DomainError } from '../../errors.ts';
+import type { IngestKeyRecord, IngestKeyService } from '../../keys/ingest-keys.ts';
+import { requireAdminKey } from '../auth.ts';
+import { parseJson, readBody } from '../body.ts';
+
+export interface AdminRouteDeps {
+  keys: IngestKeyService;
+  adminApiKey: string | undefined;
+  /** Ships the spool into ClickHouse now. */
+  flush(): Promise<void>;
+  recentLogs(q: { limit: number; app?: string; customer?: string }): Promise<object[]>;
+}
+
+const recentLogsQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(1000).default(20),
+    app: z.string().max(64).optional(),
+    customer: z.string().max(256).optional(),
+  })
+  .strict();
+
+const createKeyBody = z.object({ name: z.string().trim().min(1).max(200) }).strict();
+
+export function keyView(r: IngestKeyRecord) {
+  return {
+    key_id: r.keyId,
+    name: r.name,
+    created_at: r.createdAt.toISOString(),
+    revoked_at: r.revokedAt?.toISOString() ?? null,
+  };
+}
+
+/** Admin API, behind ADMIN_API_KEY. */
+export function adminRoutes(deps: AdminRouteDeps): Router {
+  const router = new Router({ prefix: '/v1/admin' });
+  router.use(requireAdminKey(deps.adminApiKey));
+
+  router.post('/keys', async (ctx) => {
+    const parsed = createKeyBody.safeParse(parseJson(await readBody(ctx.req, 64 * 1024)));
+    if (!parsed.success) {
+      throw new DomainError('invalid_request', 'send {"name": "<what the key is for>"}', {
+        errors: parsed.error.issues.map((i) => ({ field: i.path.join('.'), reason: i.message })),
+      });
+    }
+    const { record, key } = await deps.keys.create(parsed.data.name);
+    ctx.status = 201;
+    // The only time the key is ever shown: it is stored as a hash.
+    ctx.body = { ...keyView(record), key };
+  });
+
+  router.get('/keys', async (ctx) => {
+    await deps.keys.refresh();
+    ctx.body = { keys: deps.keys.list().map(keyView) };
+  });
+
+  router.delete('/keys/:id', async (ctx) => {
+    if (!(await deps.keys.revoke(ctx.params.id ?? ''))) throw new DomainError('not_found', `no key ${ctx.params.id}`);
+    ctx.status = 204;
+  });
+
+  // What arrived most recently: the quick way to see that logs are going in.
+  router.get('/logs', async (ctx) => {
+    const parsed = recentLogsQuery.safeParse(ctx.query);
+    if (!parsed.success) {
+      throw new DomainError('invalid_request', 'query: limit (1-1000), app, customer', {
+        errors: parsed.error.issues.map((i) => ({ field: i.path.join('.'), reason: i.message })),
+      });
+    }
+    ctx.body = { logs: await deps.recentLogs(parsed.data) };
+  });
+
+  router.post('/flush', async (ctx) => {
+    await deps.flush();
+    ctx.status = 204;
+  });
+
+  return router;
+}

@@ -1,0 +1,102 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { BatchEntry, IngestService } from '../../collector/ingest-service.ts';
+import type { SourceFormat } from '../../collector/request-log.ts';
+import { DomainError } from '../../errors.ts';
+import type { IngestKeyService } from '../../keys/ingest-keys.ts';
+import { requireIngestKey } from '../auth.ts';
+import { bodyKind, parseJson, parseNdjson, readBody, type BodyKind } from '../body.ts';
+import type { MoesifRecordService } from '../../collector/moesif-records.ts';
+
+export interface IngestRouteDeps {
+  ingest: IngestService;
+  keys: IngestKeyService;
+  limits: { maxBodyBytes: number; maxEventBytes: number };
+  moesifRecords: MoesifRecordService;
+}
+
+/** Moesif SDKs re-fetch /v1/config when this changes; ours never does. */
+export const MOESIF_CONFIG_ETAG = 'billing-meter-config-v1';
+
+type Shape = 'one' | 'many' | 'either';
+
+/**
+ * Every ingest endpoint: the native one, and the Moesif, CloudEvents/OpenMeter and Kong compatible
+ * ones, so existing SDKs and gateways work unchanged once pointed here.
+ */
+export function ingestRoutes(deps: IngestRouteDeps): Router {
+  const router = new Router();
+  router.use(requireIngestKey(deps.keys));
+
+  const readEntries = async (ctx: Context, kinds: readonly BodyKind[], shape: Shape): Promise<{ entries: BatchEntry[]; bytes: number }> => {
+    const kind = bodyKind(ctx.get('content-type'), kinds);
+    const body = await readBody(ctx.req, deps.limits.maxBodyBytes);
+    if (kind === 'ndjson') return { entries: parseNdjson(body, deps.limits.maxEventBytes), bytes: body.length };
+    const doc = parseJson(body);
+    const isArray = Array.isArray(doc);
+    const expectsArray = shape === 'many' || kind === 'cloudevents-batch';
+    const expectsObject = shape === 'one' || kind === 'cloudevent';
+    if ((expectsArray && !isArray) || (expectsObject && isArray) || (!isArray && (typeof doc !== 'object' || doc === null))) {
+      throw new DomainError(
+        'malformed_body',
+        expectsArray ? 'the body must be a JSON array of events' : expectsObject ? 'the body must be one JSON object' : 'the body must be a JSON object or an array of them',
+      );
+    }
+    const values = isArray ? (doc as unknown[]) : [doc];
+    return { entries: values.map((value, index) => ({ index, value })), bytes: body.length };
+  };
+
+  const logs =
+    (format: SourceFormat, kinds: readonly BodyKind[], shape: Shape, respond: (ctx: Context, accepted: number) => void) =>
+    async (ctx: Context) => {
+      const { entries, bytes } = await readEntries(ctx, kinds, shape);
+      const { accepted } = await deps.ingest.ingestLogs(format, entries, ctx.state.app as string, bytes);
+      respond(ctx, accepted);
+    };
+
+  const accepted202 = (ctx: Context, accepted: number) => {
+    ctx.status = 202;
+    ctx.body = { accepted };
+  };
+  const moesifAccepted = (ctx: Context) => {
+    ctx.status = 201;
+    ctx.set('x-moesif-config-etag', MOESIF_CONFIG_ETAG);
+    ctx.body = {};
+  };
+
+  // Native: a JSON array (or one object) or NDJSON.
+  router.post('/v1/logs', logs('native', ['json', 'ndjson'], 'either', accepted202));
+
+  // Moesif-compatible.
+  router.post('/v1/events', logs('moesif', ['json'], 'one', moesifAccepted));
+  router.post('/v1/events/batch', logs('moesif', ['json'], 'many', moesifAccepted));
+  router.get('/v1/config', (ctx) => {
+    ctx.set('x-moesif-config-etag', MOESIF_CONFIG_ETAG);
+    ctx.body = { sample_rate: 100 };
+  });
+  router.get('/v1/rules', (ctx) => {
+    ctx.body = [];
+  });
+  for (const kind of ['companies', 'users', 'actions'] as const) {
+    for (const batch of [false, true]) {
+      router.post(`/v1/${kind}${batch ? '/batch' : ''}`, async (ctx) => {
+        const { entries } = await readEntries(ctx, ['json'], batch ? 'many' : 'one');
+        await deps.moesifRecords.ingestRecords(kind, entries, ctx.state.app as string);
+        moesifAccepted(ctx);
+      });
+    }
+  }
+
+  // CloudEvents / OpenMeter-compatible: answers 204 like OpenMeter.
+  router.post(
+    '/api/v1/events',
+    logs('cloudevents', ['cloudevent', 'cloudevents-batch', 'json'], 'either', (ctx) => {
+      ctx.status = 204;
+    }),
+  );
+
+  // Kong http-log plugin: one object, or an array when Kong's queue batches.
+  router.post('/v1/ingest/kong', logs('kong', ['json'], 'either', accepted202));
+
+  return router;
+}

@@ -1,0 +1,185 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { pino, type Logger } from 'pino';
+import { adapters } from './collector/formats/index.ts';
+import { IngestService } from './collector/ingest-service.ts';
+import { MoesifRecordService } from './collector/moesif-records.ts';
+import { Shipper } from './collector/shipper.ts';
+import { Spool } from './collector/spool.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { createApp } from './http/app.ts';
+import { createMetrics } from './http/metrics.ts';
+import { IngestKeyService } from './keys/ingest-keys.ts';
+import { connectClickHouse, type ClickHouse } from './storage/clickhouse/clickhouse.ts';
+import { ClickHouseIngestKeyRepository } from './storage/clickhouse/ingest-key-repository.ts';
+import { migrate } from './storage/clickhouse/migrations.ts';
+import { RequestLogReader } from './storage/clickhouse/request-log-reader.ts';
+
+/**
+ * The composition root: config → ClickHouse → repositories → use cases → HTTP app. The only module
+ * that constructs concrete clients.
+ */
+export interface RunningService {
+  url: string;
+  port: number;
+  clickhouse: ClickHouse;
+  keys: IngestKeyService;
+  /** Ships every spooled event to ClickHouse now. */
+  flush(): Promise<void>;
+  /** Stops taking requests, flushes what it can, closes everything. */
+  stop(): Promise<void>;
+}
+
+const SPOOLED_TABLES = ['request_logs', 'companies', 'users', 'actions'] as const;
+const KEY_REFRESH_MS = 5_000;
+
+export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
+  return pino({
+    level: config.logLevel,
+    base: { service: 'billing-meter' },
+    // Defence in depth: whatever a future log line carries, these never reach the output.
+    redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'req.headers["x-moesif-application-id"]', 'key'],
+  });
+}
+
+/** Connects to ClickHouse (server or embedded) and brings its schema up to date. */
+export async function openClickHouse(config: Config): Promise<ClickHouse> {
+  const ch = await connectClickHouse(config.clickhouse);
+  await migrate(ch);
+  return ch;
+}
+
+export function keyService(config: Config, ch: ClickHouse): IngestKeyService {
+  return new IngestKeyService(new ClickHouseIngestKeyRepository(ch), join(config.dataDir, 'ingest-keys.snapshot.json'));
+}
+
+export async function startService(config: Config, logger: Logger = createLogger(config)): Promise<RunningService> {
+  const clickhouse = await connectClickHouse(config.clickhouse);
+  // A ClickHouse that is down at boot must not stop ingest: the spool takes events until it is back.
+  let migrated = false;
+  const ensureSchema = async () => {
+    if (migrated) return;
+    await migrate(clickhouse);
+    migrated = true;
+  };
+  await ensureSchema().catch((err: unknown) =>
+    logger.warn({ err: String(err) }, 'clickhouse unavailable at start; ingest will spool until it is reachable'),
+  );
+
+  const metrics = createMetrics();
+  const spools = new Map<string, Spool>();
+  for (const table of SPOOLED_TABLES) {
+    const spool = new Spool({ dir: join(config.spoolDir, table), maxBytes: config.spoolMaxBytes });
+    await spool.open();
+    spools.set(table, spool);
+  }
+  const sink = {
+    insertJsonEachRow: async (table: string, body: Buffer) => {
+      await ensureSchema();
+      await clickhouse.insertJsonEachRow(table, body);
+    },
+  };
+  const shipper = new Shipper({ spools, sink, intervalMs: config.flushIntervalMs, logger, events: metrics });
+  shipper.start();
+
+  const keys = keyService(config, clickhouse);
+  await keys.load().catch((err: unknown) =>
+    logger.error({ err: String(err) }, 'no ingest keys could be loaded (ClickHouse down, no local snapshot); ingest answers 401 until they are'),
+  );
+  keys.startRefreshing(KEY_REFRESH_MS, (err) => logger.warn({ err: String(err) }, 'could not refresh ingest keys; using the last known set'));
+
+  const queue = (table: string) => spools.get(table)!;
+  const ingest = new IngestService({
+    queues: { request_logs: queue('request_logs'), companies: queue('companies'), users: queue('users'), actions: queue('actions') },
+    adapters,
+    limits: config.limits,
+    headerAllowList: config.headerAllowList,
+    metrics: metrics.ingest,
+  });
+  const moesifRecords = new MoesifRecordService(ingest, config.limits, config.headerAllowList);
+
+  const logReader = new RequestLogReader(clickhouse);
+  let pingCache: { at: number; ok: boolean } | undefined;
+  const app = createApp({
+    ingest,
+    moesifRecords,
+    keys,
+    metrics,
+    limits: config.limits,
+    adminApiKey: config.adminApiKey,
+    logger,
+    trustProxy: config.trustProxy,
+    flush: () => shipper.flush(),
+    recentLogs: (q) => logReader.recent(q),
+    readiness: {
+      clickhouseReachable: async () => {
+        const now = Date.now();
+        if (!pingCache || now - pingCache.at > 1000) pingCache = { at: now, ok: await clickhouse.ping() };
+        return pingCache.ok;
+      },
+      spoolHasRoom: () => [...spools.values()].every((s) => s.hasRoom),
+      spoolBytes: () => [...spools.values()].reduce((n, s) => n + s.depthBytes, 0),
+    },
+  });
+
+  const server = app.listen(config.port, config.host);
+  await once(server, 'listening');
+  server.keepAliveTimeout = 65_000;
+  server.requestTimeout = 120_000;
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+  logger.info({ url, clickhouse: clickhouse.engine, database: clickhouse.database, spoolDir: config.spoolDir }, 'billing-meter listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      // 1. No new connections; in-flight requests finish (each ends only after its spool append).
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await Promise.race([closed, delay(config.shutdownTimeoutMs)]);
+      server.closeAllConnections();
+      keys.stopRefreshing();
+      // 2. Everything acknowledged is already durable in the spool; try to hand it to ClickHouse now.
+      await shipper.stop();
+      for (const spool of spools.values()) await spool.close();
+      await shipper.flush().catch((err: unknown) => logger.warn({ err: String(err) }, 'clickhouse unreachable at shutdown; events stay spooled for the next start'));
+      await clickhouse.close().catch(() => undefined);
+      logger.info('billing-meter stopped');
+    })());
+
+  return { url, port, clickhouse, keys, flush: () => shipper.flush(), stop };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config);
+  const service = await startService(config, logger);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      logger.info({ signal }, 'shutting down');
+      void service.stop().then(() => process.exit(0));
+    });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,150 @@
+import { Readable } from 'node:stream';
+import { createClient, type ClickHouseClient, type ClickHouseClientConfigOptions as ClickHouseClientConfig } from '@clickhouse/client';
+
+import { z } from 'zod';
+import { UpstreamError } from '../../errors.ts';
+import { identifier } from './escape.ts';
+
+/**
+ * The one adapter around `@clickhouse/client`. Both engines (a server over HTTP, or chdb in-process)
+ * sit behind the same client API, so everything above this file is engine-agnostic.
+ * Every failure leaves here as an UpstreamError; every row read back is checked by a zod schema.
+ */
+export type EngineKind = 'server' | 'embedded';
+
+export interface ClickHouse {
+  readonly engine: EngineKind;
+  readonly database: string;
+  /** `database.table`, both parts checked. */
+  table(name: string): string;
+  command(sql: string): Promise<void>;
+  query<S extends z.ZodType>(sql: string, row: S): Promise<z.infer<S>[]>;
+  /** Inserts ready-made JSONEachRow text (one JSON object a line) into a table of this database. */
+  insertJsonEachRow(table: string, body: Buffer | string): Promise<void>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export type ClickHouseOptions =
+  | { kind: 'server'; url: string; username: string; password: string; database: string; requestTimeoutMs?: number }
+  | { kind: 'embedded'; path: string; database: string };
+
+const INSERT_SETTINGS = {
+  // Spooled rows written by an older version of the service may lack newer columns or carry
+  // dropped ones; the defaults fill in rather than failing the replay.
+  input_format_skip_unknown_fields: 1,
+} as const;
+
+export async function connectClickHouse(options: ClickHouseOptions): Promise<ClickHouse> {
+  const database = identifier(options.database);
+  let client: ClickHouseClient;
+  if (options.kind === 'server') {
+    client = createClient({
+      url: options.url,
+      username: options.username,
+      password: options.password,
+      request_timeout: options.requestTimeoutMs ?? 30_000,
+      // 18.16 knows none of the newer settings the client could send; keep the request plain.
+      compression: { request: false, response: false },
+      keep_alive: { enabled: true },
+    });
+  } else {
+    // Imported lazily: deployments on a server never load the embedded engine's native library.
+    const { createChdbConnection } = await import('chdb/connection');
+    // chdb implements the client's Connection contract, but declares it against @clickhouse/client-common's
+    // copy of the types, which TypeScript sees as distinct from the client's bundled copy.
+    const connection = createChdbConnection({ path: options.path }) as unknown as ClickHouseClientConfig['connection'];
+    client = createClient({ connection });
+  }
+  return new ClickHouseAdapter(client, options.kind, database);
+}
+
+class ClickHouseAdapter implements ClickHouse {
+  constructor(
+    private readonly client: ClickHouseClient,
+    readonly engine: EngineKind,
+    readonly database: string,
+  ) {}
+
+  table(name: string): string {
+    return `${this.database}.${identifier(name)}`;
+  }
+
+  async command(sql: string): Promise<void> {
+    await this.guard('command', () => this.client.command({ query: sql }));
+  }
+
+  async query<S extends z.ZodType>(sql: string, row: S): Promise<z.infer<S>[]> {
+    const raw = await this.guard('query', async () => {
+      const result = await this.client.query({ query: sql, format: 'JSONEachRow' });
+      return result.json<unknown>();
+    });
+    const parsed = z.array(row).safeParse(raw);
+    if (!parsed.success) {
+      // A row of an unexpected shape is a bug or a schema drift: fail loudly, never guess.
+      throw new UpstreamError('clickhouse', `unexpected result shape: ${parsed.error.message}`, false);
+    }
+    return parsed.data;
+  }
+
+  async insertJsonEachRow(table: string, body: Buffer | string): Promise<void> {
+    if (body.length === 0) return;
+    const target = this.table(table);
+    await this.guard('insert', async () => {
+      const result = await this.client.exec({
+        query: `INSERT INTO ${target} FORMAT JSONEachRow`,
+        values: Readable.from([typeof body === 'string' ? Buffer.from(body) : body]),
+        clickhouse_settings: INSERT_SETTINGS,
+      });
+      // The response stream must be drained or the socket is never released.
+      result.stream.resume();
+      await new Promise<void>((resolve, reject) => {
+        result.stream.on('end', resolve).on('close', resolve).on('error', reject);
+      });
+    });
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      const r = await this.client.ping();
+      return r.success;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  private async guard<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      throw toUpstreamError(operation, err);
+    }
+  }
+}
+
+/** Server-side errors with these codes are about the statement, not the server's health: retrying won't help. */
+const NON_RETRYABLE_CLICKHOUSE_CODES = new Set([
+  '26', // CANNOT_PARSE_QUOTED_STRING
+  '27', // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+  '36', // BAD_ARGUMENTS
+  '43', // ILLEGAL_TYPE_OF_ARGUMENT
+  '47', // UNKNOWN_IDENTIFIER
+  '53', // TYPE_MISMATCH
+  '60', // UNKNOWN_TABLE
+  '62', // SYNTAX_ERROR
+  '81', // UNKNOWN_DATABASE
+  '117', // INCORRECT_DATA
+]);
+
+function toUpstreamError(operation: string, err: unknown): UpstreamError {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
+  const message = err instanceof Error ? err.message : String(err);
+  const retryable = !NON_RETRYABLE_CLICKHOUSE_CODES.has(code);
+  return new UpstreamError('clickhouse', `${operation} failed: ${message.slice(0, 500)}`, retryable, {
+    cause: err,
+  });
+}

@@ -1,0 +1,134 @@
+import { z } from 'zod';
+import type { ClickHouse } from './clickhouse.ts';
+import { quoteString } from './escape.ts';
+
+/**
+ * Versioned, idempotent migrations. Each one is plain DDL that runs on ClickHouse 18.16 and on the
+ * current engine alike (MergeTree family, no Map/JSON/DateTime64/LowCardinality). Every statement is
+ * `IF NOT EXISTS`, so a crash between a statement and the bookkeeping row just re-runs it.
+ * Several replicas booting at once are safe for the same reason.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  statements: (db: string) => string[];
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'request_logs',
+    statements: (db) => [
+      // ReplacingMergeTree on a key that ends in event_id: a retried or replayed event collapses into one
+      // row when parts merge; readers that need exactness before a merge dedupe on (app, event_id).
+      // Ordered for per-customer time-range scans; partitioned by month (the billing period).
+      `CREATE TABLE IF NOT EXISTS ${db}.request_logs (
+        event_id String,
+        app String,
+        received_at DateTime('UTC'),
+        request_time DateTime('UTC'),
+        request_time_ms UInt16,
+        customer_key String,
+        company_id String,
+        user_id String,
+        method String,
+        route String,
+        host String,
+        status UInt16,
+        latency_ms UInt32,
+        request_bytes UInt64,
+        response_bytes UInt64,
+        api_version String,
+        source_format String,
+        sample_weight UInt32,
+        meta_keys Array(String),
+        meta_values Array(String)
+      ) ENGINE = ReplacingMergeTree()
+      PARTITION BY toYYYYMM(request_time)
+      ORDER BY (app, customer_key, request_time, event_id)`,
+    ],
+  },
+  {
+    version: 2,
+    name: 'ingest_keys',
+    statements: (db) => [
+      // One row per change; the highest `version` wins (read with FINAL or argMax).
+      `CREATE TABLE IF NOT EXISTS ${db}.ingest_keys (
+        key_id String,
+        name String,
+        key_hash String,
+        created_at DateTime('UTC'),
+        revoked_at DateTime('UTC'),
+        version UInt64
+      ) ENGINE = ReplacingMergeTree(version)
+      ORDER BY key_id`,
+    ],
+  },
+  {
+    version: 3,
+    name: 'companies_users_actions',
+    statements: (db) => [
+      `CREATE TABLE IF NOT EXISTS ${db}.companies (
+        app String,
+        company_id String,
+        stripe_customer_id String,
+        meta_keys Array(String),
+        meta_values Array(String),
+        received_at DateTime('UTC'),
+        version UInt64
+      ) ENGINE = ReplacingMergeTree(version)
+      ORDER BY (app, company_id)`,
+      `CREATE TABLE IF NOT EXISTS ${db}.users (
+        app String,
+        user_id String,
+        company_id String,
+        meta_keys Array(String),
+        meta_values Array(String),
+        received_at DateTime('UTC'),
+        version UInt64
+      ) ENGINE = ReplacingMergeTree(version)
+      ORDER BY (app, user_id)`,
+      `CREATE TABLE IF NOT EXISTS ${db}.actions (
+        event_id String,
+        app String,
+        action_name String,
+        user_id String,
+        company_id String,
+        action_time DateTime('UTC'),
+        received_at DateTime('UTC'),
+        meta_keys Array(String),
+        meta_values Array(String)
+      ) ENGINE = ReplacingMergeTree()
+      PARTITION BY toYYYYMM(action_time)
+      ORDER BY (app, action_time, event_id)`,
+    ],
+  },
+];
+
+const appliedRow = z.object({ version: z.coerce.number() });
+
+/** Applies every migration not yet recorded. Returns the versions it applied. */
+export async function migrate(ch: ClickHouse, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  const db = ch.database;
+  await ch.command(`CREATE DATABASE IF NOT EXISTS ${db}`);
+  await ch.command(
+    `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations (
+      version UInt32,
+      name String,
+      applied_at DateTime('UTC')
+    ) ENGINE = ReplacingMergeTree() ORDER BY version`,
+  );
+  const done = new Set(
+    (await ch.query(`SELECT DISTINCT version FROM ${db}.schema_migrations`, appliedRow)).map((r) => r.version),
+  );
+  const applied: number[] = [];
+  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (done.has(m.version)) continue;
+    for (const statement of m.statements(db)) await ch.command(statement);
+    await ch.command(
+      `INSERT INTO ${db}.schema_migrations (version, name, applied_at) VALUES (${m.version}, ${quoteString(m.name)}, now())`,
+    );
+    applied.push(m.version);
+  }
+  return applied;
+}

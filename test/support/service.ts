@@ -1,0 +1,116 @@
+// The whole service, started in-process on a free port against either ClickHouse engine, with its own
+// database, data dir and spool, plus an admin key and one ingest key. For integration and e2e tests.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { z } from 'zod';
+import { REQUEST_LOG_COLUMNS } from '../../src/collector/request-log.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { startService, type RunningService } from '../../src/main.ts';
+import { chdbPath, serverUrl, type Engine } from './clickhouse.ts';
+
+export interface TestService {
+  service: RunningService;
+  config: Config;
+  url: string;
+  adminKey: string;
+  ingestKey: string;
+  keyId: string;
+  dataDir: string;
+  /** Every request log row in the database, one per (app, event_id), ordered by event_id. */
+  rows(): Promise<StoredRow[]>;
+  stop(): Promise<void>;
+}
+
+export const TEST_ADMIN_KEY = 'test-admin-key-0123456789abcdef0123456789';
+
+/** The environment a test service runs with (also used to start it as a child process). */
+export async function testEnv(
+  engine: Engine,
+  extra: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'bm-service-'));
+  const database = `svc_${process.pid}_${randomBytes(4).toString('hex')}`;
+  return {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    CLICKHOUSE_DATABASE: database,
+    ADMIN_API_KEY: TEST_ADMIN_KEY,
+    LOG_LEVEL: 'silent',
+    FLUSH_INTERVAL_MS: '50',
+    ...(engine === 'server' ? { CLICKHOUSE_URL: serverUrl() } : {}),
+    ...extra,
+  };
+}
+
+export async function startTestService(
+  engine: Engine,
+  extra: Record<string, string> = {},
+): Promise<TestService> {
+  const env = await testEnv(engine, extra);
+  const config = loadConfig(env);
+  if (config.clickhouse.kind === 'embedded') {
+    // chdb binds one data directory per process: share the one the test clients use.
+    config.clickhouse = { ...config.clickhouse, path: chdbPath() };
+  }
+  const service = await startService(config, pino({ level: 'silent' }));
+  const { record, key } = await service.keys.create('test');
+  const rows = async () => {
+    await service.flush();
+    const result = await service.clickhouse.query(
+      `SELECT ${REQUEST_LOG_COLUMNS.join(', ')}
+       FROM ${service.clickhouse.table('request_logs')} ORDER BY event_id LIMIT 1 BY app, event_id`,
+      rowSchema,
+    );
+    return result;
+  };
+  return {
+    service,
+    config,
+    url: service.url,
+    adminKey: TEST_ADMIN_KEY,
+    ingestKey: key,
+    keyId: record.keyId,
+    dataDir: env.DATA_DIR!,
+    rows,
+    async stop() {
+      await service.flush().catch(() => undefined);
+      await service.clickhouse
+        .command(`DROP DATABASE IF EXISTS ${service.clickhouse.database}`)
+        .catch(() => undefined);
+      await service.stop();
+      await rm(env.DATA_DIR!, { recursive: true, force: true });
+    },
+  };
+}
+
+const num = z.coerce.number();
+/** DateTime('UTC') comes back as 'YYYY-MM-DD hh:mm:ss'; compare as epoch seconds like RequestLogRow. */
+const epochSeconds = z.string().transform((s) => Date.parse(`${s.replace(' ', 'T')}Z`) / 1000);
+/** A stored row in the shape of RequestLogRow, whichever engine returned it (18.16 quotes 64-bit ints). */
+const rowSchema = z.object({
+  event_id: z.string(),
+  app: z.string(),
+  received_at: epochSeconds,
+  request_time: epochSeconds,
+  request_time_ms: num,
+  customer_key: z.string(),
+  company_id: z.string(),
+  user_id: z.string(),
+  method: z.string(),
+  route: z.string(),
+  host: z.string(),
+  status: num,
+  latency_ms: num,
+  request_bytes: num,
+  response_bytes: num,
+  api_version: z.string(),
+  source_format: z.string(),
+  sample_weight: num,
+  meta_keys: z.array(z.string()),
+  meta_values: z.array(z.string()),
+});
+export type StoredRow = z.infer<typeof rowSchema>;

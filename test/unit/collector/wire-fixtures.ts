@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import type { AdaptContext } from '../../../src/collector/request-log.ts';
+
+/** One request a third-party client sent, as captured in /work/shared/wire (see its README). */
+export interface WireCapture {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  rawBodyBytes: number;
+  body: unknown;
+}
+
+/** The captures live beside the repository, in ../shared/wire. */
+export function readWire<T = WireCapture[]>(file: string): T {
+  return JSON.parse(readFileSync(new URL(`../../../../shared/wire/${file}`, import.meta.url), 'utf8')) as T;
+}
+
+/** The body of the first capture sent to `path`. */
+export function bodyOf(captures: WireCapture[], path: string): unknown {
+  const capture = captures.find((c) => c.path === path);
+  if (!capture) throw new Error(`no capture for ${path}`);
+  return capture.body;
+}
+
+export const DAY_MS = 86_400_000;
+
+export function context(receivedAt: string, overrides: Partial<AdaptContext> = {}): AdaptContext {
+  return {
+    app: 'app_test',
+    receivedAtMs: Date.parse(receivedAt),
+    headerAllowList: new Set<string>(),
+    maxPastMs: 35 * DAY_MS,
+    maxFutureMs: 5 * 60_000,
+    maxEventBytes: 1_048_576,
+    ...overrides,
+  };
+}
+
+/** `{ a: { a: … { a: leaf } } }`, `depth` objects deep, built without recursion. */
+export function nestedObjects(depth: number, leaf: unknown = 1): Record<string, unknown> {
+  let value: unknown = leaf;
+  for (let i = 0; i < depth; i += 1) value = { a: value };
+  return value as Record<string, unknown>;
+}
+
+/** `[[[ … ]]]`, `depth` arrays deep. */
+export function nestedArrays(depth: number): unknown[] {
+  let value: unknown[] = [];
+  for (let i = 1; i < depth; i += 1) value = [value];
+  return value;
+}
