@@ -67,8 +67,12 @@ export class Spool {
     return this.totalBytes;
   }
 
+  /**
+   * Room for at least a typical batch (64 KiB, or 1% of a small spool). Readiness turns false a little
+   * before appends start failing, so a load balancer steers traffic away before clients see 503s.
+   */
   get hasRoom(): boolean {
-    return this.totalBytes < this.maxBytes;
+    return this.maxBytes - this.totalBytes >= Math.min(64 * 1024, this.maxBytes / 100);
   }
 
   /** Recovers segments a previous process left behind (cutting torn tails) and readies a new active segment. */
