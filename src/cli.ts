@@ -1,7 +1,13 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { generateSampleLogs } from '../ingest/sample-logs.ts';
+import { shipFile } from '../ingest/ship.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { keyView } from './http/routes/admin-routes.ts';
 import { createLogger, keyService, openClickHouse, startService } from './main.ts';
+import { RequestLogReader } from './storage/clickhouse/request-log-reader.ts';
 
 /**
  * `billing-meter <command>`. Commands that touch storage open ClickHouse themselves. With the
@@ -11,6 +17,8 @@ import { createLogger, keyService, openClickHouse, startService } from './main.t
 const USAGE = `usage: billing-meter <command>
 
   serve                         run the service (same as npm start)
+  demo                          run the service on the embedded engine, send it sample logs,
+                                show them stored, and keep serving (Ctrl-C stops)
   migrate                       create or upgrade the ClickHouse schema
   keys create --name NAME       create an ingest key; prints the key alone on the last line
   keys list [--json]            list ingest keys (never the keys themselves)
@@ -28,6 +36,8 @@ export async function runCli(argv: string[]): Promise<number> {
     case 'serve':
     case undefined:
       return serve();
+    case 'demo':
+      return demo();
     case 'migrate':
       return withClickHouse(async (config) => {
         const ch = await openClickHouse(config);
@@ -61,6 +71,35 @@ async function serve(): Promise<number> {
         void service.stop().then(resolve);
       });
     }
+  });
+  return 0;
+}
+
+/** The quick start: everything in one process, nothing to configure. */
+async function demo(): Promise<number> {
+  const config = readConfig();
+  if (!config) return 2;
+  const logger = createLogger({ logLevel: 'warn' });
+  const service = await startService(config, logger);
+  const { record, key } = await service.keys.create(`demo ${new Date().toISOString()}`);
+  const dir = await mkdtemp(join(tmpdir(), 'billing-meter-demo-'));
+  const file = join(dir, 'sample.ndjson');
+  const now = Date.now();
+  const samples = [...generateSampleLogs({ count: 500, seed: now % 1000, start: new Date(now - 3_600_000), end: new Date(now) })];
+  await writeFile(file, samples.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  console.log(`billing-meter is running at ${service.url} (ClickHouse: ${service.clickhouse.engine}, data in ${config.dataDir})`);
+  console.log(`created ingest key ${record.keyId}; shipping ${samples.length} sample request logs of the last hour...`);
+  const report = await shipFile(file, { baseUrl: service.url, apiKey: key });
+  await service.flush();
+  console.log(`shipped: ${report.sent} accepted, ${report.rejectedCount} rejected`);
+  const reader = new RequestLogReader(service.clickhouse);
+  const rows = await reader.recent({ limit: 5, app: record.keyId });
+  console.log('\nthe five latest calls, as stored in ClickHouse:');
+  console.table(rows.map((r) => ({ request_time: r.request_time, customer: r.customer_key, method: r.method, route: r.route, status: r.status, latency_ms: r.latency_ms })));
+  console.log(`\nsend your own (Ctrl-C stops the service):\n  curl -X POST ${service.url}/v1/logs -H 'Authorization: Bearer ${key}' \\\n    -H 'Content-Type: application/json' \\\n    -d '[{"timestamp":"'$(date -u +%FT%TZ)'","company_id":"co_001","method":"GET","path":"/RetrieveCreditScore","status":200}]'`);
+  await rm(dir, { recursive: true, force: true });
+  await new Promise<void>((resolve) => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void service.stop().then(resolve));
   });
   return 0;
 }
@@ -117,7 +156,6 @@ async function ship(args: string[]): Promise<number> {
     return 2;
   }
   const batchSize = values['batch-size'] ? Number(values['batch-size']) : undefined;
-  const { shipFile } = await import('../ingest/ship.ts');
   const report = await shipFile(file, { baseUrl, apiKey, ...(batchSize ? { batchSize } : {}) });
   console.log(JSON.stringify(report));
   return report.failed > 0 || report.badLineCount > 0 || report.rejectedCount > 0 || report.aborted ? 1 : 0;

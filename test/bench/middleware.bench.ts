@@ -1,17 +1,23 @@
 /**
  * What does request logging cost an API? Requests/s of one small Express API (GET /RetrieveCreditScore →
- * small JSON) three ways, in one run: no middleware, our expressMiddleware, and npm moesif-nodejs. Both
- * middlewares send to a local catcher that answers at once, so the number is the middleware's own cost.
+ * small JSON) three ways, in one run: no middleware, our expressMiddleware, and npm moesif-nodejs (batching
+ * on, its defaults). Both middlewares send to a local catcher that answers at once, so the difference is
+ * the middleware's own cost.
  *
  *   npx tsx test/bench/middleware.bench.ts
- *   env: BENCH_REQUESTS (20000 per measurement), BENCH_WARMUP (3000), BENCH_CONCURRENCY (50),
- *        BENCH_ROUNDS (2), BENCH_TIMEOUT_MS (240000), BENCH_MOESIF_LOG_BODY=1 (Moesif with bodies)
+ *   env: BENCH_REQUESTS (20000 measured requests per variant), BENCH_BURST (2000), BENCH_WARMUP (3000),
+ *        BENCH_CONCURRENCY (50), BENCH_TIMEOUT_MS (300000), BENCH_MOESIF_LOG_BODY=1 (Moesif with bodies)
  *
- * Layout (fair on a 2-core machine): the API runs in a child process of its own, a fresh one for every
- * measurement (no JIT or global state carried between variants); this process runs the load generator
- * (node:http, keep-alive Agent, CONCURRENCY requests in flight, a fixed count) and the catcher, which only
- * buffers bodies while the load runs. Variants are measured round-robin, ROUNDS times, and each variant's
- * best round is reported, so a background hiccup does not land on one variant only.
+ * Layout, chosen for a small shared machine (2 cores, other jobs running):
+ * - each variant's API runs in a child process of its own (no JIT or global state shared between
+ *   variants); this process runs the load generator (node:http, one keep-alive Agent per variant,
+ *   CONCURRENCY requests in flight, a fixed count) and the catcher, which only buffers bodies while
+ *   the load runs;
+ * - the measured requests are sent in bursts of BENCH_BURST, round-robin over the variants with a rotating
+ *   order, so drifts in machine load spread over all variants instead of landing on one. A variant's
+ *   req/s is its requests over the time its bursts took;
+ * - the API process's CPU time per request (after warm-up, until its middleware delivered everything) is
+ *   reported too: it is the steadier number when the machine is busy.
  *
  * Last line of output: {"baseline_rps","ours_rps","moesif_rps","ours_overhead","moesif_overhead"}, where
  * overhead = 1 - rps / baseline_rps. Only loopback addresses are used; the run stops by itself.
@@ -34,78 +40,63 @@ function envInt(name: string, fallback: number): number {
 }
 
 const REQUESTS = envInt('BENCH_REQUESTS', 20_000);
+const BURST = Math.min(envInt('BENCH_BURST', 2_000), REQUESTS);
 const WARMUP = envInt('BENCH_WARMUP', 3_000);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 50);
-const ROUNDS = envInt('BENCH_ROUNDS', 2);
-const TIMEOUT_MS = envInt('BENCH_TIMEOUT_MS', 240_000);
+const TIMEOUT_MS = envInt('BENCH_TIMEOUT_MS', 300_000);
 const SERVER_SCRIPT = fileURLToPath(new URL('./support-express-server.ts', import.meta.url));
 
-interface LoadResult {
-  rps: number;
-  ok: number;
-  errors: number;
-  p50: number;
-  p99: number;
-}
-
-interface Measurement extends LoadResult {
+interface Server {
   variant: Variant;
-  round: number;
-  /** Events the catcher received for this run (warm-up included). */
-  delivered: number;
-  /** CPU time (user + system) the API process spent per measured request, background work included. */
-  cpuMicrosPerRequest: number;
-  childStats: unknown;
+  child: ChildProcess;
+  port: number;
+  agent: http.Agent;
+  /** Measured requests so far, their total wall time and latencies. */
+  requests: number;
+  seconds: number;
+  errors: number;
+  latencies: number[];
 }
 
-/** Sends `count` GETs with `concurrency` in flight; a request that takes over 10 s counts as an error. */
-async function load(port: number, count: number, concurrency: number): Promise<LoadResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const latencies = new Float64Array(count);
+/** Sends `count` GETs with CONCURRENCY in flight; a request that takes over 10 s counts as an error. */
+async function burst(server: Server, count: number, record: boolean): Promise<void> {
   let issued = 0;
-  let ok = 0;
-  let errors = 0;
   const one = (i: number): Promise<void> =>
     new Promise((resolve) => {
       const started = performance.now();
+      const done = (ok: boolean): void => {
+        if (record) {
+          server.latencies.push(performance.now() - started);
+          if (!ok) server.errors++;
+        }
+        resolve();
+      };
       const req = http.get(
         {
           host: '127.0.0.1',
-          port,
+          port: server.port,
           path: '/RetrieveCreditScore',
-          agent,
+          agent: server.agent,
           headers: { 'x-company-id': `co_${String((i % 20) + 1).padStart(3, '0')}`, 'user-agent': 'bench/1' },
         },
         (res) => {
           res.resume();
-          res.on('end', () => {
-            latencies[i] = performance.now() - started;
-            if (res.statusCode === 200) ok++;
-            else errors++;
-            resolve();
-          });
-          res.on('error', () => {
-            errors++;
-            resolve();
-          });
+          res.on('end', () => done(res.statusCode === 200));
+          res.on('error', () => done(false));
         },
       );
       req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
-      req.on('error', () => {
-        errors++;
-        resolve();
-      });
+      req.on('error', () => done(false));
     });
   const worker = async (): Promise<void> => {
     while (issued < count) await one(issued++);
   };
   const started = performance.now();
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-  const seconds = (performance.now() - started) / 1000;
-  agent.destroy();
-  const sorted = Array.from(latencies).sort((a, b) => a - b);
-  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-  return { rps: count / seconds, ok, errors, p50: at(0.5), p99: at(0.99) };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, count) }, worker));
+  if (record) {
+    server.seconds += (performance.now() - started) / 1000;
+    server.requests += count;
+  }
 }
 
 function waitFor<T>(child: ChildProcess, type: string): Promise<T> {
@@ -125,78 +116,98 @@ function waitFor<T>(child: ChildProcess, type: string): Promise<T> {
 
 const children = new Set<ChildProcess>();
 
-async function measure(variant: Variant, round: number, catcherPort: number): Promise<Omit<Measurement, 'delivered'>> {
+async function start(variant: Variant, catcherPort: number): Promise<Server> {
   const child = fork(SERVER_SCRIPT, [variant, String(catcherPort)], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
   children.add(child);
-  try {
-    const { port } = await waitFor<{ port: number }>(child, 'ready');
-    await load(port, WARMUP, CONCURRENCY);
-    const marked = waitFor(child, 'marked');
-    child.send('mark');
-    await marked;
-    const result = await load(port, REQUESTS, CONCURRENCY);
-    const measured = waitFor<{ cpuMicros: number }>(child, 'measured');
-    child.send('measure');
-    const { cpuMicros } = await measured;
-    const stopped = waitFor<{ stats: unknown }>(child, 'stopped');
-    child.send('stop');
-    const { stats } = await stopped;
-    await new Promise<void>((resolve) => (child.exitCode === null ? child.once('exit', () => resolve()) : resolve()));
-    return { variant, round, ...result, cpuMicrosPerRequest: cpuMicros / REQUESTS, childStats: stats };
-  } finally {
-    if (child.exitCode === null) child.kill();
-    children.delete(child);
-  }
+  const { port } = await waitFor<{ port: number }>(child, 'ready');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  return { variant, child, port, agent, requests: 0, seconds: 0, errors: 0, latencies: [] };
+}
+
+async function stop(server: Server): Promise<{ cpuMicros: number; stats: unknown }> {
+  server.agent.destroy();
+  const stopped = waitFor<{ cpuMicros: number; stats: unknown }>(server.child, 'stopped');
+  server.child.send('stop');
+  const result = await stopped;
+  await new Promise<void>((resolve) => (server.child.exitCode === null ? server.child.once('exit', () => resolve()) : resolve()));
+  children.delete(server.child);
+  return result;
+}
+
+function percentile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 }
 
 async function main(): Promise<void> {
   const catcher = await startBenchCatcher();
-  const measurements: Measurement[] = [];
   try {
-    for (let round = 1; round <= ROUNDS; round++) {
-      for (const variant of VARIANTS) {
-        catcher.reset();
-        const m = await measure(variant, round, catcher.port);
-        const counts = catcher.count();
-        const delivered = variant === 'moesif' ? counts.moesif : counts.ours;
-        measurements.push({ ...m, delivered });
-        console.error(
-          `round ${round} ${variant.padEnd(8)} ${m.rps.toFixed(0).padStart(7)} req/s  cpu ${m.cpuMicrosPerRequest.toFixed(0)} µs/req  p50 ${m.p50.toFixed(2)} ms  p99 ${m.p99.toFixed(2)} ms  errors ${m.errors}  delivered ${delivered}`,
-        );
-      }
+    const servers: Server[] = [];
+    for (const variant of VARIANTS) servers.push(await start(variant, catcher.port));
+    for (const server of servers) {
+      await burst(server, WARMUP, false);
+      const marked = waitFor(server.child, 'marked');
+      server.child.send('mark');
+      await marked;
     }
+
+    const cycles = Math.ceil(REQUESTS / BURST);
+    for (let cycle = 0; cycle < cycles; cycle++) {
+      const count = Math.min(BURST, REQUESTS - cycle * BURST);
+      for (let k = 0; k < servers.length; k++) await burst(servers[(cycle + k) % servers.length]!, count, true);
+    }
+
+    const results = new Map<Variant, { rps: number; cpu: number; p50: number; p99: number; errors: number; delivered: string }>();
+    for (const server of servers) {
+      const { cpuMicros } = await stop(server);
+      const sorted = server.latencies.sort((a, b) => a - b);
+      results.set(server.variant, {
+        rps: server.requests / server.seconds,
+        cpu: cpuMicros / server.requests,
+        p50: percentile(sorted, 0.5),
+        p99: percentile(sorted, 0.99),
+        errors: server.errors,
+        delivered: '-',
+      });
+    }
+    const counts = catcher.count();
+    const expected = WARMUP + REQUESTS;
+    results.get('ours')!.delivered = `${counts.ours}/${expected}`;
+    results.get('moesif')!.delivered = `${counts.moesif}/${expected}`;
+
+    const baseline = results.get('baseline')!.rps;
+    const overhead = (variant: Variant): number => Number((1 - results.get(variant)!.rps / baseline).toFixed(4));
+    console.log(
+      `Express GET /RetrieveCreditScore: ${REQUESTS} requests per variant in bursts of ${BURST} (after ${WARMUP} warm-up), concurrency ${CONCURRENCY}, Node ${process.version}`,
+    );
+    console.log('variant     req/s  overhead  API cpu µs/req  p50 ms  p99 ms  errors  events delivered');
+    for (const variant of VARIANTS) {
+      const r = results.get(variant)!;
+      const share = variant === 'baseline' ? '-' : `${(overhead(variant) * 100).toFixed(1)}%`;
+      console.log(
+        [
+          variant.padEnd(8),
+          r.rps.toFixed(0).padStart(8),
+          share.padStart(8),
+          r.cpu.toFixed(0).padStart(14),
+          r.p50.toFixed(2).padStart(6),
+          r.p99.toFixed(2).padStart(6),
+          String(r.errors).padStart(6),
+          ` ${r.delivered}`,
+        ].join('  '),
+      );
+    }
+    console.log(
+      JSON.stringify({
+        baseline_rps: Math.round(baseline),
+        ours_rps: Math.round(results.get('ours')!.rps),
+        moesif_rps: Math.round(results.get('moesif')!.rps),
+        ours_overhead: overhead('ours'),
+        moesif_overhead: overhead('moesif'),
+      }),
+    );
   } finally {
     await catcher.close();
   }
-
-  const best = new Map<Variant, Measurement>();
-  for (const m of measurements) {
-    const current = best.get(m.variant);
-    if (!current || m.rps > current.rps) best.set(m.variant, m);
-  }
-  const rps = (variant: Variant): number => best.get(variant)?.rps ?? 0;
-  const baseline = rps('baseline');
-  const overhead = (variant: Variant): number => Number((1 - rps(variant) / baseline).toFixed(4));
-
-  const expectedEvents = WARMUP + REQUESTS;
-  console.log(`\nExpress GET /RetrieveCreditScore, ${REQUESTS} requests (after ${WARMUP} warm-up), concurrency ${CONCURRENCY}, best of ${ROUNDS} rounds, Node ${process.version}`);
-  console.log('variant    req/s  overhead  API cpu µs/req  p50 ms  p99 ms  errors  events delivered');
-  for (const variant of VARIANTS) {
-    const m = best.get(variant)!;
-    const delivered = variant === 'baseline' ? '-' : `${m.delivered}/${expectedEvents}`;
-    console.log(
-      `${variant.padEnd(8)} ${m.rps.toFixed(0).padStart(7)}  ${variant === 'baseline' ? '       -' : `${(overhead(variant) * 100).toFixed(1).padStart(7)}%`}  ${m.cpuMicrosPerRequest.toFixed(0).padStart(14)}  ${m.p50.toFixed(2).padStart(6)}  ${m.p99.toFixed(2).padStart(6)}  ${String(m.errors).padStart(6)}  ${delivered}`,
-    );
-  }
-  console.log(
-    JSON.stringify({
-      baseline_rps: Math.round(baseline),
-      ours_rps: Math.round(rps('ours')),
-      moesif_rps: Math.round(rps('moesif')),
-      ours_overhead: overhead('ours'),
-      moesif_overhead: overhead('moesif'),
-    }),
-  );
 }
 
 const deadline = setTimeout(() => {

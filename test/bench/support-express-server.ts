@@ -1,8 +1,8 @@
 /**
  * Child process of the middleware bench: one small Express API, optionally with a logging middleware.
  *   argv: <variant: baseline|ours|moesif> <catcher port>
- * IPC: sends {type:'ready', port}; 'mark' → {type:'marked'}; 'measure' → {type:'measured', cpuMicros} (CPU used
- * since 'mark'); 'stop' flushes the middleware, sends {type:'stopped', stats} and exits.
+ * IPC: sends {type:'ready', port}; 'mark' → {type:'marked'}; 'stop' flushes the middleware, sends
+ * {type:'stopped', stats, cpuMicros} (CPU used since 'mark') and exits.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -57,18 +57,14 @@ server.listen(0, '127.0.0.1', () => {
   process.send?.({ type: 'ready', port: (server.address() as AddressInfo).port });
 });
 
-// CPU time of this process between 'mark' and 'measure': a number less sensitive than req/s to what
-// else runs on the machine. It includes the middleware's background work (batching, gzip, sending).
+// CPU time of this process from 'mark' (after warm-up) to the end of 'stop' (after the middleware has
+// delivered everything): the API's cost including the middleware's background work (batching, gzip,
+// sending), and less sensitive than req/s to what else runs on the machine.
 let mark = process.cpuUsage();
 process.on('message', (message) => {
   if (message === 'mark') {
     mark = process.cpuUsage();
     process.send?.({ type: 'marked' });
-    return;
-  }
-  if (message === 'measure') {
-    const used = process.cpuUsage(mark);
-    process.send?.({ type: 'measured', cpuMicros: used.user + used.system });
     return;
   }
   if (message !== 'stop') return;
@@ -82,7 +78,8 @@ process.on('message', (message) => {
       await new Promise((resolve) => setTimeout(resolve, 3000));
       stats = { errors: moesifErrors };
     }
-    process.send?.({ type: 'stopped', stats }, () => process.exit(0));
+    const used = process.cpuUsage(mark);
+    process.send?.({ type: 'stopped', stats, cpuMicros: used.user + used.system }, () => process.exit(0));
   })();
 });
 process.on('disconnect', () => process.exit(0));

@@ -3,7 +3,8 @@
  * (`application/cloudevents+json` one event, `application/cloudevents-batch+json` an array).
  *
  * Event → row:
- *   event_id                 `${source}/${id}` (each required, at most 256 characters)
+ *   event_id                 `${source}/${id}` with `%` and `/` in source escaped (%25, %2F), so the first
+ *                            `/` always ends the source (each required, at most 256 characters)
  *   request_time             time (optional; default: when it was received)
  *   customer_key, company_id subject (required: it is the customer)
  *   route, host              data.route, else data.path (a path or a full URL); data.host overrides the host
@@ -12,7 +13,7 @@
  *   latency_ms               data.duration_ms, else data.latency_ms
  *   request_bytes, response_bytes, user_id, api_version   data.<same name>
  *   meta                     metadata.type (the CloudEvents type), then every data field flattened
- *                            as metadata.<key> (mapped ones included)
+ *                            as metadata.<key> (mapped ones included; the route without its query)
  * A CloudEvent need not be an HTTP call: without those data fields, method and route are '' and
  * status 0 (only this format accepts status 0). Numbers in data may be sent as decimal strings.
  */
@@ -79,9 +80,15 @@ export function cloudEventToRow(raw: unknown, ctx: AdaptContext): RequestLogRow 
       ? parseLatencyMs(data.latency_ms, 'data.latency_ms', DATA_NUMBERS)
       : parseLatencyMs(data.duration_ms, 'data.duration_ms', DATA_NUMBERS);
   const [dataKeys, dataValues] = flattenMetadata(data, { field: 'data', alreadyUsed: 1 });
+  // The route's query string may carry personal data (?ssn=…): metadata keeps the stripped route too.
+  const routeKey = `metadata.${targetField.slice('data.'.length)}`;
+  const routeIndex = dataKeys.indexOf(routeKey);
+  if (routeIndex >= 0) dataValues[routeIndex] = target.route;
 
   return {
-    event_id: `${source}/${id}`,
+    // `/` and `%` escaped in the source, so the first `/` always separates it from the id:
+    // (gateway/eu, 42) and (gateway, eu/42) stay two events.
+    event_id: `${source.replaceAll('%', '%25').replaceAll('/', '%2F')}/${id}`,
     app: ctx.app,
     ...timeColumns(ctx, timeMs),
     customer_key: subject,

@@ -1,13 +1,18 @@
+import { createHash } from 'node:crypto';
 /**
  * Moesif's wire format, as the Moesif SDKs send it: events (`POST /v1/events` one object,
  * `POST /v1/events/batch` an array), and the side records users, companies and actions.
  *
  * Event → row:
- *   event_id        transaction_id, else header x-moesif-transaction-id (request, then response), else content hash
+ *   event_id        'm:' + hash of (transaction id, time, method, route, host, company, user), where the
+ *                   transaction id is transaction_id, else header x-moesif-transaction-id (request, then
+ *                   response); without one, the content hash. The transaction id is kept as
+ *                   metadata.moesif.transaction_id (see moesifEventToRow for why it is not the id itself)
  *   request_time    request.time (ISO-8601; without a zone it is UTC, as Moesif documents)
  *   latency_ms      response.time − request.time, at least 0 (0 without response.time)
  *   method / route  request.verb / request.uri without query string and fragment
- *   host            request.uri's host, else request header host
+ *   host            the Host header (cut off request.uri as a whole), else request.uri's host; '' unless a
+ *                   plain host[:port]
  *   status          response.status
  *   *_bytes         content-length header when numeric, else the body's size: its JSON text as UTF-8,
  *                   the decoded bytes when transfer_encoding is base64, a string's UTF-8 bytes; else 0
@@ -66,17 +71,11 @@ const eventShape = z.looseObject(
 export function moesifEventToRow(raw: unknown, ctx: AdaptContext): RequestLogRow {
   const event = checkShape(eventShape, raw);
   const { request, response } = event;
-  const eventId =
-    parseId(event.transaction_id, 'transaction_id') ||
-    parseId(
-      headerValue(request.headers, TRANSACTION_ID_HEADER),
-      `request.headers.${TRANSACTION_ID_HEADER}`,
-    ) ||
-    parseId(
-      headerValue(response.headers, TRANSACTION_ID_HEADER),
-      `response.headers.${TRANSACTION_ID_HEADER}`,
-    ) ||
-    contentEventId(raw);
+  const transactionId = firstText(
+    event.transaction_id,
+    headerValue(request.headers, TRANSACTION_ID_HEADER),
+    headerValue(response.headers, TRANSACTION_ID_HEADER),
+  );
   const requestMs = parseRequestTime(request.time, 'request.time', ctx, MOESIF_TIME);
   const responseMs =
     response.time == null ? requestMs : parseTimestampMs(response.time, 'response.time', MOESIF_TIME);
@@ -84,18 +83,24 @@ export function moesifEventToRow(raw: unknown, ctx: AdaptContext): RequestLogRow
   if (latencyMs > LIMITS.latencyMsMax) {
     reject('response.time', `must be at most ${LIMITS.latencyMsMax} ms after request.time`);
   }
-  const target = parseTarget(request.uri, 'request.uri');
-  const host = target.host || parseHost(headerValue(request.headers, 'host'), 'request.headers.host');
+  const { route, host } = moesifTarget(request);
   const method = parseMethod(request.verb, 'request.verb');
   const status = parseStatus(response.status, 'response.status');
   const companyId = parseId(event.company_id, 'company_id');
   const userId = parseId(event.user_id, 'user_id');
   const apiVersion = parseText(request.api_version, 'request.api_version');
   const direction = parseText(event.direction, 'direction');
-  const [metaKeys, metaValues] = flattenMetadata(event.metadata, { alreadyUsed: direction === '' ? 0 : 1 });
+  const keepTransactionId = transactionId !== '' && [...transactionId].length <= LIMITS.idChars && !transactionId.includes('\u0000');
+  const [metaKeys, metaValues] = flattenMetadata(event.metadata, {
+    alreadyUsed: (direction === '' ? 0 : 1) + (keepTransactionId ? 1 : 0),
+  });
   if (direction !== '') {
     metaKeys.push('metadata.moesif.direction');
     metaValues.push(direction);
+  }
+  if (keepTransactionId) {
+    metaKeys.push('metadata.moesif.transaction_id');
+    metaValues.push(transactionId);
   }
   const [headerKeys, headerValues] = headers(
     request.headers,
@@ -111,14 +116,21 @@ export function moesifEventToRow(raw: unknown, ctx: AdaptContext): RequestLogRow
   );
 
   return {
-    event_id: eventId,
+    // The transaction id is chosen by whoever calls the API (the SDK reuses an incoming
+    // X-Moesif-Transaction-Id header), so alone it would let a caller collapse its own calls into one
+    // and not be billed. Hashed with what identifies the call, a retry still maps to the same id while
+    // a forged one does not swallow other calls; an id of any length is fine.
+    event_id:
+      transactionId === ''
+        ? contentEventId(raw)
+        : `m:${createHash('sha256').update(JSON.stringify([transactionId, requestMs, method, route, host, companyId, userId])).digest('hex').slice(0, 32)}`,
     app: ctx.app,
     ...timeColumns(ctx, requestMs),
     customer_key: customerKey('', companyId, userId),
     company_id: companyId,
     user_id: userId,
     method,
-    route: target.route,
+    route,
     host,
     status,
     latency_ms: latencyMs,
@@ -130,6 +142,42 @@ export function moesifEventToRow(raw: unknown, ctx: AdaptContext): RequestLogRow
     meta_keys: [...metaKeys, ...headerKeys, ...responseKeys],
     meta_values: [...metaValues, ...headerValues, ...responseValues],
   };
+}
+
+/** The first of the values that is a non-empty string (or a number, as text). */
+function firstText(...values: unknown[]): string {
+  for (const v of values) {
+    if (typeof v === 'string' && v !== '') return v;
+    if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  }
+  return '';
+}
+
+const SAFE_HOST = /^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/i;
+
+/**
+ * Route and host of a Moesif event. The SDKs build `uri` as scheme + Host header + original URL, and the
+ * Host header is the API caller's to choose: `Host: free.example/healthz?` would otherwise turn a billed
+ * `/RetrieveCreditScore` into `/healthz`. So the Host header's text is cut off the uri as a whole, and a
+ * host that is not a plain host[:port] is not stored.
+ */
+function moesifTarget(request: Record<string, unknown>): { route: string; host: string } {
+  const hostHeader = headerValue(request.headers, 'host');
+  const uri = request.uri;
+  if (typeof uri === 'string' && typeof hostHeader === 'string' && hostHeader !== '') {
+    for (const scheme of ['http://', 'https://']) {
+      if (uri.startsWith(scheme + hostHeader)) {
+        const rest = uri.slice(scheme.length + hostHeader.length);
+        // Only when the Host header is the uri's whole authority: `127.0.0.1:3` is not `127.0.0.1:37785`.
+        if (rest !== '' && !/^[/?#]/.test(rest)) continue;
+        const { route } = parseTarget(rest.startsWith('/') ? rest : `/${rest}`, 'request.uri');
+        return { route, host: SAFE_HOST.test(hostHeader) ? parseHost(hostHeader, 'request.headers.host') : '' };
+      }
+    }
+  }
+  const target = parseTarget(uri, 'request.uri');
+  const host = target.host || (typeof hostHeader === 'string' && SAFE_HOST.test(hostHeader) ? parseHost(hostHeader, 'request.headers.host') : '');
+  return { route: target.route, host: SAFE_HOST.test(host) ? host : '' };
 }
 
 /** Size of a request or response: its content-length header when numeric, else measured from the body. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,6 +40,13 @@ async function send(
 
 const iso = (msAgo = 0) => new Date(Date.now() - msAgo).toISOString();
 
+/**
+ * The documented id of a Moesif event with a transaction id: `m:` and the first 32 hex digits of
+ * sha256(JSON.stringify([transactionId, requestMs, method, route, host, companyId, userId])).
+ */
+const moesifEventId = (...identity: [string, number, string, string, string, string, string]): string =>
+  `m:${createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 32)}`;
+
 describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
   let svc: TestService;
   beforeAll(async () => {
@@ -57,7 +65,9 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
     const res = await send(svc, '/v1/events/batch', events, { gzip: true, headers: { 'x-moesif-application-id': svc.ingestKey } });
     expect(res.status).toBe(201);
     expect(res.headers.get('x-moesif-config-etag')).toBeTruthy();
-    const row = (await svc.rows()).find((r) => r.event_id === 'b1e92871-f1f0-4b0f-ae06-b94e823e311f');
+    const txId = 'b1e92871-f1f0-4b0f-ae06-b94e823e311f';
+    const eventId = moesifEventId(txId, Date.parse(events[0]!.request.time), 'POST', '/widgets', '127.0.0.1:37785', 'co_7', 'user_42');
+    const row = (await svc.rows()).find((r) => r.event_id === eventId);
     expect(row).toMatchObject({
       app: svc.keyId,
       customer_key: 'co_7',
@@ -77,6 +87,7 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
     expect(stored).not.toContain('gizmo');
     expect(row!.meta_keys).toContain('metadata.plan');
     expect(row!.meta_values[row!.meta_keys.indexOf('metadata.plan')]).toBe('pro');
+    expect(row!.meta_values[row!.meta_keys.indexOf('metadata.moesif.transaction_id')]).toBe(txId);
   });
 
   it('serves the Moesif config and rules endpoints and stores companies, users and actions', async () => {
@@ -124,8 +135,8 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
     expect((await send(svc, '/api/v1/events', single, { contentType: 'application/cloudevents+json' })).status).toBe(204);
     const rows = (await svc.rows()).filter((r) => r.source_format === 'cloudevents');
     expect(rows.map((r) => [r.event_id, r.customer_key, r.method, r.route, r.status])).toEqual([
-      ['@openmeter/sdk/020e1b76-3736-4515-8188-c12d1fe2dc1d', 'customer-acme', 'POST', '/v1/widgets', 201],
-      ['@openmeter/sdk/single-1', 'customer-acme', 'POST', '/v1/widgets', 201],
+      ['@openmeter%2Fsdk/020e1b76-3736-4515-8188-c12d1fe2dc1d', 'customer-acme', 'POST', '/v1/widgets', 201],
+      ['@openmeter%2Fsdk/single-1', 'customer-acme', 'POST', '/v1/widgets', 201],
     ]);
   });
 

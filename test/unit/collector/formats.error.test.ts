@@ -8,7 +8,7 @@ import {
 } from '../../../src/collector/formats/moesif.ts';
 import { isEventTooLarge } from '../../../src/collector/formats/normalize.ts';
 import type { SourceFormat } from '../../../src/collector/request-log.ts';
-import { context, nestedObjects, readWire } from './wire-fixtures.ts';
+import { context, moesifEventId, nestedObjects, readWire } from './wire-fixtures.ts';
 
 const ctx = context('2026-11-21T12:00:00.000Z');
 const NOW = ctx.receivedAtMs;
@@ -138,7 +138,6 @@ const cases: Case[] = [
   { name: 'company_id 1e30', format: 'moesif', event: { ...moesif, company_id: 1e30 }, field: 'company_id', reason: 'must be a string, or an integer up to 9007199254740991 (send larger ids as strings), got 1e+30' },
   { name: 'customer with NUL', format: 'native', event: { ...native, customer: '\u0000' }, field: 'customer', reason: 'must not contain the NUL character (U+0000)' },
   { name: 'api_version over 256', format: 'moesif', event: { ...moesif, request: { ...moesif.request, api_version: 'v'.repeat(300) } }, field: 'request.api_version', reason: 'must be at most 256 characters, got 300 characters' },
-  { name: 'transaction id header too long', format: 'moesif', event: { ...moesif, request: { ...moesif.request, headers: { 'x-moesif-transaction-id': 't'.repeat(257) } } }, field: 'request.headers.x-moesif-transaction-id', reason: 'must be at most 256 characters, got 257 characters' },
   { name: 'kong consumer username an array', format: 'kong', event: { ...kong, consumer: { username: ['a'] } }, field: 'consumer.username', reason: 'must be a string, got an array' },
   { name: 'kong consumer not an object', format: 'kong', event: { ...kong, consumer: 'foo' }, field: 'consumer', reason: 'must be an object, got "foo"' },
 
@@ -192,6 +191,32 @@ describe('every rejection reason', () => {
   it.each(cases)('$name → $field', ({ format, event, field, reason, allow = [] }) => {
     const caseCtx = { ...ctx, headerAllowList: new Set(allow) };
     expect(adapters[format]([event], caseCtx)).toEqual({ rows: [], rejected: [{ index: 0, field, reason }] });
+  });
+});
+
+describe('no longer a rejection', () => {
+  it('stores a Moesif event whose transaction id header is over 256 characters, without keeping that id', () => {
+    const transactionId = 't'.repeat(257);
+    const event = { ...moesif, request: { ...moesif.request, headers: { 'x-moesif-transaction-id': transactionId } } };
+    const result = adapters.moesif([event], ctx);
+    expect(result.rejected).toEqual([]);
+    expect(result.rows).toHaveLength(1);
+    expect(result.rows[0]!.event_id).toBe(
+      moesifEventId(transactionId, {
+        requestMs: Date.parse('2026-11-21T11:59:59.000Z'),
+        method: 'GET',
+        route: '/v1/x',
+        host: 'api.test',
+        companyId: 'c1',
+        userId: '',
+      }),
+    );
+    expect(result.rows[0]!.meta_keys).toEqual([]);
+    // 256 characters is still kept as metadata.
+    const kept = { ...moesif, request: { ...moesif.request, headers: { 'x-moesif-transaction-id': 't'.repeat(256) } } };
+    const [row] = adapters.moesif([kept], ctx).rows;
+    expect(row?.meta_keys).toEqual(['metadata.moesif.transaction_id']);
+    expect(row?.meta_values).toEqual(['t'.repeat(256)]);
   });
 });
 

@@ -15,7 +15,7 @@ import {
   parseTimestampMs,
 } from '../../../src/collector/formats/normalize.ts';
 import type { RequestLogRow } from '../../../src/collector/request-log.ts';
-import { DAY_MS, bodyOf, context, readWire } from './wire-fixtures.ts';
+import { DAY_MS, bodyOf, context, moesifEventId, readWire } from './wire-fixtures.ts';
 
 const moesifBatched = readWire('moesif-nodejs-3.11-batched.json');
 const moesifUnbatched = readWire('moesif-nodejs-3.11-unbatched.json');
@@ -35,7 +35,14 @@ describe('moesif fixtures', () => {
     expect(adapters.moesif(events, ctx)).toEqual({
       rows: [
         {
-          event_id: 'b1e92871-f1f0-4b0f-ae06-b94e823e311f',
+          event_id: moesifEventId('b1e92871-f1f0-4b0f-ae06-b94e823e311f', {
+            requestMs: Date.parse('2026-11-21T12:06:20.048Z'),
+            method: 'POST',
+            route: '/widgets',
+            host: '127.0.0.1:37785',
+            companyId: 'co_7',
+            userId: 'user_42',
+          }),
           app: 'app_test',
           received_at: 1795262790,
           request_time: 1795262780,
@@ -56,6 +63,7 @@ describe('moesif fixtures', () => {
           meta_keys: [
             'metadata.plan',
             'metadata.moesif.direction',
+            'metadata.moesif.transaction_id',
             'header.content-type',
             'header.x-company-id',
             'header.user-agent',
@@ -65,6 +73,7 @@ describe('moesif fixtures', () => {
           meta_values: [
             'pro',
             'Incoming',
+            'b1e92871-f1f0-4b0f-ae06-b94e823e311f',
             'application/json',
             'co_7',
             'node',
@@ -82,7 +91,14 @@ describe('moesif fixtures', () => {
     expect(adapters.moesif([event], moesifCtx)).toEqual({
       rows: [
         {
-          event_id: '5fee27c9-07c9-4609-a211-83a42555da44',
+          event_id: moesifEventId('5fee27c9-07c9-4609-a211-83a42555da44', {
+            requestMs: Date.parse('2026-11-21T12:03:06.611Z'),
+            method: 'GET',
+            route: '/v1/things',
+            host: '127.0.0.1:33081',
+            companyId: 'c1',
+            userId: 'u1',
+          }),
           app: 'app_test',
           received_at: 1795262790,
           request_time: 1795262586,
@@ -100,8 +116,8 @@ describe('moesif fixtures', () => {
           api_version: '',
           source_format: 'moesif',
           sample_weight: 1,
-          meta_keys: ['metadata.moesif.direction'],
-          meta_values: ['Incoming'],
+          meta_keys: ['metadata.moesif.direction', 'metadata.moesif.transaction_id'],
+          meta_values: ['Incoming', '5fee27c9-07c9-4609-a211-83a42555da44'],
         },
       ],
       rejected: [],
@@ -178,18 +194,53 @@ describe('moesif fixtures', () => {
     });
   });
 
-  it('takes the event id from transaction_id, then the request or response header, then a content hash', () => {
+  it('derives the event id from transaction_id, then the request or response header, else a content hash', () => {
     const base = minimalMoesif();
-    const idOf = (event: unknown): string | undefined =>
-      adapters.moesif([event], moesifCtx).rows[0]?.event_id;
-    expect(idOf({ ...base, transaction_id: 'tx-top' })).toBe('tx-top');
+    // What identifies the call besides its transaction id, as minimalMoesif() has it.
+    const call = {
+      requestMs: Date.parse('2026-11-21T12:00:00.000Z'),
+      method: 'GET',
+      route: '/x',
+      host: 'api.test',
+      companyId: '',
+      userId: '',
+    };
+    const outcome = (event: unknown) => {
+      const row = adapters.moesif([event], moesifCtx).rows[0];
+      const index = row?.meta_keys.indexOf('metadata.moesif.transaction_id') ?? -1;
+      return { eventId: row?.event_id, transactionId: index < 0 ? undefined : row?.meta_values[index] };
+    };
+    const requestHeader = { 'X-Moesif-Transaction-Id': 'tx-req' };
+    const responseHeader = { 'x-moesif-transaction-id': 'tx-res' };
+    expect(outcome({ ...base, transaction_id: 'tx-top' })).toEqual({
+      eventId: moesifEventId('tx-top', call),
+      transactionId: 'tx-top',
+    });
+    expect(outcome({ ...base, request: { ...base.request, headers: requestHeader } })).toEqual({
+      eventId: moesifEventId('tx-req', call),
+      transactionId: 'tx-req',
+    });
+    expect(outcome({ ...base, response: { ...base.response, headers: responseHeader } })).toEqual({
+      eventId: moesifEventId('tx-res', call),
+      transactionId: 'tx-res',
+    });
+    // The order: transaction_id, then the request header, then the response header.
     expect(
-      idOf({ ...base, request: { ...base.request, headers: { 'X-Moesif-Transaction-Id': 'tx-req' } } }),
-    ).toBe('tx-req');
+      outcome({
+        ...base,
+        transaction_id: 'tx-top',
+        request: { ...base.request, headers: requestHeader },
+        response: { ...base.response, headers: responseHeader },
+      }),
+    ).toEqual({ eventId: moesifEventId('tx-top', call), transactionId: 'tx-top' });
     expect(
-      idOf({ ...base, response: { ...base.response, headers: { 'x-moesif-transaction-id': 'tx-res' } } }),
-    ).toBe('tx-res');
-    expect(idOf(base)).toBe(contentEventId(base));
+      outcome({
+        ...base,
+        request: { ...base.request, headers: requestHeader },
+        response: { ...base.response, headers: responseHeader },
+      }),
+    ).toEqual({ eventId: moesifEventId('tx-req', call), transactionId: 'tx-req' });
+    expect(outcome(base)).toEqual({ eventId: contentEventId(base), transactionId: undefined });
   });
 
   it('reads zone-less Moesif times as UTC, numeric ids as text, and measures bodies without content-length', () => {
@@ -239,7 +290,7 @@ describe('cloudevents fixtures', () => {
     expect(adapters.cloudevents(first!, openmeterCtx)).toEqual({
       rows: [
         {
-          event_id: '@openmeter/sdk/020e1b76-3736-4515-8188-c12d1fe2dc1d',
+          event_id: '@openmeter%2Fsdk/020e1b76-3736-4515-8188-c12d1fe2dc1d',
           app: 'app_test',
           received_at: 1795262604,
           request_time: 1795262603,
@@ -295,7 +346,7 @@ describe('cloudevents fixtures', () => {
   };
   const c2Row: RequestLogRow = {
     ...evt1Row,
-    event_id: '@openmeter/sdk/5ac176c3-81af-4150-9a50-e975c81d5819',
+    event_id: '@openmeter%2Fsdk/5ac176c3-81af-4150-9a50-e975c81d5819',
     request_time: 1795262603,
     request_time_ms: 478,
     customer_key: 'c2',
@@ -369,6 +420,8 @@ describe('cloudevents fixtures', () => {
       'metadata.user_id',
       'metadata.api_version',
     ]);
+    // metadata.path holds the route as stored: without the query string (or host).
+    expect(row?.meta_values).toEqual(['request', '/v2/items', 'delete', '404', '7.6', '10', '20', 'u-9', '3']);
     expect(
       adapters.cloudevents([{ ...event, data: { route: '/r', host: 'H.test', status: 0 } }], openmeterCtx)
         .rows[0],

@@ -23,7 +23,15 @@ import type {
   RequestLogRow,
   SourceFormat,
 } from '../../../src/collector/request-log.ts';
-import { bodyOf, context, nestedArrays, nestedObjects, readWire } from './wire-fixtures.ts';
+import {
+  bodyOf,
+  context,
+  moesifEventId,
+  nestedArrays,
+  nestedObjects,
+  readWire,
+  type MoesifCall,
+} from './wire-fixtures.ts';
 
 const FORMATS = ['native', 'moesif', 'cloudevents', 'kong'] as const satisfies readonly SourceFormat[];
 
@@ -156,6 +164,191 @@ describe('personal data and bodies', () => {
     ]) {
       expect(stored).not.toContain(secret);
     }
+  });
+});
+
+describe('what the API caller chooses cannot make billed calls disappear', () => {
+  const ctx = context('2026-11-21T12:06:30.000Z');
+  const T0 = '2026-11-21T12:06:20.048Z';
+
+  /** A Moesif event as the SDK builds it: uri = scheme + the caller's Host header + the original URL. */
+  const sdkEvent = (
+    o: { time?: string; company?: string; user?: string; hostHeader?: string; url?: string; txId?: string } = {},
+  ) => {
+    const hostHeader = o.hostHeader ?? '127.0.0.1:3000';
+    const txHeaders = o.txId === undefined ? {} : { 'x-moesif-transaction-id': o.txId };
+    return {
+      request: {
+        time: o.time ?? T0,
+        uri: `http://${hostHeader}${o.url ?? '/RetrieveCreditScore'}`,
+        verb: 'POST',
+        headers: { host: hostHeader, ...txHeaders },
+      },
+      response: { time: '2026-11-21T12:06:20.061Z', status: 200, headers: { ...txHeaders } },
+      company_id: o.company ?? 'co_x',
+      user_id: o.user ?? 'u1',
+      direction: 'Incoming',
+    };
+  };
+  const call = (o: Partial<MoesifCall> = {}): MoesifCall => ({
+    requestMs: Date.parse(T0),
+    method: 'POST',
+    route: '/RetrieveCreditScore',
+    host: '127.0.0.1:3000',
+    companyId: 'co_x',
+    userId: 'u1',
+    ...o,
+  });
+
+  it('Moesif: calls sharing a forged transaction id stay separate events; an SDK retry of one stays one', () => {
+    const first = sdkEvent({ txId: 'free-ride' });
+    const events = [
+      first,
+      sdkEvent({ txId: 'free-ride', time: '2026-11-21T12:06:20.049Z' }),
+      sdkEvent({ txId: 'free-ride', time: '2026-11-21T12:06:21.048Z' }),
+      sdkEvent({ txId: 'free-ride', company: 'co_y' }),
+      sdkEvent({ txId: 'free-ride', user: 'u2' }),
+      structuredClone(first), // the SDK retrying the batch
+    ];
+    const result = adapters.moesif(events, ctx);
+    expect(result.rejected).toEqual([]);
+    const ids = result.rows.map((row) => row.event_id);
+    expect(ids).toEqual([
+      moesifEventId('free-ride', call()),
+      moesifEventId('free-ride', call({ requestMs: Date.parse('2026-11-21T12:06:20.049Z') })),
+      moesifEventId('free-ride', call({ requestMs: Date.parse('2026-11-21T12:06:21.048Z') })),
+      moesifEventId('free-ride', call({ companyId: 'co_y' })),
+      moesifEventId('free-ride', call({ userId: 'u2' })),
+      moesifEventId('free-ride', call()),
+    ]);
+    expect(new Set(ids).size).toBe(5);
+    expect(ids[5]).toBe(ids[0]);
+    for (const row of result.rows) {
+      expect(row.meta_keys).toEqual(['metadata.moesif.direction', 'metadata.moesif.transaction_id']);
+      expect(row.meta_values).toEqual(['Incoming', 'free-ride']);
+    }
+  });
+
+  it('Moesif: the same forged transaction id in the body field is no different', () => {
+    const rows = adapters.moesif(
+      [
+        { ...sdkEvent(), transaction_id: 'free-ride' },
+        { ...sdkEvent({ time: '2026-11-21T12:06:20.049Z' }), transaction_id: 'free-ride' },
+        { ...sdkEvent({ company: 'co_y' }), transaction_id: 'free-ride' },
+      ],
+      ctx,
+    ).rows;
+    expect(rows.map((row) => row.event_id)).toEqual([
+      moesifEventId('free-ride', call()),
+      moesifEventId('free-ride', call({ requestMs: Date.parse('2026-11-21T12:06:20.049Z') })),
+      moesifEventId('free-ride', call({ companyId: 'co_y' })),
+    ]);
+    expect(new Set(rows.map((row) => row.event_id)).size).toBe(3);
+  });
+
+  it('Moesif: a 300-character transaction id is accepted; metadata keeps no transaction_id', () => {
+    const long = 'f'.repeat(300);
+    const viaHeader = sdkEvent({ txId: long });
+    const viaField = { ...sdkEvent(), transaction_id: long };
+    const result = adapters.moesif([viaHeader, viaField], ctx);
+    expect(result.rejected).toEqual([]);
+    expect(result.rows.map((row) => row.event_id)).toEqual([
+      moesifEventId(long, call()),
+      moesifEventId(long, call()),
+    ]);
+    for (const row of result.rows) {
+      expect(row.event_id).toMatch(/^m:[0-9a-f]{32}$/);
+      expect(row.meta_keys).toEqual(['metadata.moesif.direction']);
+      expect(row.meta_values).toEqual(['Incoming']);
+    }
+    // Nor is one with a NUL character kept (nor a reason to reject the call).
+    const nul = adapters.moesif([sdkEvent({ txId: 'a\u0000b' })], ctx);
+    expect(nul.rejected).toEqual([]);
+    expect(nul.rows[0]).toMatchObject({
+      event_id: moesifEventId('a\u0000b', call()),
+      meta_keys: ['metadata.moesif.direction'],
+    });
+  });
+
+  it.each(['free.example/healthz?', 'free.example#', 'free.example?x=', 'FREE.example/healthz#'])(
+    'Moesif: Host header %j cannot rename the billed route; the odd host is not stored',
+    (hostHeader) => {
+      const event = sdkEvent({ hostHeader, txId: 'tx-1' });
+      expect(event.request.uri).toBe(`http://${hostHeader}/RetrieveCreditScore`);
+      const result = adapters.moesif([event], ctx);
+      expect(result.rejected).toEqual([]);
+      expect(result.rows[0]).toMatchObject({
+        event_id: moesifEventId('tx-1', call({ host: '' })),
+        route: '/RetrieveCreditScore',
+        host: '',
+      });
+    },
+  );
+
+  it('Moesif: a plain Host header (name, port, IPv6) is still the host, and the query string is still cut', () => {
+    const route = (hostHeader: string) =>
+      adapters.moesif([sdkEvent({ hostHeader, url: '/RetrieveCreditScore?ssn=1#f' })], ctx).rows[0];
+    expect(route('API.Example.com:8443')).toMatchObject({
+      route: '/RetrieveCreditScore',
+      host: 'api.example.com:8443',
+    });
+    expect(route('[::1]:8080')).toMatchObject({ route: '/RetrieveCreditScore', host: '[::1]:8080' });
+    expect(route('free.example/healthz?')).toMatchObject({ route: '/RetrieveCreditScore', host: '' });
+  });
+
+  it('CloudEvents: (gateway/eu, 42) and (gateway, eu/42) are two events; / and % in the source are escaped', () => {
+    const cloudEvent = (source: string, id: string) => ({
+      specversion: '1.0',
+      id,
+      source,
+      type: 'api-requests',
+      subject: 'c1',
+    });
+    const result = adapters.cloudevents(
+      [
+        cloudEvent('gateway/eu', '42'),
+        cloudEvent('gateway', 'eu/42'),
+        cloudEvent('a/b', 'c'),
+        cloudEvent('a%2Fb', 'c'),
+        cloudEvent('@openmeter/sdk', 'x'),
+      ],
+      ctx,
+    );
+    expect(result.rejected).toEqual([]);
+    expect(result.rows.map((row) => row.event_id)).toEqual([
+      'gateway%2Feu/42',
+      'gateway/eu/42',
+      'a%2Fb/c',
+      'a%252Fb/c',
+      '@openmeter%2Fsdk/x',
+    ]);
+  });
+
+  it('CloudEvents: the query string and fragment of data.route or data.path reach neither route nor metadata', () => {
+    const cloudEvent = (data: Record<string, unknown>) => ({
+      specversion: '1.0',
+      id: 'e1',
+      source: 'gateway',
+      type: 'api-requests',
+      subject: 'c1',
+      data,
+    });
+    const [byRoute, byPath] = adapters.cloudevents(
+      [cloudEvent({ route: '/x?ssn=1#f' }), cloudEvent({ path: 'https://api.test/y?ssn=2#g' })],
+      ctx,
+    ).rows;
+    expect(byRoute).toMatchObject({
+      route: '/x',
+      meta_keys: ['metadata.type', 'metadata.route'],
+      meta_values: ['api-requests', '/x'],
+    });
+    expect(byPath).toMatchObject({
+      route: '/y',
+      host: 'api.test',
+      meta_keys: ['metadata.type', 'metadata.path'],
+      meta_values: ['api-requests', '/y'],
+    });
+    expect(JSON.stringify([byRoute, byPath])).not.toMatch(/ssn|#f|#g/);
   });
 });
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AdaptContext } from '../../../src/collector/request-log.ts';
 
@@ -48,4 +49,23 @@ export function nestedArrays(depth: number): unknown[] {
   let value: unknown[] = [];
   for (let i = 1; i < depth; i += 1) value = [value];
   return value;
+}
+
+/** What identifies one Moesif call besides its transaction id (as the row stores it). */
+export interface MoesifCall {
+  requestMs: number;
+  method: string;
+  route: string;
+  host: string;
+  companyId: string;
+  userId: string;
+}
+
+/**
+ * The documented event id of a Moesif event with a transaction id: `m:` and the first 32 hex digits of
+ * sha256(JSON.stringify([transactionId, requestMs, method, route, host, companyId, userId])).
+ */
+export function moesifEventId(transactionId: string, call: MoesifCall): string {
+  const identity = [transactionId, call.requestMs, call.method, call.route, call.host, call.companyId, call.userId];
+  return `m:${createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 32)}`;
 }
