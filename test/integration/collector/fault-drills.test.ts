@@ -227,4 +227,32 @@ describe('fault drill: the service is SIGKILLed mid-ingest', () => {
       await ch.close();
     }
   });
+
+  it('drains the spool into ClickHouse on SIGTERM: acknowledged events are there without a restart', async () => {
+    const port = await freePort();
+    // A long flush interval: whatever reaches ClickHouse here is shipped by the shutdown itself.
+    const env = await testEnv('server', { PORT: String(port), FLUSH_INTERVAL_MS: '60000' });
+    const key = (await runCli(['keys', 'create', '--name', 'sigterm'], env)).stdout.trim().split('\n').at(-1)!;
+    const url = `http://127.0.0.1:${port}`;
+    const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, ...env }, stdio: 'ignore' });
+    children.push(child);
+    await waitFor(async () => (await fetch(`${url}/readyz`)).ok, 30_000, 'the service to be ready');
+    let stop = false;
+    const load = steadyIngest(() => ({ url, key }), 2, () => stop, 'term');
+    await sleep(800);
+    stop = true;
+    const result = await load;
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code).toBe(0);
+    expect(result.acked.size).toBeGreaterThan(100);
+
+    const ch = await connectClickHouse(loadConfig(env).clickhouse);
+    try {
+      expectExactlyOnce(result, await storedCounts(ch));
+    } finally {
+      await ch.command(`DROP DATABASE IF EXISTS ${ch.database}`).catch(() => undefined);
+      await ch.close();
+    }
+  });
 });
