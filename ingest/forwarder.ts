@@ -15,7 +15,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { captureExchange } from './capture.ts';
-import type { Capturer } from './capture.ts';
+import type { Capturer, ResponseBytesMode } from './capture.ts';
 import { DEFAULT_HEADER_ALLOW_LIST, isSecretHeader } from './native-record.ts';
 import type { Identity, NativeRecord } from './native-record.ts';
 import { IngestError, createCollectorTarget, postBatch } from './post-batch.ts';
@@ -42,8 +42,12 @@ export interface ForwarderOptions extends CollectorOptions {
   headerAllowList?: readonly string[];
   /** Return true to not record a request (health checks...). Called after the response finished. */
   skip?: (req: IncomingMessage, res: ServerResponse, context?: unknown) => boolean;
-  /** Count body bytes written when a response has no Content-Length (wraps res.write/end). Default true. */
-  countResponseBytes?: boolean;
+  /**
+   * `response_bytes` of a response without Content-Length: 'wire' (default: bytes the connection wrote
+   * after the headers, chunked framing included; free), 'exact' (body bytes, by wrapping res.write/end;
+   * ~25 µs a request) or 'content-length' (left out).
+   */
+  responseBytes?: ResponseBytesMode;
 }
 
 export interface ForwarderStats {
@@ -91,6 +95,14 @@ function resolveHeaderAllowList(list: readonly string[] | undefined): string[] {
     throw new TypeError(`billing-meter ingest: these headers carry credentials and are never forwarded: ${secret.join(', ')}`);
   }
   return [...new Set(names)];
+}
+
+function responseBytesMode(value: ResponseBytesMode | undefined): ResponseBytesMode {
+  if (value === undefined) return 'wire';
+  if (value !== 'wire' && value !== 'exact' && value !== 'content-length') {
+    throw new TypeError(`billing-meter ingest: responseBytes must be 'wire', 'exact' or 'content-length', got ${String(value)}`);
+  }
+  return value;
 }
 
 function defaultOnError(): (err: IngestError) => void {
@@ -228,7 +240,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   const capturer: Capturer = {
     settings: {
       headerAllowList,
-      countResponseBytes: options.countResponseBytes ?? true,
+      responseBytes: responseBytesMode(options.responseBytes),
       identify: options.identify,
       skip: options.skip,
     },

@@ -4,6 +4,7 @@
  */
 export { createForwarder } from './forwarder.ts';
 export type { Forwarder, ForwarderOptions, ForwarderStats } from './forwarder.ts';
+export type { ResponseBytesMode } from './capture.ts';
 export { koaMiddleware, expressMiddleware, wrapHandler } from './middleware.ts';
 export type { ExpressMiddleware, KoaContextLike, KoaMiddleware, WrappedHandler } from './middleware.ts';
 export { shipFile } from './ship.ts';

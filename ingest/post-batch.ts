@@ -4,6 +4,8 @@
  * so the policy lives here only:
  *
  * - 2xx: done; `{accepted, rejected}` in the body says which records the collector refused.
+ * - 400/413 whose problem+json carries `accepted` and `rejected`: a per-event verdict (the valid records
+ *   were stored); done, with the refused records counted as rejected.
  * - 413: split the batch in half and send each half (a single record that is still too large fails).
  * - 400/415 (bad input), 401/403 (bad key), other 4xx: not retried; the batch fails with an IngestError.
  * - 408/429/5xx, timeouts and network errors: retried up to `maxRetries` times with exponential backoff
@@ -297,6 +299,16 @@ function parseAccepted(body: string, records: readonly object[]): { accepted: nu
   return { accepted, rejected };
 }
 
+/** A problem+json that lists rejected events (and how many were accepted) rather than refusing the batch. */
+function hasEventVerdict(body: string): boolean {
+  try {
+    const parsed = JSON.parse(body) as { accepted?: unknown; rejected?: unknown } | null;
+    return typeof parsed?.accepted === 'number' && Array.isArray(parsed.rejected);
+  } catch {
+    return false;
+  }
+}
+
 function failure(records: number, retries: number, error: IngestError): PostBatchResult {
   return { accepted: 0, rejected: [], failed: records, retries, errors: [error] };
 }
@@ -343,6 +355,11 @@ export async function postBatch(
     }
 
     if (answer && answer.status >= 200 && answer.status < 300) {
+      return { ...parseAccepted(answer.body, records), failed: 0, retries, errors: [] };
+    }
+    // 400/413 with a per-event verdict: the collector judged each record, stored the valid ones and
+    // named the rest. Neither resending nor splitting changes that verdict.
+    if (answer && (answer.status === 400 || answer.status === 413) && hasEventVerdict(answer.body)) {
       return { ...parseAccepted(answer.body, records), failed: 0, retries, errors: [] };
     }
     if (answer?.status === 413) {

@@ -99,7 +99,8 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'warn',
   };
   const url = `http://127.0.0.1:${port}`;
-  const service = spawn(process.execPath, [BIN, 'serve'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  // The same flags as `npm start`.
+  const service = spawn(process.execPath, ['--max-semi-space-size=64', BIN, 'serve'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   try {
     const key = await createKey(url);
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };

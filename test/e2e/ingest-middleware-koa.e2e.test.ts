@@ -91,6 +91,8 @@ describe.each(ENGINES)('ingest/ koaMiddleware in Koa → collector on %s ClickHo
       batchSize: 100,
       flushIntervalMs: 60_000, // only the explicit flush() sends
       headerAllowList: ['x-request-id', 'content-type', 'x-api-version'],
+      // Body bytes of the chunked stream exactly (the default, 'wire', also counts chunk framing).
+      responseBytes: 'exact',
       identify,
       onError: (err) => errors.push(err),
     });

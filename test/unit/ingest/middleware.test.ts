@@ -130,7 +130,7 @@ describe('koaMiddleware (real Koa app)', () => {
 });
 
 describe('expressMiddleware (real Express app)', () => {
-  it('records full paths under mounted routers, counts chunked bytes, identifies and skips', async () => {
+  it('records full paths under mounted routers, chunked bytes, identity, and skips', async () => {
     const app = express();
     const middleware = expressMiddleware(
       options({
@@ -169,12 +169,46 @@ describe('expressMiddleware (real Express app)', () => {
       ['GET', '/v1/accounts/acc_7', 200],
     ]);
     expect(records[0]).toMatchObject({ user_id: 'usr_0001', metadata: { plan: 'growth' }, response_bytes: 13 });
-    expect(records[1]).toMatchObject({ response_bytes: 2 + Buffer.byteLength('cdé') });
+    // No Content-Length: body bytes as the connection wrote them, chunked framing included
+    // ("2\r\nab\r\n" + "4\r\ncdé\r\n" + "0\r\n\r\n").
+    expect(records[1]).toMatchObject({ response_bytes: 7 + 9 + 5 });
     expect(JSON.stringify(records)).not.toContain('caller-secret');
   });
 });
 
 describe('wrapHandler (node:http)', () => {
+  it('takes Content-Length when the handler sets it', async () => {
+    const handler = wrapHandler((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' });
+      res.end('hello');
+    }, options({ responseBytes: 'content-length' }));
+    track(handler.forwarder);
+    const base = await serve(http.createServer(handler));
+    await (await fetch(`${base}/a`)).text();
+    await (await fetch(`${base}/b`, { method: 'POST', body: 'xyz' })).text();
+    await handler.forwarder.flush();
+    expect(catcher.records()).toMatchObject([
+      { path: '/a', response_bytes: 5 },
+      { path: '/b', response_bytes: 5, request_bytes: 3 },
+    ]);
+  });
+
+  it("counts exact body bytes of chunked responses with responseBytes: 'exact'", async () => {
+    const handler = wrapHandler((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/csv' });
+      res.write('id,score\n');
+      res.write(Buffer.from('1,742\n'));
+      res.end('2,650é\n', 'utf8');
+    }, options({ responseBytes: 'exact' }));
+    track(handler.forwarder);
+    const base = await serve(http.createServer(handler));
+    expect(await (await fetch(`${base}/v1/export`)).text()).toBe('id,score\n1,742\n2,650é\n');
+    await (await fetch(`${base}/v1/export`)).text();
+    await handler.forwarder.flush();
+    const body = Buffer.byteLength('id,score\n1,742\n2,650é\n');
+    expect(catcher.records()).toMatchObject([{ response_bytes: body }, { response_bytes: body }]);
+  });
+
   it('records a plain handler', async () => {
     const handler = wrapHandler((_req, res) => {
       res.writeHead(404, { 'content-type': 'text/plain' });
@@ -184,7 +218,8 @@ describe('wrapHandler (node:http)', () => {
     const base = await serve(http.createServer(handler));
     await (await fetch(`${base}/v1/accounts/acc_1`, { method: 'DELETE' })).text();
     await handler.forwarder.flush();
-    expect(catcher.records()).toMatchObject([{ method: 'DELETE', path: '/v1/accounts/acc_1', status: 404, response_bytes: 4 }]);
+    // writeHead without Content-Length makes the response chunked: "4\r\nnope\r\n" + "0\r\n\r\n".
+    expect(catcher.records()).toMatchObject([{ method: 'DELETE', path: '/v1/accounts/acc_1', status: 404, response_bytes: 14 }]);
   });
 
   it('does not delay the API response while the collector never answers', async () => {
