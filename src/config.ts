@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { defaultWorkerCount } from './collector/batch-preparer.ts';
 import { isSensitiveHeader } from './collector/formats/normalize.ts';
 
 /**
@@ -77,6 +78,8 @@ const envSchema = z.object({
   /** How often spooled events are shipped to ClickHouse, and how many rows one insert carries at most. */
   FLUSH_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
   FLUSH_MAX_ROWS: positiveInt(200_000),
+  /** Worker threads that parse and check large batches; 0 keeps all of it on the event loop. */
+  INGEST_WORKERS: z.coerce.number().int().min(0).max(32).default(defaultWorkerCount()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Trust X-Forwarded-* from a proxy in front. */
   TRUST_PROXY: booleanString.default(false),
@@ -103,6 +106,7 @@ export type Config = {
     maxFutureMs: number;
   };
   headerAllowList: ReadonlySet<string>;
+  ingestWorkers: number;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   trustProxy: boolean;
   shutdownTimeoutMs: number;
@@ -153,6 +157,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxFutureMs: e.INGEST_MAX_FUTURE_SECONDS * 1000,
     },
     headerAllowList: e.HEADER_ALLOW_LIST,
+    ingestWorkers: e.INGEST_WORKERS,
     logLevel: e.LOG_LEVEL,
     trustProxy: e.TRUST_PROXY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino, type Logger } from 'pino';
-import { adapters } from './collector/formats/index.ts';
+import { inlinePreparer, WorkerPoolPreparer } from './collector/batch-preparer.ts';
 import { IngestService } from './collector/ingest-service.ts';
 import { MoesifRecordService } from './collector/moesif-records.ts';
 import { Shipper } from './collector/shipper.ts';
@@ -91,9 +91,10 @@ export async function startService(config: Config, logger: Logger = createLogger
   keys.startRefreshing(KEY_REFRESH_MS, (err) => logger.warn({ err: String(err) }, 'could not refresh ingest keys; using the last known set'));
 
   const queue = (table: string) => spools.get(table)!;
+  const preparer = config.ingestWorkers > 0 ? new WorkerPoolPreparer(config.ingestWorkers) : inlinePreparer;
   const ingest = new IngestService({
     queues: { request_logs: queue('request_logs'), companies: queue('companies'), users: queue('users'), actions: queue('actions') },
-    adapters,
+    preparer,
     limits: config.limits,
     headerAllowList: config.headerAllowList,
     metrics: metrics.ingest,
@@ -142,6 +143,7 @@ export async function startService(config: Config, logger: Logger = createLogger
       server.closeAllConnections();
       keys.stopRefreshing();
       // 2. Everything acknowledged is already durable in the spool; try to hand it to ClickHouse now.
+      await preparer.close();
       await shipper.stop();
       for (const spool of spools.values()) await spool.close();
       await shipper.flush().catch((err: unknown) => logger.warn({ err: String(err) }, 'clickhouse unreachable at shutdown; events stay spooled for the next start'));

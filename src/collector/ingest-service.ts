@@ -1,15 +1,8 @@
 import { DomainError, InvalidEventsError } from '../errors.ts';
-import type { Adapter } from './formats/index.ts';
-import { isEventTooLarge } from './formats/normalize.ts';
-import type { EventRejection, SourceFormat } from './request-log.ts';
-
-/** One event of a parsed batch: its value, or why it could not even be parsed. */
-export interface BatchEntry {
-  index: number;
-  value?: unknown;
-  error?: string;
-  tooLarge?: boolean;
-}
+import type { BatchPreparer } from './batch-preparer.ts';
+import { toJsonEachRow } from './json-each-row.ts';
+import type { BatchShape, BodyKind } from './parse-batch.ts';
+import type { SourceFormat } from './request-log.ts';
 
 /** Port: the durable queue in front of ClickHouse (the spool). Resolves once the bytes are durable. */
 export interface DurableQueue {
@@ -21,7 +14,6 @@ export interface IngestMetrics {
   rejected(format: string, n: number): void;
 }
 
-
 export interface IngestLimits {
   maxEventBytes: number;
   maxEventsPerRequest: number;
@@ -31,7 +23,7 @@ export interface IngestLimits {
 
 export interface IngestServiceDeps {
   queues: { request_logs: DurableQueue } & Partial<Record<string, DurableQueue>>;
-  adapters: Record<SourceFormat, Adapter>;
+  preparer: BatchPreparer;
   limits: IngestLimits;
   headerAllowList: ReadonlySet<string>;
   metrics?: IngestMetrics;
@@ -43,65 +35,41 @@ export interface IngestOutcome {
 }
 
 /**
- * The collector's use case: a parsed batch in one wire format becomes canonical rows, which are made
- * durable in one append. Valid events are stored even when others in the batch are bad; the bad ones
- * come back as an InvalidEventsError naming each (index, field, reason) — thrown only after the good
- * ones are durable.
+ * The collector's use case: a request body in one wire format becomes canonical rows (prepare-batch.ts,
+ * possibly on a worker thread), made durable in one append. Valid events are stored even when others in
+ * the batch are bad; the bad ones come back as an InvalidEventsError naming each (index, field, reason),
+ * thrown only after the good ones are durable.
  */
 export class IngestService {
   private readonly now: () => number;
+  private readonly headerAllowList: readonly string[];
 
   constructor(private readonly deps: IngestServiceDeps) {
     this.now = deps.now ?? Date.now;
+    this.headerAllowList = [...deps.headerAllowList];
   }
 
-  async ingestLogs(format: SourceFormat, entries: BatchEntry[], app: string, bodyBytes: number): Promise<IngestOutcome> {
-    const { limits } = this.deps;
-    if (entries.length > limits.maxEventsPerRequest) {
-      throw new DomainError(
-        'payload_too_large',
-        `${entries.length} events in one request; at most ${limits.maxEventsPerRequest} (MAX_EVENTS_PER_REQUEST)`,
-      );
-    }
-    const receivedAtMs = this.now();
-    const rejected: EventRejection[] = [];
-    let tooLarge = false;
-    const events: unknown[] = [];
-    const indexes: number[] = [];
-    for (const entry of entries) {
-      if (entry.error !== undefined) {
-        rejected.push({ index: entry.index, field: '', reason: entry.error });
-        tooLarge ||= entry.tooLarge === true;
-      } else {
-        events.push(entry.value);
-        indexes.push(entry.index);
-      }
-    }
-
-    const adapted = this.deps.adapters[format](events, {
+  async ingestBody(format: SourceFormat, kind: BodyKind, shape: BatchShape, body: Uint8Array, app: string): Promise<IngestOutcome> {
+    const out = await this.deps.preparer.prepare({
+      format,
+      kind,
+      shape,
+      body,
       app,
-      receivedAtMs,
-      headerAllowList: this.deps.headerAllowList,
-      maxPastMs: limits.maxPastMs,
-      maxFutureMs: limits.maxFutureMs,
-      // No event's text can be over the limit when the whole body's is not: spare the adapters measuring.
-      maxEventBytes: bodyBytes > limits.maxEventBytes ? limits.maxEventBytes : Number.POSITIVE_INFINITY,
+      receivedAtMs: this.now(),
+      headerAllowList: this.headerAllowList,
+      limits: this.deps.limits,
     });
-    for (const r of adapted.rejected) {
-      rejected.push({ ...r, index: indexes[r.index] ?? r.index });
-      tooLarge ||= isEventTooLarge(r);
+    if (!out.ok) throw new DomainError(out.code, out.message);
+    if (out.accepted > 0) {
+      await this.deps.queues.request_logs.append(Buffer.from(out.rows.buffer, out.rows.byteOffset, out.rows.byteLength));
     }
-
-    if (adapted.rows.length > 0) {
-      await this.deps.queues.request_logs.append(toJsonEachRow(adapted.rows));
+    this.deps.metrics?.accepted(format, out.accepted);
+    if (out.rejected.length > 0) {
+      this.deps.metrics?.rejected(format, out.rejected.length);
+      throw new InvalidEventsError(out.accepted, out.rejected, out.tooLarge);
     }
-    this.deps.metrics?.accepted(format, adapted.rows.length);
-    if (rejected.length > 0) {
-      this.deps.metrics?.rejected(format, rejected.length);
-      rejected.sort((a, b) => a.index - b.index);
-      throw new InvalidEventsError(adapted.rows.length, rejected, tooLarge);
-    }
-    return { accepted: adapted.rows.length };
+    return { accepted: out.accepted };
   }
 
   /** Stores side records (Moesif companies, users, actions) in their own table's queue. */
@@ -110,25 +78,4 @@ export class IngestService {
     if (!queue) throw new Error(`no queue for ${table}`);
     if (rows.length > 0) await queue.append(toJsonEachRow(rows));
   }
-}
-
-/**
- * JSONEachRow text for ClickHouse. JSON.stringify writes a lone UTF-16 surrogate as a `\udXXX` escape,
- * which ClickHouse 26 refuses (and which is no character at all): such strings are made well-formed
- * (U+FFFD), as any UTF-8 encoder would. The check is on the output, so the common case costs one regex.
- */
-export function toJsonEachRow(rows: readonly object[]): Buffer {
-  let text = '';
-  for (const row of rows) {
-    let line = JSON.stringify(row);
-    if (LONE_SURROGATE_ESCAPE.test(line)) line = JSON.stringify(row, wellFormedStrings);
-    text += `${line}\n`;
-  }
-  return Buffer.from(text, 'utf8');
-}
-
-const LONE_SURROGATE_ESCAPE = /\\ud[89a-f][0-9a-f]{2}/i;
-
-function wellFormedStrings(_key: string, value: unknown): unknown {
-  return typeof value === 'string' ? value.toWellFormed() : value;
 }

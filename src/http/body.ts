@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { createGunzip, createInflate, type Gunzip, type Inflate } from 'node:zlib';
-import { eventTooLargeReason } from '../collector/formats/normalize.ts';
+import type { BodyKind } from '../collector/parse-batch.ts';
 import { DomainError } from '../errors.ts';
 
 /**
@@ -53,7 +53,6 @@ function tooLarge(maxBytes: number): DomainError {
   return new DomainError('payload_too_large', `the body is over the ${maxBytes}-byte limit (MAX_BODY_BYTES), compressed or not`);
 }
 
-export type BodyKind = 'json' | 'ndjson' | 'cloudevent' | 'cloudevents-batch';
 
 /** The media type without parameters, lower-cased. */
 export function mediaType(header: string | undefined): string {
@@ -92,47 +91,4 @@ function kindMediaType(kind: BodyKind): string {
     case 'cloudevents-batch':
       return 'application/cloudevents-batch+json';
   }
-}
-
-/** Parses a whole JSON document; any syntax error (or absurd nesting) is a 400 for the whole body. */
-export function parseJson(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    const reason = err instanceof RangeError ? 'nested too deeply' : err instanceof Error ? err.message : 'invalid';
-    throw new DomainError('malformed_body', `the body is not valid JSON: ${reason}`);
-  }
-}
-
-export interface NdjsonLine {
-  /** 0-based line number among non-empty lines = the event's index in the batch. */
-  index: number;
-  value?: unknown;
-  error?: string;
-  tooLarge?: boolean;
-}
-
-/** Splits NDJSON; a bad line is that event's rejection, not the batch's. Blank lines are skipped. */
-export function parseNdjson(body: Buffer, maxEventBytes: number): NdjsonLine[] {
-  const out: NdjsonLine[] = [];
-  let start = 0;
-  let index = 0;
-  while (start < body.length) {
-    let end = body.indexOf(0x0a, start);
-    if (end === -1) end = body.length;
-    const line = body.subarray(start, end);
-    start = end + 1;
-    const text = line.toString('utf8').trim();
-    if (text.length === 0) continue;
-    if (line.length > maxEventBytes) {
-      out.push({ index: index++, tooLarge: true, error: eventTooLargeReason(maxEventBytes) });
-      continue;
-    }
-    try {
-      out.push({ index: index++, value: JSON.parse(text) });
-    } catch (err) {
-      out.push({ index: index++, error: `invalid JSON: ${err instanceof Error ? err.message : 'syntax error'}` });
-    }
-  }
-  return out;
 }

@@ -1,11 +1,11 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { BatchEntry, IngestService } from '../../collector/ingest-service.ts';
+import type { IngestService } from '../../collector/ingest-service.ts';
+import { parseEntries, type BatchShape, type BodyKind } from '../../collector/parse-batch.ts';
 import type { SourceFormat } from '../../collector/request-log.ts';
-import { DomainError } from '../../errors.ts';
 import type { IngestKeyService } from '../../keys/ingest-keys.ts';
 import { requireIngestKey } from '../auth.ts';
-import { bodyKind, parseJson, parseNdjson, readBody, type BodyKind } from '../body.ts';
+import { bodyKind, readBody } from '../body.ts';
 import type { MoesifRecordService } from '../../collector/moesif-records.ts';
 
 export interface IngestRouteDeps {
@@ -18,8 +18,6 @@ export interface IngestRouteDeps {
 /** Moesif SDKs re-fetch /v1/config when this changes; ours never does. */
 export const MOESIF_CONFIG_ETAG = 'billing-meter-config-v1';
 
-type Shape = 'one' | 'many' | 'either';
-
 /**
  * Every ingest endpoint: the native one, and the Moesif, CloudEvents/OpenMeter and Kong compatible
  * ones, so existing SDKs and gateways work unchanged once pointed here.
@@ -28,29 +26,12 @@ export function ingestRoutes(deps: IngestRouteDeps): Router {
   const router = new Router();
   router.use(requireIngestKey(deps.keys));
 
-  const readEntries = async (ctx: Context, kinds: readonly BodyKind[], shape: Shape): Promise<{ entries: BatchEntry[]; bytes: number }> => {
-    const kind = bodyKind(ctx.get('content-type'), kinds);
-    const body = await readBody(ctx.req, deps.limits.maxBodyBytes);
-    if (kind === 'ndjson') return { entries: parseNdjson(body, deps.limits.maxEventBytes), bytes: body.length };
-    const doc = parseJson(body);
-    const isArray = Array.isArray(doc);
-    const expectsArray = shape === 'many' || kind === 'cloudevents-batch';
-    const expectsObject = shape === 'one' || kind === 'cloudevent';
-    if ((expectsArray && !isArray) || (expectsObject && isArray) || (!isArray && (typeof doc !== 'object' || doc === null))) {
-      throw new DomainError(
-        'malformed_body',
-        expectsArray ? 'the body must be a JSON array of events' : expectsObject ? 'the body must be one JSON object' : 'the body must be a JSON object or an array of them',
-      );
-    }
-    const values = isArray ? (doc as unknown[]) : [doc];
-    return { entries: values.map((value, index) => ({ index, value })), bytes: body.length };
-  };
-
   const logs =
-    (format: SourceFormat, kinds: readonly BodyKind[], shape: Shape, respond: (ctx: Context, accepted: number) => void) =>
+    (format: SourceFormat, kinds: readonly BodyKind[], shape: BatchShape, respond: (ctx: Context, accepted: number) => void) =>
     async (ctx: Context) => {
-      const { entries, bytes } = await readEntries(ctx, kinds, shape);
-      const { accepted } = await deps.ingest.ingestLogs(format, entries, ctx.state.app as string, bytes);
+      const kind = bodyKind(ctx.get('content-type'), kinds);
+      const body = await readBody(ctx.req, deps.limits.maxBodyBytes);
+      const { accepted } = await deps.ingest.ingestBody(format, kind, shape, body, ctx.state.app as string);
       respond(ctx, accepted);
     };
 
@@ -80,7 +61,8 @@ export function ingestRoutes(deps: IngestRouteDeps): Router {
   for (const kind of ['companies', 'users', 'actions'] as const) {
     for (const batch of [false, true]) {
       router.post(`/v1/${kind}${batch ? '/batch' : ''}`, async (ctx) => {
-        const { entries } = await readEntries(ctx, ['json'], batch ? 'many' : 'one');
+        const type = bodyKind(ctx.get('content-type'), ['json']);
+        const entries = parseEntries(type, batch ? 'many' : 'one', await readBody(ctx.req, deps.limits.maxBodyBytes), deps.limits.maxEventBytes);
         await deps.moesifRecords.ingestRecords(kind, entries, ctx.state.app as string);
         moesifAccepted(ctx);
       });

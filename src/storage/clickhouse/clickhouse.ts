@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { createClient, type ClickHouseClient, type ClickHouseClientConfigOptions as ClickHouseClientConfig } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions as ClickHouseClientConfig } from '@clickhouse/client';
 
 import { z } from 'zod';
 import { UpstreamError } from '../../errors.ts';
@@ -47,6 +47,9 @@ export async function connectClickHouse(options: ClickHouseOptions): Promise<Cli
       // 18.16 knows none of the newer settings the client could send; keep the request plain.
       compression: { request: false, response: false },
       keep_alive: { enabled: true },
+      // Failures leave this adapter as UpstreamErrors and are logged (once) by whoever handles them;
+      // the client's own console logging would print each one again, outside our JSON logs.
+      log: { level: ClickHouseLogLevel.OFF },
     });
   } else {
     // Imported lazily: deployments on a server never load the embedded engine's native library.

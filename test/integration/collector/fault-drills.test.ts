@@ -2,6 +2,7 @@
 // Both run on the ClickHouse server (the one engine that can be stopped from outside).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -176,13 +177,16 @@ function runCli(args: string[], env: Record<string, string>): Promise<{ code: nu
 
 describe('fault drill: the service is SIGKILLed mid-ingest', () => {
   const children: ChildProcess[] = [];
-  afterAll(() => {
+  const dataDirs: string[] = [];
+  afterAll(async () => {
     for (const c of children) c.kill('SIGKILL');
+    await Promise.all(dataDirs.map((d) => rm(d, { recursive: true, force: true })));
   });
 
   it('holds every acknowledged event exactly once after a restart', async () => {
     const port = await freePort();
     const env = await testEnv('server', { PORT: String(port), FLUSH_INTERVAL_MS: '100' });
+    dataDirs.push(env.DATA_DIR!);
     const created = await runCli(['keys', 'create', '--name', 'drill'], env);
     expect(created.code, created.stderr).toBe(0);
     const key = created.stdout.trim().split('\n').at(-1)!;
@@ -232,6 +236,7 @@ describe('fault drill: the service is SIGKILLed mid-ingest', () => {
     const port = await freePort();
     // A long flush interval: whatever reaches ClickHouse here is shipped by the shutdown itself.
     const env = await testEnv('server', { PORT: String(port), FLUSH_INTERVAL_MS: '60000' });
+    dataDirs.push(env.DATA_DIR!);
     const key = (await runCli(['keys', 'create', '--name', 'sigterm'], env)).stdout.trim().split('\n').at(-1)!;
     const url = `http://127.0.0.1:${port}`;
     const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, ...env }, stdio: 'ignore' });

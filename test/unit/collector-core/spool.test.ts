@@ -1,7 +1,8 @@
 import { appendFile, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { rm } from 'node:fs/promises';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Shipper, type RowSink } from '../../../src/collector/shipper.ts';
 import { Spool } from '../../../src/collector/spool.ts';
 import { SpoolFullError, UpstreamError } from '../../../src/errors.ts';
@@ -9,10 +10,19 @@ import { SpoolFullError, UpstreamError } from '../../../src/errors.ts';
 const line = (i: number) => Buffer.from(`{"event_id":"e${i}"}\n`);
 const quietLogger = { info() {}, warn() {}, error() {} };
 
+const dirs: string[] = [];
+const opened: Spool[] = [];
+afterAll(async () => {
+  await Promise.all(opened.map((s) => s.close()));
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
 async function newSpool(maxBytes = 1 << 20) {
   const dir = await mkdtemp(join(tmpdir(), 'bm-spool-'));
+  dirs.push(dir);
   const spool = new Spool({ dir, maxBytes, retryAfterSeconds: 7 });
   await spool.open();
+  opened.push(spool);
   return spool;
 }
 
@@ -42,6 +52,7 @@ describe('spool', () => {
     await appendFile(join(spool.dir, active!), '{"event_id":"torn');
     const reopened = new Spool({ dir: spool.dir, maxBytes: 1 << 20 });
     await reopened.open();
+    opened.push(reopened);
     expect(reopened.sealedSegments()).toHaveLength(1);
     expect(await spooledLines(spool.dir)).toEqual(['{"event_id":"e1"}', '{"event_id":"e2"}']);
     await reopened.append(line(3));

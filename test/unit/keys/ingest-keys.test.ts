@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -65,5 +65,6 @@ describe('ingest keys', () => {
     await restarted.load();
     expect(restarted.authenticate(key)).toBeDefined();
     await expect(new IngestKeyService(repo, join(dir, 'missing.json')).load()).rejects.toThrow('unavailable');
+    await rm(dir, { recursive: true, force: true });
   });
 });

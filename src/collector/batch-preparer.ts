@@ -1,0 +1,98 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { prepareBatch, type PrepareInput, type PrepareOutput } from './prepare-batch.ts';
+
+/** Port: turns a request body into spool-ready rows (see prepare-batch.ts), here or elsewhere. */
+export interface BatchPreparer {
+  prepare(input: PrepareInput): Promise<PrepareOutput>;
+  close(): Promise<void>;
+}
+
+/** On the calling thread. */
+export const inlinePreparer: BatchPreparer = {
+  prepare: async (input) => prepareBatch(input),
+  close: async () => undefined,
+};
+
+/** One worker fewer than the cores (the event loop and ClickHouse want the rest), at most 4. */
+export function defaultWorkerCount(): number {
+  return Math.max(0, Math.min(4, availableParallelism() - 1));
+}
+
+interface Pending {
+  resolve: (out: PrepareOutput) => void;
+  reject: (err: unknown) => void;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
+
+type WorkerReply = { id: number; out: PrepareOutput } | { id: number; error: string };
+
+/**
+ * Parsing, checking and serialising a batch costs ~10 µs an event, all of it CPU on the event loop.
+ * Large bodies go to worker threads so the event loop keeps taking requests and syncing the spool
+ * while other cores do that work; small ones stay inline, where a thread hop would cost more than it
+ * saves. Bodies and results move between threads without copying (transferred ArrayBuffers).
+ * A worker that dies fails only its own batches (the clients get a 500 and retry) and is replaced.
+ */
+export class WorkerPoolPreparer implements BatchPreparer {
+  private readonly workers: PoolWorker[] = [];
+  private nextId = 0;
+  private closed = false;
+
+  constructor(
+    count: number,
+    private readonly inlineBelowBytes = 64 * 1024,
+  ) {
+    for (let i = 0; i < count; i++) this.workers.push(this.spawn());
+  }
+
+  prepare(input: PrepareInput): Promise<PrepareOutput> {
+    if (this.workers.length === 0 || input.body.byteLength < this.inlineBelowBytes) {
+      return inlinePreparer.prepare(input);
+    }
+    const target = this.workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+    const id = this.nextId++;
+    const body = standalone(input.body);
+    return new Promise<PrepareOutput>((resolve, reject) => {
+      target.pending.set(id, { resolve, reject });
+      target.worker.postMessage({ id, input: { ...input, body } }, [body.buffer as ArrayBuffer]);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+  }
+
+  private spawn(): PoolWorker {
+    const worker = new Worker(new URL('./prepare-worker.mjs', import.meta.url));
+    worker.unref();
+    const entry: PoolWorker = { worker, pending: new Map() };
+    worker.on('message', (reply: WorkerReply) => {
+      const waiting = entry.pending.get(reply.id);
+      if (!waiting) return;
+      entry.pending.delete(reply.id);
+      if ('error' in reply) waiting.reject(new Error(`prepare worker: ${reply.error}`));
+      else waiting.resolve(reply.out);
+    });
+    const fail = (err: unknown) => {
+      for (const p of entry.pending.values()) p.reject(err);
+      entry.pending.clear();
+      const index = this.workers.indexOf(entry);
+      if (index >= 0 && !this.closed) this.workers[index] = this.spawn();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`prepare worker exited with code ${code}`)));
+    return entry;
+  }
+}
+
+/** A Uint8Array that owns its whole ArrayBuffer (transferable without taking a neighbour's bytes along). */
+function standalone(bytes: Uint8Array): Uint8Array {
+  if (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength) return bytes;
+  return new Uint8Array(bytes);
+}

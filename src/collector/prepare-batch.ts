@@ -1,0 +1,75 @@
+import { DomainError, type ErrorCode } from '../errors.ts';
+import { adapters } from './formats/index.ts';
+import { isEventTooLarge } from './formats/normalize.ts';
+import { toJsonEachRow } from './json-each-row.ts';
+import { parseEntries, type BatchShape, type BodyKind } from './parse-batch.ts';
+import type { EventRejection, SourceFormat } from './request-log.ts';
+
+/**
+ * Everything between the bytes of a request body and the bytes the spool stores: parse, check each
+ * event, map it to the canonical row, serialise to JSONEachRow. Pure and self-contained (plain data in,
+ * plain data out), so it runs the same inline or in a worker thread.
+ */
+export interface PrepareInput {
+  format: SourceFormat;
+  kind: BodyKind;
+  shape: BatchShape;
+  body: Uint8Array;
+  app: string;
+  receivedAtMs: number;
+  headerAllowList: readonly string[];
+  limits: { maxEventBytes: number; maxEventsPerRequest: number; maxPastMs: number; maxFutureMs: number };
+}
+
+export type PrepareOutput =
+  | { ok: true; rows: Uint8Array; accepted: number; rejected: EventRejection[]; tooLarge: boolean }
+  | { ok: false; code: ErrorCode; message: string };
+
+const allowListCache = new Map<string, ReadonlySet<string>>();
+
+export function prepareBatch(input: PrepareInput): PrepareOutput {
+  try {
+    const { limits } = input;
+    const entries = parseEntries(input.kind, input.shape, input.body, limits.maxEventBytes);
+    if (entries.length > limits.maxEventsPerRequest) {
+      throw new DomainError(
+        'payload_too_large',
+        `${entries.length} events in one request; at most ${limits.maxEventsPerRequest} (MAX_EVENTS_PER_REQUEST)`,
+      );
+    }
+    const rejected: EventRejection[] = [];
+    let tooLarge = false;
+    const events: unknown[] = [];
+    const indexes: number[] = [];
+    for (const entry of entries) {
+      if (entry.error !== undefined) {
+        rejected.push({ index: entry.index, field: '', reason: entry.error });
+        tooLarge ||= entry.tooLarge === true;
+      } else {
+        events.push(entry.value);
+        indexes.push(entry.index);
+      }
+    }
+    const key = input.headerAllowList.join(',');
+    let allowList = allowListCache.get(key);
+    if (!allowList) allowListCache.set(key, (allowList = new Set(input.headerAllowList)));
+    const adapted = adapters[input.format](events, {
+      app: input.app,
+      receivedAtMs: input.receivedAtMs,
+      headerAllowList: allowList,
+      maxPastMs: limits.maxPastMs,
+      maxFutureMs: limits.maxFutureMs,
+      // No event's text can be over the limit when the whole body's is not: spare the adapters measuring.
+      maxEventBytes: input.body.byteLength > limits.maxEventBytes ? limits.maxEventBytes : Number.POSITIVE_INFINITY,
+    });
+    for (const r of adapted.rejected) {
+      rejected.push({ ...r, index: indexes[r.index] ?? r.index });
+      tooLarge ||= isEventTooLarge(r);
+    }
+    rejected.sort((a, b) => a.index - b.index);
+    return { ok: true, rows: toJsonEachRow(adapted.rows), accepted: adapted.rows.length, rejected, tooLarge };
+  } catch (err) {
+    if (err instanceof DomainError) return { ok: false, code: err.code, message: err.message };
+    throw err;
+  }
+}
