@@ -75,9 +75,8 @@ const envSchema = z.object({
         });
       return new Set(names) as ReadonlySet<string>;
     }),
-  /** How often spooled events are shipped to ClickHouse, and how many rows one insert carries at most. */
+  /** How often spooled events are shipped to ClickHouse. */
   FLUSH_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
-  FLUSH_MAX_ROWS: positiveInt(200_000),
   /** Worker threads that parse and check large batches; 0 keeps all of it on the event loop. */
   INGEST_WORKERS: z.coerce.number().int().min(0).max(32).default(defaultWorkerCount()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -96,7 +95,6 @@ export type Config = {
   spoolDir: string;
   spoolMaxBytes: number;
   flushIntervalMs: number;
-  flushMaxRows: number;
   adminApiKey: string | undefined;
   limits: {
     maxBodyBytes: number;
@@ -147,7 +145,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     spoolDir: resolve(e.SPOOL_DIR ?? resolve(dataDir, 'spool')),
     spoolMaxBytes: e.SPOOL_MAX_BYTES,
     flushIntervalMs: e.FLUSH_INTERVAL_MS,
-    flushMaxRows: e.FLUSH_MAX_ROWS,
     adminApiKey: e.ADMIN_API_KEY,
     limits: {
       maxBodyBytes: e.MAX_BODY_BYTES,
