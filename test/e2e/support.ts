@@ -1,6 +1,5 @@
 // Helpers shared by the end-to-end tests: real HTTP servers on 127.0.0.1:0 and waiting for rows
 // that a client sends on its own schedule.
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -107,24 +106,7 @@ export function metaOf(row: StoredRow): Record<string, string> {
   return Object.fromEntries(row.meta_keys.map((key, i) => [key, row.meta_values[i] ?? '']));
 }
 
-/** What identifies one Moesif call besides its transaction id, as the row stores it. */
-export interface MoesifCall {
-  requestMs: number;
-  method: string;
-  route: string;
-  host: string;
-  companyId: string;
-  userId: string;
-}
-
-/**
- * The documented event id of a Moesif event with a transaction id: `m:` and the first 32 hex digits of
- * sha256(JSON.stringify([transactionId, requestMs, method, route, host, companyId, userId])).
- */
-export function moesifEventId(transactionId: string, call: MoesifCall): string {
-  const identity = [transactionId, call.requestMs, call.method, call.route, call.host, call.companyId, call.userId];
-  return `m:${createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 32)}`;
-}
+export { moesifEventId, type MoesifCall } from '../support/moesif-event-id.ts';
 
 /** The request time of a stored row in epoch milliseconds. */
 export const requestMsOf = (row: StoredRow): number => row.request_time * 1000 + row.request_time_ms;

@@ -26,7 +26,7 @@ import {
   adaptEach,
   checkShape,
   headerValue,
-  headers,
+  exchangeHeaders,
   parseBytes,
   parseHost,
   parseId,
@@ -93,18 +93,7 @@ export function kongEntryToRow(raw: unknown, ctx: AdaptContext): RequestLogRow {
     kongKeys.push(key);
     kongValues.push(value);
   }
-  const [headerKeys, headerValues] = headers(
-    request.headers,
-    'header.',
-    ctx.headerAllowList,
-    'request.headers',
-  );
-  const [responseKeys, responseValues] = headers(
-    response.headers,
-    'response_header.',
-    ctx.headerAllowList,
-    'response.headers',
-  );
+  const [headerKeys, headerValues] = exchangeHeaders(request, response, ctx.headerAllowList);
 
   return {
     event_id: eventId,
@@ -123,8 +112,8 @@ export function kongEntryToRow(raw: unknown, ctx: AdaptContext): RequestLogRow {
     api_version: '',
     source_format: 'kong',
     sample_weight: 1,
-    meta_keys: [...kongKeys, ...headerKeys, ...responseKeys],
-    meta_values: [...kongValues, ...headerValues, ...responseValues],
+    meta_keys: [...kongKeys, ...headerKeys],
+    meta_values: [...kongValues, ...headerValues],
   };
 }
 

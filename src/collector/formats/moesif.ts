@@ -34,7 +34,7 @@ import {
   customerKey,
   flattenMetadata,
   headerValue,
-  headers,
+  exchangeHeaders,
   isObject,
   jsonByteLength,
   LIMITS,
@@ -102,18 +102,7 @@ export function moesifEventToRow(raw: unknown, ctx: AdaptContext): RequestLogRow
     metaKeys.push('metadata.moesif.transaction_id');
     metaValues.push(transactionId);
   }
-  const [headerKeys, headerValues] = headers(
-    request.headers,
-    'header.',
-    ctx.headerAllowList,
-    'request.headers',
-  );
-  const [responseKeys, responseValues] = headers(
-    response.headers,
-    'response_header.',
-    ctx.headerAllowList,
-    'response.headers',
-  );
+  const [headerKeys, headerValues] = exchangeHeaders(request, response, ctx.headerAllowList);
 
   return {
     // The transaction id is chosen by whoever calls the API (the SDK reuses an incoming
@@ -139,8 +128,8 @@ export function moesifEventToRow(raw: unknown, ctx: AdaptContext): RequestLogRow
     api_version: apiVersion,
     source_format: 'moesif',
     sample_weight: parseSampleWeight(event.weight, 'weight'),
-    meta_keys: [...metaKeys, ...headerKeys, ...responseKeys],
-    meta_values: [...metaValues, ...headerValues, ...responseValues],
+    meta_keys: [...metaKeys, ...headerKeys],
+    meta_values: [...metaValues, ...headerValues],
   };
 }
 

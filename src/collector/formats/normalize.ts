@@ -679,6 +679,20 @@ export function isSensitiveHeader(name: string): boolean {
 
 export type HeaderPrefix = 'header.' | 'response_header.';
 
+/** Allow-listed request headers (`header.*`) then response headers (`response_header.*`) of an exchange. */
+export function exchangeHeaders(
+  request: Record<string, unknown>,
+  response: Record<string, unknown>,
+  allowList: ReadonlySet<string>,
+): [string[], string[]] {
+  const [requestKeys, requestValues] = headers(request.headers, 'header.', allowList, 'request.headers');
+  const [responseKeys, responseValues] = headers(response.headers, 'response_header.', allowList, 'response.headers');
+  return [
+    [...requestKeys, ...responseKeys],
+    [...requestValues, ...responseValues],
+  ];
+}
+
 /**
  * The allow-listed headers of `obj` as `<prefix><lower-case name>` keys and text values (arrays joined
  * with ', '), in the object's order. Sensitive headers are dropped even when allow-listed. Values

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINES } from '../../support/clickhouse.ts';
+import { moesifEventId } from '../../support/moesif-event-id.ts';
 import { startTestService, type TestService } from '../../support/service.ts';
 
 interface Capture {
@@ -40,13 +40,6 @@ async function send(
 
 const iso = (msAgo = 0) => new Date(Date.now() - msAgo).toISOString();
 
-/**
- * The documented id of a Moesif event with a transaction id: `m:` and the first 32 hex digits of
- * sha256(JSON.stringify([transactionId, requestMs, method, route, host, companyId, userId])).
- */
-const moesifEventId = (...identity: [string, number, string, string, string, string, string]): string =>
-  `m:${createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 32)}`;
-
 describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
   let svc: TestService;
   beforeAll(async () => {
@@ -66,7 +59,14 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
     expect(res.status).toBe(201);
     expect(res.headers.get('x-moesif-config-etag')).toBeTruthy();
     const txId = 'b1e92871-f1f0-4b0f-ae06-b94e823e311f';
-    const eventId = moesifEventId(txId, Date.parse(events[0]!.request.time), 'POST', '/widgets', '127.0.0.1:37785', 'co_7', 'user_42');
+    const eventId = moesifEventId(txId, {
+      requestMs: Date.parse(events[0]!.request.time),
+      method: 'POST',
+      route: '/widgets',
+      host: '127.0.0.1:37785',
+      companyId: 'co_7',
+      userId: 'user_42',
+    });
     const row = (await svc.rows()).find((r) => r.event_id === eventId);
     expect(row).toMatchObject({
       app: svc.keyId,

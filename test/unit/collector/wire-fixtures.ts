@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AdaptContext } from '../../../src/collector/request-log.ts';
 
@@ -51,21 +50,4 @@ export function nestedArrays(depth: number): unknown[] {
   return value;
 }
 
-/** What identifies one Moesif call besides its transaction id (as the row stores it). */
-export interface MoesifCall {
-  requestMs: number;
-  method: string;
-  route: string;
-  host: string;
-  companyId: string;
-  userId: string;
-}
-
-/**
- * The documented event id of a Moesif event with a transaction id: `m:` and the first 32 hex digits of
- * sha256(JSON.stringify([transactionId, requestMs, method, route, host, companyId, userId])).
- */
-export function moesifEventId(transactionId: string, call: MoesifCall): string {
-  const identity = [transactionId, call.requestMs, call.method, call.route, call.host, call.companyId, call.userId];
-  return `m:${createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 32)}`;
-}
+export { moesifEventId, type MoesifCall } from '../../support/moesif-event-id.ts';
