@@ -6,7 +6,10 @@ import { generateSampleLogs } from '../ingest/sample-logs.ts';
 import { shipFile } from '../ingest/ship.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { keyView } from './http/routes/admin-routes.ts';
-import { createLogger, keyService, openClickHouse, startService } from './main.ts';
+import { createLogger, keyService, loadMeterDefinitions, MeterDefinitionError, openClickHouse, startService } from './main.ts';
+import { EvaluationService } from './meters/evaluation.ts';
+import { loadMeters } from './meters/load-meters.ts';
+import { ClickHouseMeterStore } from './storage/clickhouse/meter-store.ts';
 import { RequestLogReader } from './storage/clickhouse/request-log-reader.ts';
 
 /**
@@ -20,6 +23,10 @@ const USAGE = `usage: billing-meter <command>
   demo                          run the service on the embedded engine, send it sample logs,
                                 show them stored, and keep serving (Ctrl-C stops)
   migrate                       create or upgrade the ClickHouse schema
+  meters validate [DIR]         check the meter definitions (default: METERS_DIR); every error as
+                                file:line:col: reason; exit status 1 on any
+  meters evaluate [--from ISO --to ISO]
+                                evaluate the meters now: the scheduled run, or the given hours again
   keys create --name NAME       create an ingest key; prints the key alone on the last line
   keys list [--json]            list ingest keys (never the keys themselves)
   keys revoke KEY_ID            revoke an ingest key
@@ -46,6 +53,8 @@ export async function runCli(argv: string[]): Promise<number> {
       });
     case 'keys':
       return keys(rest);
+    case 'meters':
+      return metersCommand(rest);
     case 'ship':
       return ship(rest);
     case 'help':
@@ -63,7 +72,16 @@ async function serve(): Promise<number> {
   const config = readConfig();
   if (!config) return 2;
   const logger = createLogger(config);
-  const service = await startService(config, logger);
+  let service: Awaited<ReturnType<typeof startService>>;
+  try {
+    service = await startService(config, logger);
+  } catch (err) {
+    if (err instanceof MeterDefinitionError) {
+      console.error(`invalid meter definitions:\n${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
   await new Promise<void>((resolve) => {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.once(signal, () => {
@@ -159,6 +177,52 @@ async function ship(args: string[]): Promise<number> {
   const report = await shipFile(file, { baseUrl, apiKey, ...(batchSize ? { batchSize } : {}) });
   console.log(JSON.stringify(report));
   return report.failed > 0 || report.badLineCount > 0 || report.rejectedCount > 0 || report.aborted ? 1 : 0;
+}
+
+async function metersCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { from: { type: 'string' }, to: { type: 'string' } },
+    allowPositionals: true,
+  });
+  if (sub === 'validate') {
+    const config = readConfig();
+    if (!config) return 2;
+    const dir = positionals[0] ?? config.meters.dir;
+    const { meters, errors } = await loadMeters(dir);
+    for (const e of errors) console.error(e.message);
+    for (const m of meters) console.log(`ok  ${m.definition.name}  version ${m.version}  (${m.file})`);
+    return errors.length > 0 ? 1 : 0;
+  }
+  if (sub === 'evaluate') {
+    return withClickHouse(async (config) => {
+      const ch = await openClickHouse(config);
+      try {
+        const meters = await loadMeterDefinitions(config.meters.dir, { warn: () => undefined });
+        const store = new ClickHouseMeterStore(ch);
+        const evaluation = new EvaluationService(store, store, { latenessHours: config.meters.latenessHours });
+        if (values.from !== undefined || values.to !== undefined) {
+          const from = parseIso(values.from, '--from');
+          const to = parseIso(values.to, '--to');
+          const ranges = await evaluation.evaluateBetween(meters, from, to);
+          console.log(JSON.stringify({ ranges }, null, 2));
+        } else {
+          console.log(JSON.stringify(await evaluation.run(meters), null, 2));
+        }
+      } finally {
+        await ch.close();
+      }
+    });
+  }
+  console.error('usage: billing-meter meters validate [DIR] | meters evaluate [--from ISO --to ISO]');
+  return 2;
+}
+
+function parseIso(value: string | undefined, flag: string): Date {
+  const d = value === undefined ? undefined : new Date(value);
+  if (!d || Number.isNaN(d.getTime())) throw new UsageError(`${flag} needs an ISO time, e.g. 2026-11-01T00:00:00Z`);
+  return d;
 }
 
 class UsageError extends Error {}

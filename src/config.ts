@@ -79,6 +79,16 @@ const envSchema = z.object({
   FLUSH_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
   /** Worker threads that parse and check large batches; 0 keeps all of it on the event loop. */
   INGEST_WORKERS: z.coerce.number().int().min(0).max(32).default(defaultWorkerCount()),
+  /** Where the meter definitions are (one YAML file each). */
+  METERS_DIR: z.string().min(1).default('./meters'),
+  /** When meters are evaluated (cron, UTC): by default at minute 5 of every hour. */
+  METER_SCHEDULE: z
+    .string()
+    .default('5 * * * *')
+    // The shape only: node-cron (main.ts) checks the fields themselves when it schedules.
+    .refine((v) => /^[\d*,/-]+( [\d*,/-]+){4}$/.test(v.trim()), 'must be a 5-field cron expression such as "5 * * * *"'),
+  /** Closed hours re-evaluated on every run, so late events are billed; at most Stripe's 35 days. */
+  LATENESS_HOURS: z.coerce.number().int().min(0).max(35 * 24).default(48),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Trust X-Forwarded-* from a proxy in front. */
   TRUST_PROXY: booleanString.default(false),
@@ -105,6 +115,7 @@ export type Config = {
   };
   headerAllowList: ReadonlySet<string>;
   ingestWorkers: number;
+  meters: { dir: string; schedule: string; latenessHours: number };
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   trustProxy: boolean;
   shutdownTimeoutMs: number;
@@ -155,6 +166,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     headerAllowList: e.HEADER_ALLOW_LIST,
     ingestWorkers: e.INGEST_WORKERS,
+    meters: { dir: resolve(e.METERS_DIR), schedule: e.METER_SCHEDULE, latenessHours: e.LATENESS_HOURS },
     logLevel: e.LOG_LEVEL,
     trustProxy: e.TRUST_PROXY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import cron from 'node-cron';
 import { pino, type Logger } from 'pino';
 import { inlinePreparer, WorkerPoolPreparer } from './collector/batch-preparer.ts';
 import { IngestService } from './collector/ingest-service.ts';
@@ -12,8 +13,13 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createApp } from './http/app.ts';
 import { createMetrics } from './http/metrics.ts';
 import { IngestKeyService } from './keys/ingest-keys.ts';
+import { EvaluationService } from './meters/evaluation.ts';
+import { UsageQueryService } from './meters/usage-query.ts';
+import { loadMeters } from './meters/load-meters.ts';
+import type { MeterDefinition } from './meters/meter-schema.ts';
 import { connectClickHouse, type ClickHouse } from './storage/clickhouse/clickhouse.ts';
 import { ClickHouseIngestKeyRepository } from './storage/clickhouse/ingest-key-repository.ts';
+import { ClickHouseMeterStore } from './storage/clickhouse/meter-store.ts';
 import { migrate } from './storage/clickhouse/migrations.ts';
 import { RequestLogReader } from './storage/clickhouse/request-log-reader.ts';
 
@@ -26,6 +32,8 @@ export interface RunningService {
   port: number;
   clickhouse: ClickHouse;
   keys: IngestKeyService;
+  meters: readonly MeterDefinition[];
+  evaluation: EvaluationService;
   /** Ships every spooled event to ClickHouse now. */
   flush(): Promise<void>;
   /** Stops taking requests, flushes what it can, closes everything. */
@@ -66,6 +74,13 @@ export async function startService(config: Config, logger: Logger = createLogger
   };
   await ensureSchema().catch((err: unknown) =>
     logger.warn({ err: String(err) }, 'clickhouse unavailable at start; ingest will spool until it is reachable'),
+  );
+
+  const meters = await loadMeterDefinitions(config.meters.dir, logger);
+  const meterStore = new ClickHouseMeterStore(clickhouse);
+  const evaluation = new EvaluationService(meterStore, meterStore, { latenessHours: config.meters.latenessHours });
+  await evaluation.registerVersions(meters).catch((err: unknown) =>
+    logger.warn({ err: String(err) }, 'could not record meter versions yet; the first evaluation will'),
   );
 
   const metrics = createMetrics();
@@ -114,6 +129,12 @@ export async function startService(config: Config, logger: Logger = createLogger
     trustProxy: config.trustProxy,
     flush: () => shipper.flush(),
     recentLogs: (q) => logReader.recent(q),
+    meters: {
+      meters,
+      versions: () => meterStore.versions(),
+      usage: new UsageQueryService(meterStore, meterStore),
+      evaluate: (range) => (range ? evaluation.evaluateBetween(meters, range.from, range.to) : runEvaluation()),
+    },
     readiness: {
       clickhouseReachable: async () => {
         const now = Date.now();
@@ -133,6 +154,24 @@ export async function startService(config: Config, logger: Logger = createLogger
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
   logger.info({ url, clickhouse: clickhouse.engine, database: clickhouse.database, spoolDir: config.spoolDir }, 'billing-meter listening');
 
+  const runEvaluation = async () => {
+    await ensureSchema();
+    const report = await evaluation.run(meters);
+    logger.info(
+      { ranges: report.ranges.length, closedThrough: report.closedThrough.toISOString(), lateOutsideWindow: report.lateOutsideWindow },
+      'meters evaluated',
+    );
+    if (report.lateOutsideWindow > 0) {
+      logger.warn({ events: report.lateOutsideWindow, windowStart: report.windowStart.toISOString() }, 'events arrived after their lateness window and are not billed');
+    }
+    return report;
+  };
+  const schedule = cron.schedule(
+    config.meters.schedule,
+    () => runEvaluation().catch((err: unknown) => logger.error({ err: String(err) }, 'meter evaluation failed; the next run catches up')),
+    { timezone: 'Etc/UTC', noOverlap: true, name: 'meter-evaluation' },
+  );
+
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
@@ -142,6 +181,7 @@ export async function startService(config: Config, logger: Logger = createLogger
       await Promise.race([closed, delay(config.shutdownTimeoutMs)]);
       server.closeAllConnections();
       keys.stopRefreshing();
+      await schedule.stop();
       // 2. Everything acknowledged is already durable in the spool; try to hand it to ClickHouse now.
       await preparer.close();
       await shipper.stop();
@@ -151,7 +191,22 @@ export async function startService(config: Config, logger: Logger = createLogger
       logger.info('billing-meter stopped');
     })());
 
-  return { url, port, clickhouse, keys, flush: () => shipper.flush(), stop };
+  return { url, port, clickhouse, keys, meters, evaluation, flush: () => shipper.flush(), stop };
+}
+
+export class MeterDefinitionError extends Error {}
+
+/** The meters of a directory; any invalid file stops the boot with file:line:col and the reason. */
+export async function loadMeterDefinitions(dir: string, logger: Pick<Logger, 'warn'>): Promise<MeterDefinition[]> {
+  const { meters, errors } = await loadMeters(dir).catch((err: unknown) => {
+    if (typeof err === 'object' && err !== null && 'code' in err && err.code === 'ENOENT') {
+      logger.warn({ dir }, 'no meters directory; nothing will be metered');
+      return { meters: [], errors: [] };
+    }
+    throw err;
+  });
+  if (errors.length > 0) throw new MeterDefinitionError(errors.map((e) => e.message).join('\n'));
+  return meters.map((m) => m.definition);
 }
 
 function delay(ms: number): Promise<void> {
@@ -170,7 +225,13 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config);
-  const service = await startService(config, logger);
+  const service = await startService(config, logger).catch((err: unknown) => {
+    if (err instanceof MeterDefinitionError) {
+      console.error(`invalid meter definitions:\n${err.message}`);
+      process.exit(1);
+    }
+    throw err;
+  });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       logger.info({ signal }, 'shutting down');

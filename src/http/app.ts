@@ -9,6 +9,7 @@ import type { Metrics } from './metrics.ts';
 import { problemMiddleware } from './problem.ts';
 import { adminRoutes } from './routes/admin-routes.ts';
 import { ingestRoutes } from './routes/ingest-routes.ts';
+import { meterRoutes, type MeterRouteDeps } from './routes/meter-routes.ts';
 
 export interface Readiness {
   clickhouseReachable(): Promise<boolean>;
@@ -26,6 +27,7 @@ export interface AppDeps {
   adminApiKey: string | undefined;
   flush(): Promise<void>;
   recentLogs(q: { limit: number; app?: string; customer?: string }): Promise<object[]>;
+  meters: Omit<MeterRouteDeps, 'adminApiKey'>;
   logger: Logger;
   trustProxy?: boolean;
 }
@@ -71,6 +73,7 @@ export function createApp(deps: AppDeps): Koa {
 
   const admin = adminRoutes({ keys: deps.keys, adminApiKey: deps.adminApiKey, flush: deps.flush, recentLogs: deps.recentLogs });
   const ingest = ingestRoutes({ ingest: deps.ingest, keys: deps.keys, limits: deps.limits, moesifRecords: deps.moesifRecords });
-  for (const router of [ops, admin, ingest]) app.use(router.routes()).use(router.allowedMethods());
+  const meters = meterRoutes({ ...deps.meters, adminApiKey: deps.adminApiKey });
+  for (const router of [ops, admin, meters, ingest]) app.use(router.routes()).use(router.allowedMethods());
   return app;
 }

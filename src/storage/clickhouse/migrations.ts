@@ -103,6 +103,53 @@ export const MIGRATIONS: readonly Migration[] = [
       ORDER BY (app, action_time, event_id)`,
     ],
   },
+  {
+    version: 4,
+    name: 'meter_usage',
+    statements: (db) => [
+      // Every version of every meter, with when it starts to apply.
+      `CREATE TABLE IF NOT EXISTS ${db}.meter_versions (
+        meter String,
+        version String,
+        definition String,
+        effective_from DateTime('UTC'),
+        recorded_at DateTime('UTC')
+      ) ENGINE = ReplacingMergeTree()
+      ORDER BY (meter, version, effective_from)`,
+      // One row per (meter, version, customer, hour); a re-evaluation writes a higher revision and the
+      // highest wins (readers use argMax, exact before merges). value: the hour's aggregate;
+      // period_value: the billing-period-to-date value through the end of the hour (not a sum of hours
+      // for unique_count, min, max, latest).
+      `CREATE TABLE IF NOT EXISTS ${db}.meter_usage (
+        meter String,
+        version String,
+        customer String,
+        hour DateTime('UTC'),
+        value Int64,
+        period_value Int64,
+        computed_at DateTime('UTC'),
+        revision UInt64
+      ) ENGINE = ReplacingMergeTree(revision)
+      PARTITION BY toYYYYMM(hour)
+      ORDER BY (meter, version, customer, hour)`,
+      `CREATE TABLE IF NOT EXISTS ${db}.meter_watermarks (
+        meter String,
+        version String,
+        evaluated_through DateTime('UTC'),
+        revision UInt64
+      ) ENGINE = ReplacingMergeTree(revision)
+      ORDER BY (meter, version)`,
+      // One row per evaluation run, with what arrived too late for its lateness window.
+      `CREATE TABLE IF NOT EXISTS ${db}.meter_runs (
+        run_at DateTime('UTC'),
+        closed_through DateTime('UTC'),
+        window_start DateTime('UTC'),
+        late_outside_window UInt64,
+        revision UInt64
+      ) ENGINE = ReplacingMergeTree(revision)
+      ORDER BY run_at`,
+    ],
+  },
 ];
 
 const appliedRow = z.object({ version: z.coerce.number() });

@@ -1,0 +1,223 @@
+import type { MeterDefinition } from './meter-schema.ts';
+import { meterVersion } from './meter-version.ts';
+
+/**
+ * Hourly evaluation: turns request logs into per-(meter, version, customer, hour) usage.
+ *
+ * - Idempotent: an hour is recomputed from the logs, never incremented, and written with a higher
+ *   revision; running twice gives the same rows.
+ * - Catch-up: each meter version keeps a watermark (evaluated through); a run computes every closed hour
+ *   from there, so a scheduler that was off for 30 hours loses nothing.
+ * - Late events: the last `latenessHours` closed hours are recomputed on every run. Events that arrive
+ *   later than that are counted and reported per run (`lateOutsideWindow`), never silently ignored.
+ * - Versions: a changed definition is a new version from its effective time (default: the next whole
+ *   hour; a meter's first version: the start of the current month). Each version computes only its own
+ *   hours, so hours already billed under the old definition are never rewritten.
+ * - Non-additive meters (unique_count, min, max, latest) also get the period-to-date value of each hour
+ *   from the logs (not the sum of hours); additive ones a running sum. The billing period is the
+ *   calendar month, UTC.
+ */
+export const HOUR_MS = 3_600_000;
+
+export interface MeterVersionRecord {
+  meter: string;
+  version: string;
+  definition: MeterDefinition;
+  effectiveFrom: Date;
+}
+
+export interface HourlyValue {
+  customer: string;
+  hour: Date;
+  value: bigint;
+}
+
+export interface UsageRow extends HourlyValue {
+  meter: string;
+  version: string;
+  periodValue: bigint;
+}
+
+/** Port: usage computed from the request logs (the meter compiler over ClickHouse). */
+export interface UsageSource {
+  hourly(meter: MeterDefinition, from: Date, to: Date): Promise<HourlyValue[]>;
+  period(meter: MeterDefinition, from: Date, to: Date): Promise<Map<string, bigint>>;
+  /** Events received at or after `receivedSince` whose request time is before `requestBefore`. */
+  lateEvents(receivedSince: Date, requestBefore: Date): Promise<number>;
+}
+
+/** Port: where versions, usage, watermarks and runs are kept. */
+export interface UsageStore {
+  versions(): Promise<MeterVersionRecord[]>;
+  recordVersion(record: MeterVersionRecord, recordedAt: Date): Promise<void>;
+  watermark(meter: string, version: string): Promise<Date | undefined>;
+  setWatermark(meter: string, version: string, through: Date, revision: bigint): Promise<void>;
+  /** Latest stored hourly values of a version in [from, to). */
+  stored(meter: string, version: string, from: Date, to: Date): Promise<HourlyValue[]>;
+  writeUsage(rows: UsageRow[], computedAt: Date, revision: bigint): Promise<void>;
+  lastRun(): Promise<Date | undefined>;
+  recordRun(run: EvaluationReport): Promise<void>;
+}
+
+export interface EvaluatedRange {
+  meter: string;
+  version: string;
+  from: Date;
+  to: Date;
+  rows: number;
+}
+
+export interface EvaluationReport {
+  runAt: Date;
+  closedThrough: Date;
+  windowStart: Date;
+  ranges: EvaluatedRange[];
+  /** Events that arrived since the previous run for hours no longer re-evaluated: not billed. */
+  lateOutsideWindow: number;
+}
+
+export interface EvaluationOptions {
+  latenessHours: number;
+  now?: () => Date;
+}
+
+const ADDITIVE = new Set(['count', 'sum']);
+
+export const floorHour = (d: Date): Date => new Date(Math.floor(d.getTime() / HOUR_MS) * HOUR_MS);
+export const periodStart = (d: Date): Date => new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
+const addHours = (d: Date, n: number): Date => new Date(d.getTime() + n * HOUR_MS);
+const maxDate = (a: Date, b: Date): Date => (a > b ? a : b);
+const minDate = (a: Date, b: Date): Date => (a < b ? a : b);
+
+export class EvaluationService {
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly source: UsageSource,
+    private readonly store: UsageStore,
+    private readonly options: EvaluationOptions,
+  ) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Records a version for every meter whose current definition has none yet. */
+  async registerVersions(meters: readonly MeterDefinition[]): Promise<MeterVersionRecord[]> {
+    const known = await this.store.versions();
+    const now = this.now();
+    for (const definition of meters) {
+      const version = meterVersion(definition);
+      const mine = known.filter((v) => v.meter === definition.name).sort((a, b) => +a.effectiveFrom - +b.effectiveFrom);
+      if (mine.at(-1)?.version === version) continue;
+      const effectiveFrom = definition.effective_from
+        ? new Date(definition.effective_from)
+        : mine.length === 0
+          ? periodStart(now)
+          : addHours(floorHour(now), 1);
+      const record = { meter: definition.name, version, definition, effectiveFrom };
+      await this.store.recordVersion(record, now);
+      known.push(record);
+    }
+    return known;
+  }
+
+  /** The scheduled run: every closed hour since each watermark, plus the lateness window. */
+  async run(meters: readonly MeterDefinition[]): Promise<EvaluationReport> {
+    const runAt = this.now();
+    const closedThrough = floorHour(runAt);
+    const windowStart = addHours(closedThrough, -this.options.latenessHours);
+    const versions = await this.registerVersions(meters);
+    const active = new Set(meters.map((m) => m.name));
+    const revision = BigInt(runAt.getTime()) * 1000n + BigInt(process.hrtime.bigint() % 1000n);
+    const ranges: EvaluatedRange[] = [];
+    let lowest = windowStart;
+    for (const { record, until } of intervals(versions.filter((v) => active.has(v.meter)))) {
+      const upper = until ? minDate(until, closedThrough) : closedThrough;
+      if (upper <= record.effectiveFrom) continue;
+      const watermark = (await this.store.watermark(record.meter, record.version)) ?? record.effectiveFrom;
+      const lower = maxDate(record.effectiveFrom, minDate(watermark, windowStart));
+      if (lower < lowest) lowest = lower;
+      if (lower < upper) {
+        ranges.push(await this.evaluateRange(record, lower, upper, runAt, revision));
+      }
+      if (upper > watermark) await this.store.setWatermark(record.meter, record.version, upper, revision);
+    }
+    const previous = await this.store.lastRun();
+    const lateOutsideWindow = previous ? await this.source.lateEvents(previous, lowest) : 0;
+    const report = { runAt, closedThrough, windowStart, ranges, lateOutsideWindow };
+    await this.store.recordRun(report);
+    return report;
+  }
+
+  /** On demand: recompute [from, to) for every version of the given meters, whatever the watermarks. */
+  async evaluateBetween(meters: readonly MeterDefinition[], from: Date, to: Date): Promise<EvaluatedRange[]> {
+    const runAt = this.now();
+    const revision = BigInt(runAt.getTime()) * 1000n + BigInt(process.hrtime.bigint() % 1000n);
+    const closed = minDate(floorHour(to), floorHour(runAt));
+    const versions = await this.registerVersions(meters);
+    const active = new Set(meters.map((m) => m.name));
+    const ranges: EvaluatedRange[] = [];
+    for (const { record, until } of intervals(versions.filter((v) => active.has(v.meter)))) {
+      const lower = maxDate(record.effectiveFrom, floorHour(from));
+      const upper = until ? minDate(until, closed) : closed;
+      if (lower < upper) ranges.push(await this.evaluateRange(record, lower, upper, runAt, revision));
+    }
+    return ranges;
+  }
+
+  private async evaluateRange(record: MeterVersionRecord, from: Date, to: Date, runAt: Date, revision: bigint): Promise<EvaluatedRange> {
+    const { definition, meter, version } = record;
+    const fresh = await this.source.hourly(definition, from, to);
+    const values = new Map<string, HourlyValue>();
+    const key = (customer: string, hour: Date) => `${hour.getTime()}\u0000${customer}`;
+    // An hour that had usage and now has none must say 0, not keep its old value.
+    for (const old of await this.store.stored(meter, version, from, to)) values.set(key(old.customer, old.hour), { ...old, value: 0n });
+    for (const v of fresh) values.set(key(v.customer, v.hour), v);
+
+    const rows: UsageRow[] = [];
+    const byHour = [...values.values()].sort((a, b) => +a.hour - +b.hour || (a.customer < b.customer ? -1 : 1));
+    if (ADDITIVE.has(definition.aggregation.type)) {
+      // Running sums within each month; hours of the month before `from` come from the store.
+      const running = new Map<string, bigint>();
+      let month = -1;
+      for (const v of byHour) {
+        const start = periodStart(v.hour);
+        if (start.getTime() !== month) {
+          month = start.getTime();
+          running.clear();
+          if (start < from) {
+            for (const old of await this.store.stored(meter, version, start, from)) {
+              running.set(old.customer, (running.get(old.customer) ?? 0n) + old.value);
+            }
+          }
+        }
+        const total = (running.get(v.customer) ?? 0n) + v.value;
+        running.set(v.customer, total);
+        rows.push({ ...v, meter, version, periodValue: total });
+      }
+    } else {
+      const periodByHour = new Map<number, Map<string, bigint>>();
+      for (const v of byHour) {
+        let period = periodByHour.get(v.hour.getTime());
+        if (!period) {
+          period = await this.source.period(definition, maxDate(periodStart(v.hour), record.effectiveFrom), addHours(v.hour, 1));
+          periodByHour.set(v.hour.getTime(), period);
+        }
+        rows.push({ ...v, meter, version, periodValue: period.get(v.customer) ?? 0n });
+      }
+    }
+    await this.store.writeUsage(rows, runAt, revision);
+    return { meter, version, from, to, rows: rows.length };
+  }
+}
+
+/** Each version with the start of the next version of the same meter (its end), in order. */
+function intervals(versions: MeterVersionRecord[]): { record: MeterVersionRecord; until: Date | undefined }[] {
+  const byMeter = new Map<string, MeterVersionRecord[]>();
+  for (const v of versions) byMeter.set(v.meter, [...(byMeter.get(v.meter) ?? []), v]);
+  const out: { record: MeterVersionRecord; until: Date | undefined }[] = [];
+  for (const list of byMeter.values()) {
+    list.sort((a, b) => +a.effectiveFrom - +b.effectiveFrom);
+    list.forEach((record, i) => out.push({ record, until: list[i + 1]?.effectiveFrom }));
+  }
+  return out;
+}

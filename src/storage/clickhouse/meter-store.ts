@@ -1,0 +1,154 @@
+import { z } from 'zod';
+import { compileMeterHourly, compileMeterPeriod } from '../../meters/compile.ts';
+import type {
+  EvaluationReport,
+  HourlyValue,
+  MeterVersionRecord,
+  UsageRow,
+  UsageSource,
+  UsageStore,
+} from '../../meters/evaluation.ts';
+import { meterSchema } from '../../meters/meter-schema.ts';
+import type { StoredUsage, UsageReader } from '../../meters/usage-query.ts';
+import type { ClickHouse } from './clickhouse.ts';
+import { literal } from './escape.ts';
+
+/** ClickHouse DateTime text ('YYYY-MM-DD hh:mm:ss', UTC) as a Date. */
+const dateTime = z.string().transform((s) => new Date(`${s.replace(' ', 'T')}Z`));
+/** 64-bit integers arrive as strings (18.16, and our compiler's toString) or numbers: keep them exact. */
+const int64 = z.union([z.string().regex(/^-?\d+$/), z.number().int()]).transform((v) => BigInt(v));
+const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
+
+/** The meter compiler over ClickHouse, and the meter tables. */
+export class ClickHouseMeterStore implements UsageSource, UsageStore, UsageReader {
+  constructor(private readonly ch: ClickHouse) {}
+
+  async hourly(meter: Parameters<typeof compileMeterHourly>[0], from: Date, to: Date): Promise<HourlyValue[]> {
+    const rows = await this.ch.query(
+      compileMeterHourly(meter, { table: this.ch.table('request_logs'), from, to }),
+      z.object({ customer: z.string(), hour: dateTime, value: int64 }),
+    );
+    return rows;
+  }
+
+  async period(meter: Parameters<typeof compileMeterPeriod>[0], from: Date, to: Date): Promise<Map<string, bigint>> {
+    const rows = await this.ch.query(
+      compileMeterPeriod(meter, { table: this.ch.table('request_logs'), from, to }),
+      z.object({ customer: z.string(), value: int64 }),
+    );
+    return new Map(rows.map((r) => [r.customer, r.value]));
+  }
+
+  async lateEvents(receivedSince: Date, requestBefore: Date): Promise<number> {
+    const [row] = await this.ch.query(
+      `SELECT count() AS n FROM (
+         SELECT app, event_id FROM ${this.ch.table('request_logs')}
+         WHERE received_at >= ${literal(receivedSince)} AND request_time < ${literal(requestBefore)}
+         LIMIT 1 BY app, event_id)`,
+      z.object({ n: z.coerce.number() }),
+    );
+    return row?.n ?? 0;
+  }
+
+  async versions(): Promise<MeterVersionRecord[]> {
+    const rows = await this.ch.query(
+      `SELECT meter, version, any(definition) AS definition, effective_from
+       FROM ${this.ch.table('meter_versions')} GROUP BY meter, version, effective_from`,
+      z.object({ meter: z.string(), version: z.string(), definition: z.string(), effective_from: dateTime }),
+    );
+    return rows.map((r) => ({
+      meter: r.meter,
+      version: r.version,
+      definition: meterSchema.parse(JSON.parse(r.definition)),
+      effectiveFrom: r.effective_from,
+    }));
+  }
+
+  async recordVersion(record: MeterVersionRecord, recordedAt: Date): Promise<void> {
+    await this.insert('meter_versions', [
+      {
+        meter: record.meter,
+        version: record.version,
+        definition: JSON.stringify(record.definition),
+        effective_from: seconds(record.effectiveFrom),
+        recorded_at: seconds(recordedAt),
+      },
+    ]);
+  }
+
+  async watermark(meter: string, version: string): Promise<Date | undefined> {
+    const [row] = await this.ch.query(
+      `SELECT toUInt32(argMax(evaluated_through, revision)) AS t FROM ${this.ch.table('meter_watermarks')}
+       WHERE meter = ${literal(meter)} AND version = ${literal(version)} HAVING count() > 0`,
+      z.object({ t: z.coerce.number() }),
+    );
+    return row ? new Date(row.t * 1000) : undefined;
+  }
+
+  async setWatermark(meter: string, version: string, through: Date, revision: bigint): Promise<void> {
+    await this.insert('meter_watermarks', [{ meter, version, evaluated_through: seconds(through), revision: revision.toString() }]);
+  }
+
+  async stored(meter: string, version: string, from: Date, to: Date): Promise<HourlyValue[]> {
+    return this.ch.query(
+      `SELECT customer, hour, toString(argMax(value, revision)) AS value FROM ${this.ch.table('meter_usage')}
+       WHERE meter = ${literal(meter)} AND version = ${literal(version)}
+         AND hour >= ${literal(from)} AND hour < ${literal(to)}
+       GROUP BY customer, hour ORDER BY hour, customer`,
+      z.object({ customer: z.string(), hour: dateTime, value: int64 }),
+    );
+  }
+
+  async writeUsage(rows: UsageRow[], computedAt: Date, revision: bigint): Promise<void> {
+    await this.insert(
+      'meter_usage',
+      rows.map((r) => ({
+        meter: r.meter,
+        version: r.version,
+        customer: r.customer,
+        hour: seconds(r.hour),
+        // As text: 64-bit values must not pass through a JavaScript number.
+        value: r.value.toString(),
+        period_value: r.periodValue.toString(),
+        computed_at: seconds(computedAt),
+        revision: revision.toString(),
+      })),
+    );
+  }
+
+  async lastRun(): Promise<Date | undefined> {
+    const [row] = await this.ch.query(
+      `SELECT toUInt32(max(run_at)) AS t FROM ${this.ch.table('meter_runs')} HAVING count() > 0`,
+      z.object({ t: z.coerce.number() }),
+    );
+    return row ? new Date(row.t * 1000) : undefined;
+  }
+
+  async recordRun(run: EvaluationReport): Promise<void> {
+    await this.insert('meter_runs', [
+      {
+        run_at: seconds(run.runAt),
+        closed_through: seconds(run.closedThrough),
+        window_start: seconds(run.windowStart),
+        late_outside_window: run.lateOutsideWindow,
+        revision: Date.now(),
+      },
+    ]);
+  }
+
+  async usage(meter: string, from: Date, to: Date, customer?: string): Promise<StoredUsage[]> {
+    return this.ch.query(
+      `SELECT customer, hour, toString(argMax(value, revision)) AS value, toString(argMax(period_value, revision)) AS period_value
+       FROM ${this.ch.table('meter_usage')}
+       WHERE meter = ${literal(meter)} AND hour >= ${literal(from)} AND hour < ${literal(to)}
+         ${customer === undefined ? '' : `AND customer = ${literal(customer)}`}
+       GROUP BY version, customer, hour ORDER BY hour, customer`,
+      z.object({ customer: z.string(), hour: dateTime, value: int64, period_value: int64 }),
+    ).then((rows) => rows.map((r) => ({ customer: r.customer, hour: r.hour, value: r.value, periodValue: r.period_value })));
+  }
+
+  private async insert(table: string, rows: object[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.ch.insertJsonEachRow(table, Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n') + '\n'));
+  }
+}
