@@ -1,0 +1,43 @@
+import type { EvaluationReport, HourlyValue, MeterVersionRecord, UsageRow, UsageStore } from './evaluation.ts';
+
+/** The fake beside the UsageStore port, for unit tests: the latest write of an hour wins, as in ClickHouse. */
+export class InMemoryUsageStore implements UsageStore {
+  readonly versionRecords: MeterVersionRecord[] = [];
+  readonly usage = new Map<string, UsageRow & { revision: bigint }>();
+  readonly watermarks = new Map<string, Date>();
+  readonly runs: EvaluationReport[] = [];
+
+  async versions(): Promise<MeterVersionRecord[]> {
+    return [...this.versionRecords];
+  }
+
+  async recordVersion(record: MeterVersionRecord): Promise<void> {
+    this.versionRecords.push(record);
+  }
+
+  async watermark(meter: string, version: string): Promise<Date | undefined> {
+    return this.watermarks.get(`${meter}/${version}`);
+  }
+
+  async setWatermark(meter: string, version: string, through: Date): Promise<void> {
+    this.watermarks.set(`${meter}/${version}`, through);
+  }
+
+  async stored(meter: string, version: string, from: Date, to: Date): Promise<HourlyValue[]> {
+    return [...this.usage.values()]
+      .filter((r) => r.meter === meter && r.version === version && r.hour >= from && r.hour < to)
+      .map(({ customer, hour, value }) => ({ customer, hour, value }));
+  }
+
+  async writeUsage(rows: UsageRow[], _computedAt: Date, revision: bigint): Promise<void> {
+    for (const r of rows) this.usage.set(`${r.meter}/${r.version}/${r.customer}/${r.hour.getTime()}`, { ...r, revision });
+  }
+
+  async lastRun(): Promise<Date | undefined> {
+    return this.runs.at(-1)?.runAt;
+  }
+
+  async recordRun(run: EvaluationReport): Promise<void> {
+    this.runs.push(run);
+  }
+}
