@@ -42,6 +42,8 @@ export interface UsageRow extends HourlyValue {
 export interface UsageSource {
   hourly(meter: MeterDefinition, from: Date, to: Date): Promise<HourlyValue[]>;
   period(meter: MeterDefinition, from: Date, to: Date): Promise<Map<string, bigint>>;
+  /** unique_count meters: per (customer, hour), how many values were first seen in that hour of [from, to). */
+  firstSeen(meter: MeterDefinition, from: Date, to: Date): Promise<HourlyValue[]>;
   /** Events received at or after `receivedSince` whose request time is before `requestBefore`. */
   lateEvents(receivedSince: Date, requestBefore: Date): Promise<number>;
 }
@@ -192,6 +194,27 @@ export class EvaluationService {
         }
         const total = (running.get(v.customer) ?? 0n) + v.value;
         running.set(v.customer, total);
+        rows.push({ ...v, meter, version, periodValue: total });
+      }
+    } else if (definition.aggregation.type === 'unique_count') {
+      // One scan per month: values counted in the hour they were first seen; running sums give the
+      // period-to-date count of every hour.
+      const firstSeenByMonth = new Map<number, Map<string, Map<number, bigint>>>();
+      for (const v of byHour) {
+        const month = periodStart(v.hour);
+        let seen = firstSeenByMonth.get(month.getTime());
+        if (!seen) {
+          seen = new Map();
+          const end = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 1));
+          for (const f of await this.source.firstSeen(definition, maxDate(month, record.effectiveFrom), minDate(end, to))) {
+            const perHour = seen.get(f.customer) ?? new Map<number, bigint>();
+            perHour.set(f.hour.getTime(), f.value);
+            seen.set(f.customer, perHour);
+          }
+          firstSeenByMonth.set(month.getTime(), seen);
+        }
+        let total = 0n;
+        for (const [hour, n] of seen.get(v.customer) ?? []) if (hour <= v.hour.getTime()) total += n;
         rows.push({ ...v, meter, version, periodValue: total });
       }
     } else {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { compileMeterHourly, compileMeterPeriod } from '../../meters/compile.ts';
+import { compileMeterFirstSeen, compileMeterHourly, compileMeterPeriod } from '../../meters/compile.ts';
 import type {
   EvaluationReport,
   HourlyValue,
@@ -37,6 +37,13 @@ export class ClickHouseMeterStore implements UsageSource, UsageStore, UsageReade
       z.object({ customer: z.string(), value: int64 }),
     );
     return new Map(rows.map((r) => [r.customer, r.value]));
+  }
+
+  async firstSeen(meter: Parameters<typeof compileMeterFirstSeen>[0], from: Date, to: Date): Promise<HourlyValue[]> {
+    return this.ch.query(
+      compileMeterFirstSeen(meter, { table: this.ch.table('request_logs'), from, to }),
+      z.object({ customer: z.string(), hour: dateTime, value: int64 }),
+    );
   }
 
   async lateEvents(receivedSince: Date, requestBefore: Date): Promise<number> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ZodError } from 'zod';
-import { compileMeterHourly, compileMeterPeriod } from '../../../src/meters/compile.ts';
+import { compileMeterFirstSeen, compileMeterHourly, compileMeterPeriod } from '../../../src/meters/compile.ts';
 import { meterSchema } from '../../../src/meters/meter-schema.ts';
 import type { MeterDefinition, MeterInput } from '../../../src/meters/meter-schema.ts';
 import { InvalidIdentifierError } from '../../../src/storage/clickhouse/escape.ts';
@@ -29,7 +29,10 @@ function meter(over: Partial<MeterInput>): MeterDefinition {
   });
 }
 
-/** The hourly query's frame around the parts a case varies. */
+/**
+ * The hourly query's frame around the parts a case varies. Only count and sum (aggregates over
+ * `sum(`) dedupe by event id: a copy of an event cannot change a unique count, an extreme or the latest.
+ */
 function hourly(columns: string, aggregate: string, conditions: readonly string[]): string {
   return [
     `SELECT customer, toStartOfHour(request_time) AS hour, ${aggregate} AS value`,
@@ -37,7 +40,7 @@ function hourly(columns: string, aggregate: string, conditions: readonly string[
     `  SELECT ${columns}`,
     '  FROM db.request_logs',
     `  WHERE ${[RANGE, ...conditions].join('\n    AND ')}`,
-    '  LIMIT 1 BY app, event_id',
+    ...(aggregate.startsWith('toString(sum(') ? ['  LIMIT 1 BY app, event_id'] : []),
     ')',
     'GROUP BY customer, hour',
     'ORDER BY customer, hour',
@@ -362,7 +365,6 @@ describe('compileMeterPeriod', () => {
         '  FROM request_logs',
         "  WHERE request_time >= toDateTime('2025-03-01 00:00:00', 'UTC') AND request_time < toDateTime('2025-03-15 13:00:00', 'UTC')",
         "    AND user_id != ''",
-        '  LIMIT 1 BY app, event_id',
         ')',
         'GROUP BY customer',
         'ORDER BY customer',
@@ -381,7 +383,6 @@ describe('compileMeterPeriod', () => {
         `  WHERE ${RANGE}`,
         "    AND app = 'a'",
         '    AND status = 200',
-        '  LIMIT 1 BY app, event_id',
         ')',
         'GROUP BY customer',
         'ORDER BY customer',
@@ -415,5 +416,29 @@ describe('compile: refused input', () => {
       filter: { where: [{ field: 'route) OR (1', op: 'exists' }] },
     } as MeterDefinition;
     expect(() => compileMeterPeriod(badField, WINDOW)).toThrow(ZodError);
+  });
+});
+
+describe('compileMeterFirstSeen', () => {
+  it('counts each value once, in the hour it was first seen, for running period-to-date unique counts', () => {
+    const mau = meter({ name: 'mau', aggregation: { type: 'unique_count', value: 'user_id' } });
+    expect(compileMeterFirstSeen(mau, WINDOW)).toBe(
+      [
+        'SELECT customer, toStartOfHour(first_seen) AS hour, toString(count()) AS value',
+        'FROM (',
+        'SELECT customer, metered, min(request_time) AS first_seen',
+        'FROM (',
+        '  SELECT company_id AS customer, request_time, user_id AS metered',
+        '  FROM db.request_logs',
+        `  WHERE ${RANGE}`,
+        "    AND user_id != ''",
+        ')',
+        'GROUP BY customer, metered',
+        ')',
+        'GROUP BY customer, hour',
+        'ORDER BY customer, hour',
+      ].join('\n'),
+    );
+    expect(() => compileMeterFirstSeen(meter({}), WINDOW)).toThrow('unique_count');
   });
 });

@@ -19,6 +19,9 @@ class FakeSource implements UsageSource {
   async period(): Promise<Map<string, bigint>> {
     return new Map();
   }
+  async firstSeen(): Promise<HourlyValue[]> {
+    return [];
+  }
   async lateEvents(): Promise<number> {
     return 0;
   }
