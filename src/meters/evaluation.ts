@@ -93,6 +93,7 @@ const minDate = (a: Date, b: Date): Date => (a < b ? a : b);
 
 export class EvaluationService {
   private readonly now: () => Date;
+  private lastRevision = 0n;
 
   constructor(
     private readonly source: UsageSource,
@@ -100,6 +101,16 @@ export class EvaluationService {
     private readonly options: EvaluationOptions,
   ) {
     this.now = options.now ?? (() => new Date());
+  }
+
+  /**
+   * A revision later than any this service wrote before: microseconds of the run's time, bumped if the
+   * clock has not moved on (or went back), so a re-evaluation always wins over the rows it replaces.
+   */
+  private nextRevision(runAt: Date): bigint {
+    const candidate = BigInt(runAt.getTime()) * 1000n;
+    this.lastRevision = candidate > this.lastRevision ? candidate : this.lastRevision + 1n;
+    return this.lastRevision;
   }
 
   /** Records a version for every meter whose current definition has none yet. */
@@ -129,7 +140,7 @@ export class EvaluationService {
     const windowStart = addHours(closedThrough, -this.options.latenessHours);
     const versions = await this.registerVersions(meters);
     const active = new Set(meters.map((m) => m.name));
-    const revision = BigInt(runAt.getTime()) * 1000n + BigInt(process.hrtime.bigint() % 1000n);
+    const revision = this.nextRevision(runAt);
     const ranges: EvaluatedRange[] = [];
     let lowest = windowStart;
     for (const { record, until } of intervals(versions.filter((v) => active.has(v.meter)))) {
@@ -153,7 +164,7 @@ export class EvaluationService {
   /** On demand: recompute [from, to) for every version of the given meters, whatever the watermarks. */
   async evaluateBetween(meters: readonly MeterDefinition[], from: Date, to: Date): Promise<EvaluatedRange[]> {
     const runAt = this.now();
-    const revision = BigInt(runAt.getTime()) * 1000n + BigInt(process.hrtime.bigint() % 1000n);
+    const revision = this.nextRevision(runAt);
     const closed = minDate(floorHour(to), floorHour(runAt));
     const versions = await this.registerVersions(meters);
     const active = new Set(meters.map((m) => m.name));

@@ -30,7 +30,12 @@ export class InMemoryUsageStore implements UsageStore {
   }
 
   async writeUsage(rows: UsageRow[], _computedAt: Date, revision: bigint): Promise<void> {
-    for (const r of rows) this.usage.set(`${r.meter}/${r.version}/${r.customer}/${r.hour.getTime()}`, { ...r, revision });
+    for (const r of rows) {
+      const key = `${r.meter}/${r.version}/${r.customer}/${r.hour.getTime()}`;
+      const old = this.usage.get(key);
+      // As ReplacingMergeTree(revision): the highest revision wins, whatever the order of writes.
+      if (!old || revision >= old.revision) this.usage.set(key, { ...r, revision });
+    }
   }
 
   async lastRun(): Promise<Date | undefined> {

@@ -76,4 +76,18 @@ describe('evaluation (in-memory store)', () => {
     await service.run([m]);
     expect([...store.watermarks.values()]).toEqual([at(10)]);
   });
+
+  it('lets a re-evaluation win even when the clock has not moved on', async () => {
+    const source = new FakeSource();
+    const store = new InMemoryUsageStore();
+    const now = at(3, 60_000);
+    const service = new EvaluationService(source, store, { latenessHours: 2, now: () => now });
+    const m = meterSchema.parse({ ...meter(200), effective_from: '2026-11-10T00:00:00Z' });
+    await service.run([m]);
+    for (let i = 0; i < 20; i++) {
+      source.calls = i % 2 === 0 ? [2] : [];
+      await service.run([m]);
+      expect([...store.usage.values()].map((r) => r.value)).toEqual([i % 2 === 0 ? 1n : 0n]);
+    }
+  });
 });
