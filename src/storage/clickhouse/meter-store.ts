@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { compileMeterFirstSeen, compileMeterHourly, compileMeterPeriod } from '../../meters/compile.ts';
+import { compileAdditiveHourly, compileMeterFirstSeen, compileMeterHourly, compileMeterPeriod } from '../../meters/compile.ts';
 import type {
   EvaluationReport,
   HourlyValue,
@@ -29,6 +29,16 @@ export class ClickHouseMeterStore implements UsageSource, UsageStore, UsageReade
       z.object({ customer: z.string(), hour: dateTime, value: int64 }),
     );
     return rows;
+  }
+
+  async hourlyAdditive(meters: readonly Parameters<typeof compileMeterHourly>[0][], from: Date, to: Date): Promise<HourlyValue[][]> {
+    const rows = await this.ch.query(
+      compileAdditiveHourly(meters, { table: this.ch.table('request_logs'), from, to }),
+      z.object({ meter_index: z.coerce.number().int(), customer: z.string(), hour: dateTime, value: int64 }),
+    );
+    const out: HourlyValue[][] = meters.map(() => []);
+    for (const r of rows) out[r.meter_index]?.push({ customer: r.customer, hour: r.hour, value: r.value });
+    return out;
   }
 
   async period(meter: Parameters<typeof compileMeterPeriod>[0], from: Date, to: Date): Promise<Map<string, bigint>> {
