@@ -142,7 +142,7 @@ export async function startService(config: Config, logger: Logger = createLogger
         return pingCache.ok;
       },
       spoolHasRoom: () => [...spools.values()].every((s) => s.hasRoom),
-      spoolBytes: () => [...spools.values()].reduce((n, s) => n + s.depthBytes, 0),
+      spoolBytes: () => new Map([...spools].map(([table, spool]) => [table, spool.depthBytes])),
     },
   });
 

@@ -14,7 +14,8 @@ import { meterRoutes, type MeterRouteDeps } from './routes/meter-routes.ts';
 export interface Readiness {
   clickhouseReachable(): Promise<boolean>;
   spoolHasRoom(): boolean;
-  spoolBytes(): number;
+  /** Bytes waiting in the spool, by destination table. */
+  spoolBytes(): ReadonlyMap<string, number>;
 }
 
 export interface AppDeps {
@@ -63,10 +64,10 @@ export function createApp(deps: AppDeps): Koa {
     // Ready while events can be made durable: in ClickHouse, or in the spool until it comes back.
     const ready = clickhouse || spoolHasRoom;
     ctx.status = ready ? 200 : 503;
-    ctx.body = { status: ready ? 'ready' : 'unavailable', clickhouse: clickhouse ? 'reachable' : 'unreachable', spool: { has_room: spoolHasRoom, bytes: deps.readiness.spoolBytes() } };
+    ctx.body = { status: ready ? 'ready' : 'unavailable', clickhouse: clickhouse ? 'reachable' : 'unreachable', spool: { has_room: spoolHasRoom, bytes: [...deps.readiness.spoolBytes().values()].reduce((a, b) => a + b, 0) } };
   });
   ops.get('/metrics', async (ctx) => {
-    deps.metrics.spoolBytes.set({ table: 'request_logs' }, deps.readiness.spoolBytes());
+    for (const [table, bytes] of deps.readiness.spoolBytes()) deps.metrics.spoolBytes.set({ table }, bytes);
     ctx.type = deps.metrics.registry.contentType;
     ctx.body = await deps.metrics.registry.metrics();
   });

@@ -292,7 +292,10 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
     const metrics = await (await fetch(`${svc.url}/metrics`)).text();
     expect(metrics).toMatch(/billing_meter_events_accepted_total\{format="moesif"\} [1-9]/);
     expect(metrics).toMatch(/billing_meter_events_rejected_total\{format="native"\} [1-9]/);
-    expect(metrics).toContain('billing_meter_spool_bytes');
+    // One gauge per spool (a label naming one table must not carry the sum of all of them).
+    for (const table of ['request_logs', 'companies', 'users', 'actions']) {
+      expect(metrics).toMatch(new RegExp(`billing_meter_spool_bytes\\{table="${table}"\\} \\d+`));
+    }
     expect(metrics).toContain('billing_meter_clickhouse_insert_seconds_bucket');
   });
 
