@@ -93,6 +93,28 @@ const envSchema = z.object({
   /** Trust X-Forwarded-* from a proxy in front. */
   TRUST_PROXY: booleanString.default(false),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(25_000),
+  /** Unset: dry-run (the ledger and logs show what would have been sent; nothing reaches Stripe). */
+  STRIPE_SECRET_KEY: z
+    .string()
+    .regex(/^(sk|rk)_(test|live)_[A-Za-z0-9]+$/, 'must be a Stripe secret or restricted key (sk_test_…, sk_live_…, rk_…)')
+    .optional(),
+  /** Another Stripe API origin (an emulator, a proxy): http(s)://host[:port], no path. */
+  STRIPE_API_BASE: z
+    .url({ protocol: /^https?$/, message: 'must be an http(s) URL such as http://127.0.0.1:12111' })
+    .refine((v) => ['', '/'].includes(new URL(v).pathname), 'must be an origin without a path')
+    .optional(),
+  STRIPE_WEBHOOK_SECRET: z.string().regex(/^whsec_\S+$/, 'must be a webhook signing secret (whsec_…)').optional(),
+  /** Webhooks signed longer ago than this are refused (replay protection); Stripe's libraries use 300. */
+  STRIPE_WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+  /** Calls per second to Stripe. Default: 1000 with a live key, 25 with a test key (Stripe's own limits). */
+  STRIPE_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().max(10_000).optional(),
+  /** `v1`: one meter event per call. `v2_stream`: the high-throughput v2 meter event stream (100 per call). */
+  STRIPE_METER_EVENTS_API: z.enum(['v1', 'v2_stream'], { message: 'must be v1 or v2_stream' }).default('v1'),
+  /** Attempts per call on 429, 5xx and network errors (exponential backoff with jitter between them). */
+  STRIPE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(6),
+  STRIPE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(20_000),
+  /** Calls in flight at once across customers (one per customer and meter at most). */
+  SYNC_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(64),
 });
 
 export type Config = {
@@ -119,6 +141,19 @@ export type Config = {
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   trustProxy: boolean;
   shutdownTimeoutMs: number;
+  stripe: {
+    /** Undefined: dry-run. */
+    secretKey: string | undefined;
+    mode: 'test' | 'live';
+    api: { protocol: 'http' | 'https'; host: string; port: number } | undefined;
+    webhookSecret: string | undefined;
+    webhookToleranceSeconds: number;
+    rateLimitPerSecond: number;
+    meterEventsApi: 'v1' | 'v2_stream';
+    maxAttempts: number;
+    timeoutMs: number;
+    syncConcurrency: number;
+  };
 };
 
 export class ConfigError extends Error {
@@ -170,5 +205,32 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     trustProxy: e.TRUST_PROXY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    stripe: stripeConfig(e),
+  };
+}
+
+/** Stripe's documented limits: meter events take 1000 calls/s in live mode; test mode allows 25
+ * operations/s. Defaulting to them keeps a default configuration from earning 429s. */
+const STRIPE_DEFAULT_RATE = { live: 1000, test: 25 } as const;
+
+function stripeConfig(e: z.infer<typeof envSchema>): Config['stripe'] {
+  const mode = e.STRIPE_SECRET_KEY?.includes('_live_') ? 'live' : 'test';
+  let api: Config['stripe']['api'];
+  if (e.STRIPE_API_BASE) {
+    const url = new URL(e.STRIPE_API_BASE);
+    const protocol = url.protocol === 'http:' ? 'http' : 'https';
+    api = { protocol, host: url.hostname, port: url.port ? Number(url.port) : protocol === 'http' ? 80 : 443 };
+  }
+  return {
+    secretKey: e.STRIPE_SECRET_KEY,
+    mode,
+    api,
+    webhookSecret: e.STRIPE_WEBHOOK_SECRET,
+    webhookToleranceSeconds: e.STRIPE_WEBHOOK_TOLERANCE_SECONDS,
+    rateLimitPerSecond: e.STRIPE_RATE_LIMIT_PER_SECOND ?? STRIPE_DEFAULT_RATE[mode],
+    meterEventsApi: e.STRIPE_METER_EVENTS_API,
+    maxAttempts: e.STRIPE_MAX_ATTEMPTS,
+    timeoutMs: e.STRIPE_TIMEOUT_MS,
+    syncConcurrency: e.SYNC_CONCURRENCY,
   };
 }

@@ -150,6 +150,84 @@ export const MIGRATIONS: readonly Migration[] = [
       ORDER BY run_at`,
     ],
   },
+  {
+    version: 5,
+    name: 'stripe_sync',
+    statements: (db) => [
+      // Customer key → Stripe customer id, from the admin API/CLI, webhooks or Moesif company metadata.
+      // One row per change; the highest version wins. An empty stripe_customer_id removes a mapping.
+      `CREATE TABLE IF NOT EXISTS ${db}.customer_mappings (
+        customer_key String,
+        stripe_customer_id String,
+        source String,
+        updated_at DateTime('UTC'),
+        version UInt64
+      ) ENGINE = ReplacingMergeTree(version)
+      ORDER BY customer_key`,
+      // Stripe webhook event ids already handled (idempotency), with what they were.
+      `CREATE TABLE IF NOT EXISTS ${db}.stripe_webhook_events (
+        event_id String,
+        type String,
+        stripe_created DateTime('UTC'),
+        received_at DateTime('UTC')
+      ) ENGINE = ReplacingMergeTree()
+      ORDER BY event_id`,
+      // Subscription and payment state per Stripe customer, from webhooks. version = the Stripe event's
+      // created time in ms (then arrival order), so an older event delivered late never wins.
+      `CREATE TABLE IF NOT EXISTS ${db}.stripe_billing_state (
+        stripe_customer_id String,
+        subscription_id String,
+        subscription_status String,
+        current_period_start DateTime('UTC'),
+        current_period_end DateTime('UTC'),
+        payment_status String,
+        last_invoice_id String,
+        updated_at DateTime('UTC'),
+        version UInt64
+      ) ENGINE = ReplacingMergeTree(version)
+      ORDER BY stripe_customer_id`,
+      // The sync ledger: append-only, one row per state change of one call to Stripe. An operation's
+      // intent is written (and acknowledged by ClickHouse) before its call; its result after. The
+      // latest row of an op_id (highest seq) is its state.
+      `CREATE TABLE IF NOT EXISTS ${db}.sync_ledger (
+        op_id String,
+        kind String,
+        meter String,
+        version String,
+        customer_key String,
+        stripe_customer_id String,
+        event_name String,
+        hour DateTime('UTC'),
+        revision UInt32,
+        value Int64,
+        event_time DateTime('UTC'),
+        target_op_id String,
+        state String,
+        detail String,
+        intent_at DateTime('UTC'),
+        recorded_at DateTime('UTC'),
+        seq UInt64
+      ) ENGINE = MergeTree()
+      PARTITION BY toYYYYMM(hour)
+      ORDER BY (meter, customer_key, hour, op_id, seq)`,
+      // What could not be made right in Stripe, for an operator: never dropped. resolved = 1 once the
+      // difference is gone. The highest version of (meter, version, customer, hour, kind) wins.
+      `CREATE TABLE IF NOT EXISTS ${db}.sync_discrepancies (
+        meter String,
+        version String,
+        customer_key String,
+        hour DateTime('UTC'),
+        kind String,
+        expected Int64,
+        sent Int64,
+        detail String,
+        resolved UInt8,
+        recorded_at DateTime('UTC'),
+        revision UInt64
+      ) ENGINE = ReplacingMergeTree(revision)
+      ORDER BY (meter, version, customer_key, hour, kind)`,
+    ],
+  },
 ];
 
 const appliedRow = z.object({ version: z.coerce.number() });
