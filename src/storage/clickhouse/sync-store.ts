@@ -1,0 +1,215 @@
+import { z } from 'zod';
+import type { Discrepancy, DiscrepancyKind, LedgerOp, OpKind, OpState, SyncStore, UsageForSync } from '../../billing/stripe/sync-ledger.ts';
+import type { ClickHouse } from './clickhouse.ts';
+import { literal } from './escape.ts';
+
+/** ClickHouse DateTime text ('YYYY-MM-DD hh:mm:ss', UTC) as a Date. */
+const dateTime = z.string().transform((s) => new Date(`${s.replace(' ', 'T')}Z`));
+/** 64-bit integers arrive as strings (18.16, toString) or numbers: keep them exact. */
+const int64 = z.union([z.string().regex(/^-?\d+$/), z.number().int()]).transform((v) => BigInt(v));
+const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
+
+const opRow = z.object({
+  op_id: z.string(),
+  a_kind: z.enum(['send', 'cancel']),
+  a_version: z.string(),
+  a_customer_key: z.string(),
+  a_stripe_customer_id: z.string(),
+  a_event_name: z.string(),
+  a_hour: dateTime,
+  a_revision: z.coerce.number().int(),
+  a_value: int64,
+  a_event_time: dateTime,
+  a_target_op_id: z.string(),
+  cur_state: z.string(),
+  cur_detail: z.string(),
+  a_intent_at: dateTime,
+  cur_recorded_at: dateTime,
+  cur_seq: int64,
+});
+
+const discrepancyRow = z.object({
+  meter: z.string(),
+  version: z.string(),
+  customer_key: z.string(),
+  hour: dateTime,
+  kind: z.string(),
+  cur_expected: int64,
+  cur_sent: int64,
+  cur_detail: z.string(),
+  cur_resolved: z.coerce.number(),
+  cur_recorded_at: dateTime,
+});
+
+/**
+ * The sync ledger and discrepancies in ClickHouse. `record` is group-committed: the rows of every
+ * caller waiting at the same time go in one INSERT (one at a time), and each caller resumes only once
+ * ClickHouse acknowledged the insert holding its rows, so an intent is durable before its call while
+ * hundreds of concurrent calls cost a handful of inserts.
+ */
+export class ClickHouseSyncStore implements SyncStore {
+  private queued: { rows: object[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private writing: Promise<void> | undefined;
+  private revision = 0n;
+
+  constructor(private readonly ch: ClickHouse) {}
+
+  async usage(meter: string, from: Date, to: Date): Promise<UsageForSync[]> {
+    const rows = await this.ch.query(
+      `SELECT version, customer, hour, toString(argMax(value, revision)) AS v, toString(argMax(period_value, revision)) AS pv
+       FROM ${this.ch.table('meter_usage')}
+       WHERE meter = ${literal(meter)} AND hour >= ${literal(from)} AND hour < ${literal(to)}
+       GROUP BY version, customer, hour`,
+      z.object({ version: z.string(), customer: z.string(), hour: dateTime, v: int64, pv: int64 }),
+    );
+    return rows.map((r) => ({ version: r.version, customer: r.customer, hour: r.hour, value: r.v, periodValue: r.pv }));
+  }
+
+  async ops(meter: string, from: Date, to: Date): Promise<LedgerOp[]> {
+    // Every column but the state ones is the same on all rows of an op; any() reads it.
+    const rows = await this.ch.query(
+      `SELECT op_id, any(kind) AS a_kind, any(version) AS a_version, any(customer_key) AS a_customer_key,
+              any(stripe_customer_id) AS a_stripe_customer_id, any(event_name) AS a_event_name, any(hour) AS a_hour,
+              any(revision) AS a_revision, toString(any(value)) AS a_value, any(event_time) AS a_event_time,
+              any(target_op_id) AS a_target_op_id, argMax(state, seq) AS cur_state, argMax(detail, seq) AS cur_detail,
+              min(intent_at) AS a_intent_at, argMax(recorded_at, seq) AS cur_recorded_at, toString(max(seq)) AS cur_seq
+       FROM ${this.ch.table('sync_ledger')}
+       WHERE meter = ${literal(meter)} AND hour >= ${literal(from)} AND hour < ${literal(to)}
+       GROUP BY op_id`,
+      opRow,
+    );
+    return rows.map((r) => ({
+      opId: r.op_id,
+      kind: r.a_kind satisfies OpKind,
+      meter,
+      version: r.a_version,
+      customerKey: r.a_customer_key,
+      stripeCustomerId: r.a_stripe_customer_id,
+      eventName: r.a_event_name,
+      hour: r.a_hour,
+      revision: r.a_revision,
+      value: r.a_value,
+      eventTime: r.a_event_time,
+      targetOpId: r.a_target_op_id,
+      state: r.cur_state as OpState,
+      detail: r.cur_detail,
+      intentAt: r.a_intent_at,
+      recordedAt: r.cur_recorded_at,
+      seq: r.cur_seq,
+    }));
+  }
+
+  record(ops: readonly LedgerOp[]): Promise<void> {
+    const rows = ops.map((op) => ({
+      op_id: op.opId,
+      kind: op.kind,
+      meter: op.meter,
+      version: op.version,
+      customer_key: op.customerKey,
+      stripe_customer_id: op.stripeCustomerId,
+      event_name: op.eventName,
+      hour: seconds(op.hour),
+      revision: op.revision,
+      value: op.value.toString(),
+      event_time: seconds(op.eventTime),
+      target_op_id: op.targetOpId,
+      state: op.state,
+      detail: op.detail,
+      intent_at: seconds(op.intentAt),
+      recorded_at: seconds(op.recordedAt),
+      seq: op.seq.toString(),
+    }));
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push({ rows, resolve, reject });
+      this.writing ??= this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    // Let callers that are about to record in this same tick join the first insert.
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.queued.length > 0) {
+      const batch = this.queued;
+      this.queued = [];
+      try {
+        await this.insert('sync_ledger', batch.flatMap((b) => b.rows));
+        for (const b of batch) b.resolve();
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+      }
+    }
+    this.writing = undefined;
+  }
+
+  async openDiscrepancies(meter: string): Promise<Discrepancy[]> {
+    return (await this.readDiscrepancies(`meter = ${literal(meter)}`, 'cur_resolved = 0', 1_000_000)).filter((d) => !d.resolved);
+  }
+
+  async recordDiscrepancies(discrepancies: readonly Discrepancy[]): Promise<void> {
+    await this.insert(
+      'sync_discrepancies',
+      discrepancies.map((d) => ({
+        meter: d.meter,
+        version: d.version,
+        customer_key: d.customerKey,
+        hour: seconds(d.hour),
+        kind: d.kind,
+        expected: d.expected.toString(),
+        sent: d.sent.toString(),
+        detail: d.detail,
+        resolved: d.resolved ? 1 : 0,
+        recorded_at: seconds(d.recordedAt),
+        revision: this.nextRevision().toString(),
+      })),
+    );
+  }
+
+  async discrepancies(filter: { resolved?: boolean; meter?: string; customer?: string; limit: number }): Promise<Discrepancy[]> {
+    const where = [
+      filter.meter === undefined ? '1' : `meter = ${literal(filter.meter)}`,
+      filter.customer === undefined ? '1' : `customer_key = ${literal(filter.customer)}`,
+    ].join(' AND ');
+    const having = filter.resolved === undefined ? '1' : `cur_resolved = ${filter.resolved ? 1 : 0}`;
+    return this.readDiscrepancies(where, having, filter.limit);
+  }
+
+  private async readDiscrepancies(where: string, having: string, limit: number): Promise<Discrepancy[]> {
+    const rows = await this.ch.query(
+      `SELECT meter, version, customer_key, hour, kind,
+              toString(argMax(expected, revision)) AS cur_expected, toString(argMax(sent, revision)) AS cur_sent,
+              argMax(detail, revision) AS cur_detail, argMax(resolved, revision) AS cur_resolved,
+              argMax(recorded_at, revision) AS cur_recorded_at
+       FROM ${this.ch.table('sync_discrepancies')}
+       WHERE ${where}
+       GROUP BY meter, version, customer_key, hour, kind
+       HAVING ${having}
+       ORDER BY hour, meter, customer_key
+       LIMIT ${Math.max(1, Math.floor(limit))}`,
+      discrepancyRow,
+    );
+    return rows.map((r) => ({
+      meter: r.meter,
+      version: r.version,
+      customerKey: r.customer_key,
+      hour: r.hour,
+      kind: r.kind as DiscrepancyKind,
+      expected: r.cur_expected,
+      sent: r.cur_sent,
+      detail: r.cur_detail,
+      resolved: r.cur_resolved === 1,
+      recordedAt: r.cur_recorded_at,
+    }));
+  }
+
+  /** Later writes win over earlier ones, also across restarts (microseconds of the wall clock). */
+  private nextRevision(): bigint {
+    const candidate = BigInt(Date.now()) * 1000n;
+    this.revision = candidate > this.revision ? candidate : this.revision + 1n;
+    return this.revision;
+  }
+
+  private async insert(table: string, rows: object[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.ch.insertJsonEachRow(table, Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n') + '\n'));
+  }
+}
