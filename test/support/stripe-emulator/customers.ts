@@ -1,4 +1,5 @@
-// /v1/customers: create, retrieve, update (metadata merge, '' unsets a key), list.
+// /v1/customers: create, retrieve, update (metadata merge, '' unsets a key), list. Creating and
+// updating emit customer.created / customer.updated; an update that changes nothing emits nothing.
 import { invalidParam, resourceMissing, unknownParams } from './stripe-error.ts';
 import { list, ok, route, stringParam, type EmulatorRequest, type Route } from './routing.ts';
 import type { Customer } from './state.ts';
@@ -24,6 +25,27 @@ function applyFields(customer: Customer, body: Record<string, unknown>): void {
   }
 }
 
+/**
+ * Stripe's `previous_attributes`: the old value of each changed top-level field. For metadata Stripe
+ * lists only the changed keys (old value, or null for a key that was added); the emulator does the same.
+ */
+export function previousAttributes(before: object, after: object): Record<string, unknown> | undefined {
+  const previous: Record<string, unknown> = {};
+  const old = before as Record<string, unknown>;
+  const now = after as Record<string, unknown>;
+  for (const key of Object.keys(now)) {
+    if (key === 'metadata') {
+      const a = (old.metadata ?? {}) as Record<string, string>;
+      const b = (now.metadata ?? {}) as Record<string, string>;
+      const changed: Record<string, string | null> = {};
+      for (const k of new Set([...Object.keys(a), ...Object.keys(b)]))
+        if (a[k] !== b[k]) changed[k] = a[k] ?? null;
+      if (Object.keys(changed).length > 0) previous.metadata = changed;
+    } else if (JSON.stringify(old[key]) !== JSON.stringify(now[key])) previous[key] = old[key] ?? null;
+  }
+  return Object.keys(previous).length > 0 ? previous : undefined;
+}
+
 function find(req: EmulatorRequest): Customer {
   const id = req.params.id ?? '';
   const customer = req.state.customers.get(id);
@@ -46,13 +68,17 @@ export const customerRoutes: Route[] = [
     };
     applyFields(customer, req.body);
     req.state.customers.set(customer.id, customer);
+    req.state.emit('customer.created', customer, req.cause);
     return ok(customer);
   }),
   route('GET', '/v1/customers/:id', (req) => ok(find(req))),
   route('POST', '/v1/customers/:id', (req) => {
     unknownParams(req.body, WRITABLE);
     const customer = find(req);
+    const before = structuredClone(customer);
     applyFields(customer, req.body);
+    const previous = previousAttributes(before, customer);
+    if (previous !== undefined) req.state.emit('customer.updated', customer, req.cause, previous);
     return ok(customer);
   }),
   route('GET', '/v1/customers', (req) => {

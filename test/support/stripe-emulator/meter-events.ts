@@ -157,7 +157,8 @@ function integerParam(source: Record<string, unknown>, name: string, required: b
   return Number(raw);
 }
 
-function aggregate(meter: Meter, events: StoredMeterEvent[]): number {
+/** A meter's aggregate over events (sum / count / last): event summaries and invoices both use this. */
+export function aggregate(meter: Meter, events: StoredMeterEvent[]): number {
   switch (meter.default_aggregation.formula) {
     case 'sum':
       return events.reduce((total, e) => total + e.value, 0);
@@ -188,7 +189,7 @@ export const meterEventRoutes: Route[] = [
       },
       'v1',
     );
-    req.state.meterEvents.push(event);
+    req.state.addMeterEvent(event);
     return ok(meterEventObject(event));
   }),
   route('POST', '/v1/billing/meter_event_adjustments', (req) => {
@@ -203,9 +204,8 @@ export const meterEventRoutes: Route[] = [
         ? stringParam(cancel as Record<string, unknown>, 'identifier')
         : undefined;
     if (!identifier) throw missingParam('cancel[identifier]');
-    const event = req.state.meterEvents.findLast(
-      (e) => e.identifier === identifier && e.eventName === eventName,
-    );
+    const last = req.state.lastEventByIdentifier(identifier);
+    const event = last?.eventName === eventName ? last : undefined;
     if (event === undefined) {
       throw invalidParam(
         `No meter event found with identifier '${identifier}'.`,

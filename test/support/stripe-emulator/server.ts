@@ -1,9 +1,22 @@
 // The Stripe emulator's HTTP edge: a plain node:http server that records every request, applies
 // queued faults, authenticates, parses Stripe's two wire formats (v1 form-encoded, v2 JSON), replays
-// idempotent requests, and turns StripeEmulatorError into Stripe's error envelope.
+// idempotent requests, and turns StripeEmulatorError into Stripe's error envelope. It also owns the
+// webhook dispatcher and the test helpers (paying an invoice, rolling a subscription, signing a payload).
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { customerRoutes } from './customers.ts';
+import { drawInvoice, invoiceRoutes } from './invoices.ts';
+import { priceRoutes } from './prices.ts';
+import { productRoutes } from './products.ts';
+import { renderSubscription, rollSubscription, subscriptionRoutes } from './subscriptions.ts';
+import {
+  eventRoutes,
+  signWebhook,
+  WebhookDispatcher,
+  webhookEndpointRoutes,
+  type SignedWebhook,
+  type WebhookDelivery,
+} from './webhooks.ts';
 import { FaultInjector } from './faults.ts';
 import { parseForm, type FormObject } from './form-encoding.ts';
 import { IdempotencyStore } from './idempotency.ts';
@@ -11,7 +24,7 @@ import { meterEventRoutes } from './meter-events.ts';
 import { meterEventStreamRoutes, sessionForToken } from './meter-event-stream.ts';
 import { meterRoutes } from './meters.ts';
 import { findRoute, type EmulatorResponse, type Route } from './routing.ts';
-import { createClock, EmulatorState, type EmulatorClock } from './state.ts';
+import { createClock, EmulatorState, type EmulatorClock, type EventCause } from './state.ts';
 import { StripeEmulatorError } from './stripe-error.ts';
 
 export interface RecordedRequest {
@@ -24,6 +37,8 @@ export interface RecordedRequest {
   rawBody: string;
   /** Emulated time the request arrived, ms. */
   atMs: number;
+  /** Real wall-clock time the request arrived, ms (Date.now), for rate checks in benchmarks. */
+  receivedAtRealMs: number;
 }
 
 export interface StripeEmulatorOptions {
@@ -31,6 +46,19 @@ export interface StripeEmulatorOptions {
   clock?: () => number;
   /** Host to bind (default 127.0.0.1). */
   host?: string;
+  /** Delay before every request is handled, real ms (default 0); change it later with setLatency. */
+  latencyMs?: number;
+  /** Waits between webhook delivery attempts, real ms; its length is the number of retries (default [50, 100, 200]). */
+  webhookRetryDelaysMs?: number[];
+  /** Clock for webhook signature timestamps, ms (default: the emulated clock). */
+  webhookClock?: () => number;
+}
+
+export interface PayInvoiceOptions {
+  /** Whether the payment succeeds (invoice.paid) or fails (invoice.payment_failed); default true. */
+  succeed?: boolean;
+  /** Which subscription to invoice; default the customer's active subscription whose period ends first. */
+  subscription?: string;
 }
 
 export interface StripeEmulator {
@@ -46,10 +74,44 @@ export interface StripeEmulator {
   advanceClock(ms: number): void;
   /** Options for `new Stripe(key, …)` pointing at this emulator. */
   stripeOptions(): { host: string; port: number; protocol: 'http' };
+  /** Sets the injected per-request latency, real ms. */
+  setLatency(ms: number): void;
+  /** Every webhook delivery so far: the event, the body sent, each attempt's signature and answer. */
+  webhookDeliveries: WebhookDelivery[];
+  /** Resolves when every webhook delivery so far has succeeded or run out of retries. */
+  webhooksSettled(): Promise<void>;
+  /**
+   * Signs a payload as Stripe would (for forgery and replay tests): `body` is the event as pretty JSON
+   * (or the string given), `signature` the Stripe-Signature header. Timestamp defaults to the webhook clock.
+   */
+  signWebhook(event: object | string, secret: string, timestampSeconds?: number): SignedWebhook;
+  /**
+   * Draws the invoice of the customer's subscription for its current period, pays it or fails to, and
+   * emits invoice.created, invoice.finalized, then invoice.paid + invoice.payment_succeeded or
+   * invoice.payment_failed. Returns the invoice object. Throws (a plain Error) if there is nothing to bill.
+   */
+  payInvoice(customerId: string, options?: PayInvoiceOptions): Record<string, unknown>;
+  /**
+   * Moves a subscription to its next billing period (emits customer.subscription.updated), or ends it if
+   * it was set to cancel at period end (customer.subscription.deleted). Does not move the clock.
+   * Returns the subscription object as the API renders it.
+   */
+  rollSubscription(subscriptionId: string): Record<string, unknown>;
   stop(): Promise<void>;
 }
 
-const ROUTES: Route[] = [...customerRoutes, ...meterRoutes, ...meterEventRoutes, ...meterEventStreamRoutes];
+const ROUTES: Route[] = [
+  ...customerRoutes,
+  ...meterRoutes,
+  ...meterEventRoutes,
+  ...meterEventStreamRoutes,
+  ...productRoutes,
+  ...priceRoutes,
+  ...subscriptionRoutes,
+  ...invoiceRoutes,
+  ...webhookEndpointRoutes,
+  ...eventRoutes,
+];
 const STREAM_PATH = '/v2/billing/meter_event_stream';
 const DEFAULT_TIMEOUT_FAULT_MS = 30_000;
 
@@ -117,7 +179,35 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
   const requests: RecordedRequest[] = [];
   const idempotency = new IdempotencyStore(() => clock.now());
   const heldTimers = new Set<NodeJS.Timeout>();
+  const requestIds = new WeakMap<IncomingMessage, string>();
   let requestCounter = 0;
+  let latencyMs = options.latencyMs ?? 0;
+  const webhookClock = options.webhookClock ?? (() => clock.now());
+  const dispatcher = new WebhookDispatcher(state, {
+    clock: webhookClock,
+    ...(options.webhookRetryDelaysMs === undefined ? {} : { retryDelaysMs: options.webhookRetryDelaysMs }),
+  });
+  state.onEvent = (event) => dispatcher.dispatch(event);
+
+  function requestId(req: IncomingMessage): string {
+    let id = requestIds.get(req);
+    if (id === undefined) {
+      requestCounter += 1;
+      id = `req_emu${String(requestCounter).padStart(10, '0')}`;
+      requestIds.set(req, id);
+    }
+    return id;
+  }
+
+  function delay(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        heldTimers.delete(timer);
+        resolve();
+      }, ms);
+      heldTimers.add(timer);
+    });
+  }
 
   function send(
     res: ServerResponse,
@@ -125,12 +215,12 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     response: EmulatorResponse,
     extra: Record<string, string> = {},
   ): void {
+    if (res.destroyed || res.headersSent) return;
     const body = JSON.stringify(response.body);
-    requestCounter += 1;
     res.writeHead(response.status, {
       'Content-Type': 'application/json',
       'Content-Length': Buffer.byteLength(body),
-      'Request-Id': `req_emu${String(requestCounter).padStart(10, '0')}`,
+      'Request-Id': requestId(req),
       'Stripe-Version': header(req, 'stripe-version') ?? '2026-10-28.endive',
       ...extra,
     });
@@ -151,6 +241,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     path: string,
     query: FormObject,
     body: Record<string, unknown>,
+    cause: EventCause,
   ): EmulatorResponse {
     const found = findRoute(ROUTES, method, path);
     if (found === undefined) {
@@ -162,7 +253,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
       return { status: error.status, body: error.toBody() };
     }
     try {
-      return found.handler({ method, path, params: found.params, query, body, state });
+      return found.handler({ method, path, params: found.params, query, body, state, cause });
     } catch (error) {
       if (error instanceof StripeEmulatorError) return { status: error.status, body: error.toBody() };
       console.error('stripe emulator: handler failed', error);
@@ -177,6 +268,8 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     const url = new URL(req.url ?? '/', 'http://emulator');
     const method = (req.method ?? 'GET').toUpperCase();
     const path = url.pathname;
+    // When the request reached the server (its headers), as a rate limit at Stripe's edge counts it.
+    const receivedAtRealMs = Date.now();
     const rawBody = await readBody(req);
     const query = parseForm(url.search.slice(1));
     let parsedForRecord: unknown;
@@ -193,7 +286,9 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
       body: parsedForRecord,
       rawBody,
       atMs: clock.now(),
+      receivedAtRealMs,
     });
+    if (latencyMs > 0) await delay(latencyMs);
 
     const fault = faults.take(path);
     if (fault?.kind === 'rate_limit') {
@@ -232,8 +327,9 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
       authenticate(req, path, state);
       const body = method === 'GET' || method === 'DELETE' ? {} : parseBody(rawBody, path);
       const key = method === 'POST' ? header(req, 'idempotency-key') : undefined;
+      const cause: EventCause = { requestId: requestId(req), idempotencyKey: key ?? null };
       if (key === undefined) {
-        respond(execute(method, path, query, body));
+        respond(execute(method, path, query, body, cause));
         return;
       }
       const fingerprint = `${method} ${path} ${rawBody}`;
@@ -242,7 +338,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
         respond(lookup.response, { 'Idempotent-Replayed': 'true', 'Idempotency-Key': key });
         return;
       }
-      const response = execute(method, path, query, body);
+      const response = execute(method, path, query, body, cause);
       idempotency.finish(key, fingerprint, response);
       respond(response, { 'Idempotency-Key': key });
     } catch (error) {
@@ -280,7 +376,19 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     clock,
     advanceClock: (ms) => clock.advance(ms),
     stripeOptions: () => ({ host: bindHost, port, protocol: 'http' }),
+    setLatency: (ms) => {
+      if (!Number.isFinite(ms) || ms < 0)
+        throw new RangeError(`latency must be a non-negative number of ms, got ${ms}`);
+      latencyMs = ms;
+    },
+    webhookDeliveries: dispatcher.deliveries,
+    webhooksSettled: () => dispatcher.settled(),
+    signWebhook: (event, secret, timestampSeconds) =>
+      signWebhook(event, secret, timestampSeconds ?? Math.floor(webhookClock() / 1000)),
+    payInvoice: (customerId, payOptions) => drawInvoice(state, customerId, payOptions),
+    rollSubscription: (subscriptionId) => renderSubscription(state, rollSubscription(state, subscriptionId)),
     stop: async () => {
+      dispatcher.stop();
       for (const timer of heldTimers) clearTimeout(timer);
       heldTimers.clear();
       server.closeAllConnections();

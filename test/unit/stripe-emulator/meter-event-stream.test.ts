@@ -52,7 +52,7 @@ describe('stripe emulator: the v2 meter event stream through stripe-node', () =>
     expect(emulator.state.meterEvents).toHaveLength(0);
   });
 
-  it('refuses a secret key on the stream, more than 100 events, and a batch with one bad event (nothing applied)', async () => {
+  it('refuses a secret key on the stream and structurally bad batches with 400, applying nothing', async () => {
     ({ emulator, stripe } = await emulatorWithClient());
     const { customer } = await customerAndMeter(stripe);
     const ok = { event_name: 'api_requests', payload: { stripe_customer_id: customer.id, value: '1' } };
@@ -63,23 +63,87 @@ describe('stripe emulator: the v2 meter event stream through stripe-node', () =>
     const client = streamClient(session.authentication_token);
     await expect(
       client.v2.billing.meterEventStream.create({ events: Array.from({ length: 101 }, () => ok) }),
-    ).rejects.toMatchObject({
-      statusCode: 400,
+    ).rejects.toMatchObject({ statusCode: 400, param: 'events' });
+    await expect(
+      client.v2.billing.meterEventStream.create({
+        events: [ok, { event_name: 'api_requests' } as unknown as typeof ok],
+      }),
+    ).rejects.toMatchObject({ statusCode: 400, param: 'events[1][payload]' });
+    await expect(
+      client.v2.billing.meterEventStream.create({
+        events: [ok, { payload: ok.payload } as unknown as typeof ok],
+      }),
+    ).rejects.toMatchObject({ statusCode: 400, param: 'events[1][event_name]' });
+    const notJson = await fetch(`${emulator.url}/v2/billing/meter_event_stream`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${session.authentication_token}`,
+        'content-type': 'application/json',
+      },
+      body: '{"events": [',
     });
-    await expect(
-      client.v2.billing.meterEventStream.create({
-        events: [ok, { ...ok, payload: { stripe_customer_id: customer.id, value: '0.5' } }],
-      }),
-    ).rejects.toMatchObject({ statusCode: 400 });
-    await expect(
-      client.v2.billing.meterEventStream.create({
-        events: [{ ...ok, timestamp: iso(seconds(T0) - 36 * 86400) }],
-      }),
-    ).rejects.toMatchObject({ statusCode: 400 });
+    expect(notJson.status).toBe(400);
+    const noEvents = await fetch(`${emulator.url}/v2/billing/meter_event_stream`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${session.authentication_token}`,
+        'content-type': 'application/json',
+      },
+      body: '{}',
+    });
+    expect(noEvents.status).toBe(400);
     expect(emulator.state.meterEvents).toHaveLength(0);
+    expect(emulator.state.streamErrors).toHaveLength(0);
   });
 
-  it('shares identifier dedupe with v1 and reports a duplicate as duplicate_meter_event', async () => {
+  it('answers 200 to semantically bad events, drops each one alone and records why in streamErrors', async () => {
+    ({ emulator, stripe } = await emulatorWithClient());
+    const { customer } = await customerAndMeter(stripe);
+    const session = await stripe.v2.billing.meterEventSession.create();
+    const client = streamClient(session.authentication_token);
+    const event = (identifier: string, extra: Record<string, unknown> = {}, value = '1') => ({
+      event_name: 'api_requests',
+      identifier,
+      payload: { stripe_customer_id: customer.id, value },
+      ...extra,
+    });
+    // stripe-node resolves (the stream answered 2xx) although most of the batch is dropped.
+    await client.v2.billing.meterEventStream.create({
+      events: [
+        event('good-1'),
+        event('half', {}, '0.5'),
+        event('old', { timestamp: iso(seconds(T0) - 36 * 86400) }),
+        event('ahead', { timestamp: iso(seconds(T0) + 301) }),
+        {
+          event_name: 'no_such_meter',
+          identifier: 'orphan',
+          payload: { stripe_customer_id: customer.id, value: '1' },
+        },
+        {
+          event_name: 'api_requests',
+          identifier: 'ghost',
+          payload: { stripe_customer_id: 'cus_ghost', value: '1' },
+        },
+        event('good-1'),
+        event('good-2', {}, '4'),
+      ],
+    });
+    expect(emulator.state.meterEvents.map((e) => [e.identifier, e.value])).toEqual([
+      ['good-1', 1],
+      ['good-2', 4],
+    ]);
+    expect(emulator.state.streamErrors.map((e) => [e.index, e.identifier, e.code])).toEqual([
+      [1, 'half', 'meter_event_invalid_value'],
+      [2, 'old', 'timestamp_too_far_in_past'],
+      [3, 'ahead', 'timestamp_in_future'],
+      [4, 'orphan', 'meter_event_no_active_meter'],
+      [5, 'ghost', 'meter_event_customer_not_found'],
+      [6, 'good-1', 'duplicate_meter_event'],
+    ]);
+    expect(emulator.state.streamErrors[0]?.message).toMatch(/whole number/);
+  });
+
+  it('shares identifier dedupe with v1: a duplicate is dropped after a 200, as duplicate_meter_event', async () => {
     ({ emulator, stripe } = await emulatorWithClient());
     const { customer } = await customerAndMeter(stripe);
     await stripe.billing.meterEvents.create({
@@ -88,8 +152,13 @@ describe('stripe emulator: the v2 meter event stream through stripe-node', () =>
       identifier: 'shared-1',
     });
     const session = await stripe.v2.billing.meterEventSession.create();
-    const error = await streamClient(session.authentication_token)
-      .v2.billing.meterEventStream.create({
+    const res = await fetch(`${emulator.url}/v2/billing/meter_event_stream`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${session.authentication_token}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({
         events: [
           {
             event_name: 'api_requests',
@@ -97,9 +166,27 @@ describe('stripe emulator: the v2 meter event stream through stripe-node', () =>
             payload: { stripe_customer_id: customer.id, value: '1' },
           },
         ],
-      })
-      .catch((e: unknown) => e);
-    expect(error).toMatchObject({ statusCode: 400, code: 'duplicate_meter_event' });
+      }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({});
+    expect(emulator.state.streamErrors).toMatchObject([
+      { code: 'duplicate_meter_event', identifier: 'shared-1' },
+    ]);
     expect(emulator.state.meterEvents).toHaveLength(1);
+    // After 24 h of emulated time the identifier is free again (with a fresh session: tokens last 15 min).
+    emulator.advanceClock(24 * 3600 * 1000 + 1000);
+    const later = await stripe.v2.billing.meterEventSession.create();
+    await streamClient(later.authentication_token).v2.billing.meterEventStream.create({
+      events: [
+        {
+          event_name: 'api_requests',
+          identifier: 'shared-1',
+          payload: { stripe_customer_id: customer.id, value: '1' },
+        },
+      ],
+    });
+    expect(emulator.state.meterEvents).toHaveLength(2);
+    expect(emulator.state.streamErrors).toHaveLength(1);
   });
 });
