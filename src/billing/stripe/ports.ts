@@ -102,6 +102,8 @@ export interface StripeProduct {
   id: string;
   name: string;
   active: boolean;
+  /** Added for push (which keeps the product's description in step with the meter's); null when unset. */
+  description?: string | null;
 }
 
 /** What `stripe push` reads and writes. */
@@ -129,3 +131,6 @@ export interface CustomerDirectory {
   /** The Stripe customer of each key that has one; keys without one are absent. */
   resolve(customerKeys: readonly string[]): Promise<Map<string, string>>;
 }
+
+/** Every port above that Stripe itself serves: what the gateway and the in-memory fake implement. */
+export type StripePorts = MeterEventSender & MeterEventStream & StripeCatalog & StripeUsageSummaries;
