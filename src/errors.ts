@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'unsupported_media_type'
   | 'unsupported_encoding'
   | 'payload_too_large'
+  | 'invalid_signature'
+  | 'webhooks_disabled'
   | 'spool_full'
   | 'upstream_unavailable'
   | 'internal';

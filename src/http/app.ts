@@ -10,6 +10,7 @@ import { problemMiddleware } from './problem.ts';
 import { adminRoutes } from './routes/admin-routes.ts';
 import { ingestRoutes } from './routes/ingest-routes.ts';
 import { meterRoutes, type MeterRouteDeps } from './routes/meter-routes.ts';
+import { stripeRoutes, type StripeRouteDeps } from './routes/stripe-routes.ts';
 
 export interface Readiness {
   clickhouseReachable(): Promise<boolean>;
@@ -31,6 +32,8 @@ export interface AppDeps {
   meters: Omit<MeterRouteDeps, 'adminApiKey'>;
   logger: Logger;
   trustProxy?: boolean;
+  /** Stripe webhooks, customer mappings and billing status; their routes are absent without it. */
+  stripe?: Omit<StripeRouteDeps, 'adminApiKey'>;
 }
 
 /** Builds the Koa app from use cases; it constructs no clients of its own. */
@@ -75,6 +78,8 @@ export function createApp(deps: AppDeps): Koa {
   const admin = adminRoutes({ keys: deps.keys, adminApiKey: deps.adminApiKey, flush: deps.flush, recentLogs: deps.recentLogs });
   const ingest = ingestRoutes({ ingest: deps.ingest, keys: deps.keys, limits: deps.limits, moesifRecords: deps.moesifRecords });
   const meters = meterRoutes({ ...deps.meters, adminApiKey: deps.adminApiKey });
-  for (const router of [ops, admin, meters, ingest]) app.use(router.routes()).use(router.allowedMethods());
+  // Stripe's routes come before the others: its webhook must reach its handler with the raw body unread.
+  const stripe = deps.stripe ? [stripeRoutes({ ...deps.stripe, adminApiKey: deps.adminApiKey })] : [];
+  for (const router of [ops, ...stripe, admin, meters, ingest]) app.use(router.routes()).use(router.allowedMethods());
   return app;
 }

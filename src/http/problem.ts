@@ -15,6 +15,10 @@ const STATUS: Record<ErrorCode, number> = {
   unsupported_media_type: 415,
   unsupported_encoding: 415,
   payload_too_large: 413,
+  // 400, as Stripe's own examples answer a bad signature (401 would invite a Bearer challenge).
+  invalid_signature: 400,
+  // 503, not 404: Stripe keeps retrying a 5xx for days, so events sent before the secret was set still arrive.
+  webhooks_disabled: 503,
   spool_full: 503,
   upstream_unavailable: 503,
   internal: 500,
@@ -30,6 +34,8 @@ const TITLE: Record<ErrorCode, string> = {
   unsupported_media_type: 'Unsupported media type',
   unsupported_encoding: 'Unsupported content encoding',
   payload_too_large: 'Payload too large',
+  invalid_signature: 'Invalid Stripe-Signature',
+  webhooks_disabled: 'Stripe webhooks are not configured: set STRIPE_WEBHOOK_SECRET',
   spool_full: 'Temporarily unable to accept events',
   upstream_unavailable: 'A dependency is unavailable',
   internal: 'Internal error',

@@ -1,0 +1,97 @@
+import Router from '@koa/router';
+import { z } from 'zod';
+import { parseJson } from '../../collector/parse-batch.ts';
+import type { BillingStatusService } from '../../billing/stripe/billing-status.ts';
+import type { CustomerMappingService, MappingView } from '../../billing/stripe/customer-directory.ts';
+import { MAX_WEBHOOK_BODY_BYTES, type StripeWebhookService } from '../../billing/stripe/webhooks.ts';
+import { DomainError } from '../../errors.ts';
+import { requireAdminKey } from '../auth.ts';
+import { readBody } from '../body.ts';
+
+export interface StripeRouteDeps {
+  adminApiKey: string | undefined;
+  mappings: CustomerMappingService;
+  webhooks: StripeWebhookService;
+  status: BillingStatusService;
+}
+
+const mapBody = z.object({ stripe_customer_id: z.string() }).strict();
+const listQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    after: z.string().min(1).max(1024).optional(),
+  })
+  .strict();
+
+function invalid(error: z.ZodError, hint: string): DomainError {
+  return new DomainError('invalid_request', hint, {
+    errors: error.issues.map((i) => ({ field: i.path.join('.'), reason: i.message })),
+  });
+}
+
+const mappingView = (m: MappingView) => ({
+  customer_key: m.customerKey,
+  stripe_customer_id: m.stripeCustomerId,
+  source: m.source,
+  updated_at: m.updatedAt.toISOString(),
+});
+
+/**
+ * The Stripe side's HTTP API:
+ * - POST /v1/webhooks/stripe: Stripe's deliveries, authenticated by their signature (no admin key). The
+ *   body is read raw here (no body parser runs before the routes), at most 1 MiB.
+ * - GET /v1/customers/:id/status, and the mapping admin API under /v1/admin/customers: the admin key.
+ */
+export function stripeRoutes(deps: StripeRouteDeps): Router {
+  const router = new Router();
+  // Per route, not router.use: the webhook route must not require the admin key.
+  const admin = requireAdminKey(deps.adminApiKey);
+
+  router.post('/v1/webhooks/stripe', async (ctx) => {
+    if (!deps.webhooks.enabled) throw new DomainError('webhooks_disabled', 'STRIPE_WEBHOOK_SECRET is not set');
+    const raw = await readBody(ctx.req, MAX_WEBHOOK_BODY_BYTES);
+    const result = await deps.webhooks.receive(raw, ctx.get('stripe-signature') || undefined);
+    ctx.body = { received: true, id: result.id, type: result.type, outcome: result.outcome };
+  });
+
+  router.get('/v1/customers/:id/status', admin, async (ctx) => {
+    ctx.body = await deps.status.status(ctx.params.id ?? '');
+  });
+
+  router.get('/v1/admin/customers/mappings', admin, async (ctx) => {
+    const parsed = listQuery.safeParse(ctx.query);
+    if (!parsed.success) throw invalid(parsed.error, 'query: limit (1-1000, default 100), after (the last customer_key of the previous page)');
+    const { limit, after } = parsed.data;
+    const page = await deps.mappings.list(after === undefined ? { limit } : { limit, after });
+    ctx.body = {
+      mappings: page.map(mappingView),
+      // Another page may follow when this one is full.
+      next_after: page.length === limit ? page[page.length - 1]!.customerKey : null,
+    };
+  });
+
+  router.get('/v1/admin/customers/:key/stripe-customer', admin, async (ctx) => {
+    const key = ctx.params.key ?? '';
+    const resolved = await deps.mappings.get(key);
+    if (!resolved) throw new DomainError('not_found', `no Stripe customer for customer key ${JSON.stringify(key)}`);
+    ctx.body = { customer_key: key, stripe_customer_id: resolved.stripeCustomerId, source: resolved.source };
+  });
+
+  router.put('/v1/admin/customers/:key/stripe-customer', admin, async (ctx) => {
+    const key = ctx.params.key ?? '';
+    const parsed = mapBody.safeParse(parseJson(await readBody(ctx.req, 64 * 1024)));
+    if (!parsed.success) throw invalid(parsed.error, 'send {"stripe_customer_id": "cus_…"}');
+    const outcome = await deps.mappings.map(key, parsed.data.stripe_customer_id, 'admin');
+    ctx.body = { customer_key: key, stripe_customer_id: parsed.data.stripe_customer_id, source: 'admin', changed: outcome === 'mapped' };
+  });
+
+  router.delete('/v1/admin/customers/:key/stripe-customer', admin, async (ctx) => {
+    const key = ctx.params.key ?? '';
+    if (!(await deps.mappings.unmap(key))) {
+      throw new DomainError('not_found', `customer key ${JSON.stringify(key)} has no explicit mapping (a Moesif or cus_ key mapping cannot be removed here)`);
+    }
+    ctx.status = 204;
+  });
+
+  return router;
+}
