@@ -114,7 +114,7 @@ const envSchema = z.object({
   STRIPE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(6),
   STRIPE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(20_000),
   /** Calls in flight at once across customers (one per customer and meter at most). */
-  SYNC_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(64),
+  SYNC_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(128),
 });
 
 export type Config = {

@@ -52,8 +52,11 @@ export interface SyncDeps {
   sender?: MeterEventSender;
   /** Present: sends go through the v2 meter event stream (cancels still use `sender`). */
   stream?: MeterEventStream;
-  /** Runs one call to Stripe: takes a rate-limit slot per attempt, retries what is retryable. */
-  call: <T>(fn: () => Promise<T>) => Promise<T>;
+  /**
+   * Wraps every call to Stripe. The SDK gateway already rate-limits and retries each call itself, so
+   * the default is the call as it is; tests use it to retry around fakes.
+   */
+  call?: <T>(fn: () => Promise<T>) => Promise<T>;
   concurrency: number;
   logger: SyncLogger;
   now?: () => Date;
@@ -132,9 +135,11 @@ const nextPeriod = (d: Date) => new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMo
 export class SyncService {
   private readonly now: () => Date;
   private readonly seq = sequencer();
+  private readonly call: <T>(fn: () => Promise<T>) => Promise<T>;
 
   constructor(private readonly deps: SyncDeps) {
     this.now = deps.now ?? (() => new Date());
+    this.call = deps.call ?? ((fn) => fn());
   }
 
   get dryRun(): boolean {
@@ -188,8 +193,12 @@ export class SyncService {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.max(1, this.deps.concurrency) }, worker));
-    await this.flushStream();
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, this.deps.concurrency) }, worker));
+      await this.flushStream();
+    } finally {
+      await Promise.all([...this.outcomeWrites]);
+    }
 
     report.held = [...held.values()].sort((a, b) => (a.oldestHour < b.oldestHour ? -1 : 1));
     const log = report.aborted ? this.deps.logger.warn.bind(this.deps.logger) : this.deps.logger.info.bind(this.deps.logger);
@@ -296,7 +305,7 @@ export class SyncService {
     // 1. Finish what an earlier run (or a crashed process) started, with exactly what it intended.
     for (const op of [...ops.values()].filter((o) => o.state === 'intent').sort((a, b) => (a.seq < b.seq ? -1 : 1))) {
       if (runAt.getTime() - op.intentAt.getTime() > STRIPE_DEDUPE_MS - DEDUPE_MARGIN_MS) {
-        track(await this.settle(op, 'unknown_outcome', 'never heard back within Stripe 24 h identifier window; counted as sent'));
+        track(this.settle(op, 'unknown_outcome', 'never heard back within Stripe 24 h identifier window; counted as sent'));
         await this.discrepancy(item, 'unknown_outcome', op.value, op.value, `operation ${op.opId} (${op.kind}): outcome unknown`, ctx);
         continue;
       }
@@ -411,7 +420,7 @@ export class SyncService {
   private async execute(op: LedgerOp, item: WorkItem, ctx: RunContext, resumed: boolean): Promise<LedgerOp> {
     const { report } = ctx;
     if (this.dryRun) {
-      const settled = await this.settle(op, 'dry_run', 'dry-run: no STRIPE_SECRET_KEY');
+      const settled = this.settle(op, 'dry_run', 'dry-run: no STRIPE_SECRET_KEY');
       this.deps.logger.info(
         { meter: op.meter, customer: op.customerKey, hour: op.hour.toISOString(), kind: op.kind, value: op.value.toString(), identifier: op.kind === 'send' ? op.opId : op.targetOpId },
         'stripe sync dry-run: would send',
@@ -424,25 +433,25 @@ export class SyncService {
         const outcome = await this.sendEvent({ eventName: op.eventName, identifier: op.opId, timestamp: op.eventTime, stripeCustomerId: op.stripeCustomerId, value: op.value });
         if (outcome === 'duplicate') report.duplicates += 1;
         else report.sent += 1;
-        return await this.settle(op, outcome, '');
+        return this.settle(op, outcome, '');
       }
       const identifier = op.targetOpId;
-      const outcome = await this.deps.call(() => this.deps.sender!.cancel(op.eventName, identifier));
+      const outcome = await this.call(() => this.deps.sender!.cancel(op.eventName, identifier));
       if (outcome === 'cancelled' || outcome === 'already_cancelled') {
         report.cancelled += 1;
-        return await this.settle(op, 'applied', outcome);
+        return this.settle(op, 'applied', outcome);
       }
-      if (outcome === 'window_passed') return await this.settle(op, 'not_cancellable', 'Stripe: older than its 24 h cancel window');
+      if (outcome === 'window_passed') return this.settle(op, 'not_cancellable', 'Stripe: older than its 24 h cancel window');
       report.rejected += 1;
       await this.discrepancy(item, 'rejected', item.target, op.value, `cancel of ${identifier}: Stripe has no such event`, ctx);
-      return await this.settle(op, 'rejected', 'Stripe: no such event');
+      return this.settle(op, 'rejected', 'Stripe: no such event');
     } catch (err) {
       if (err instanceof StripeCallError && !err.retryable) {
         report.rejected += 1;
         const detail = `Stripe refused ${op.kind} ${op.opId}: ${err.message}`;
         this.deps.logger.warn({ meter: op.meter, customer: op.customerKey, hour: op.hour.toISOString(), code: err.details.code, status: err.details.status }, 'stripe refused a usage operation');
         await this.discrepancy(item, 'rejected', item.target, op.value, detail, ctx);
-        return await this.settle(op, 'rejected', detail.slice(0, 1000));
+        return this.settle(op, 'rejected', detail.slice(0, 1000));
       }
       if (err instanceof UpstreamError) {
         this.deps.logger.warn({ meter: op.meter, customer: op.customerKey, hour: op.hour.toISOString(), err: err.message }, 'stripe call failed after retries; the next run resumes it');
@@ -452,18 +461,29 @@ export class SyncService {
     }
   }
 
-  private async settle(op: LedgerOp, state: OpState, detail: string): Promise<LedgerOp> {
+  /**
+   * Records an outcome. Not awaited: an outcome lost in a crash leaves its intent pending, and the next
+   * run resends it under the same identifier, which Stripe answers as a duplicate. So only intents
+   * hold up a call; outcomes are group-committed in the background and awaited at the end of the run.
+   */
+  private settle(op: LedgerOp, state: OpState, detail: string): LedgerOp {
     const settled: LedgerOp = { ...op, state, detail, recordedAt: this.now(), seq: this.seq() };
-    await this.deps.store.record([settled]);
+    const write = this.deps.store.record([settled]).catch((err: unknown) => {
+      this.deps.logger.warn({ op: op.opId, state, err: String(err) }, 'could not record a stripe outcome; the next run resends it as a duplicate');
+    });
+    this.outcomeWrites.add(write);
+    void write.finally(() => this.outcomeWrites.delete(write));
     return settled;
   }
+
+  private readonly outcomeWrites = new Set<Promise<void>>();
 
   // v2 stream: sends of many customers share requests of up to stream.maxBatch events.
   private batch: { events: MeterEventCall[]; waiters: { resolve: () => void; reject: (e: unknown) => void }[] } | undefined;
 
   private async sendEvent(event: MeterEventCall): Promise<'applied' | 'duplicate'> {
     const stream = this.deps.stream;
-    if (stream === undefined) return this.deps.call(() => this.deps.sender!.send(event));
+    if (stream === undefined) return this.call(() => this.deps.sender!.send(event));
     await new Promise<void>((resolve, reject) => {
       if (!this.batch) {
         this.batch = { events: [], waiters: [] };
@@ -482,7 +502,7 @@ export class SyncService {
     this.batch = undefined;
     const stream = this.deps.stream;
     try {
-      await this.deps.call(() => stream.sendBatch(batch.events));
+      await this.call(() => stream.sendBatch(batch.events));
       for (const w of batch.waiters) w.resolve();
     } catch (err) {
       for (const w of batch.waiters) w.reject(err);
