@@ -5,10 +5,17 @@ import { parseArgs } from 'node:util';
 import { generateSampleLogs } from '../ingest/sample-logs.ts';
 import { shipFile } from '../ingest/ship.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
+import { applyPush, formatPlan, planHasChanges, planPush, PushConflictError } from './billing/stripe/push.ts';
+import { formatReconcile } from './billing/stripe/reconcile.ts';
+import { SyncLockedError } from './billing/stripe/sync-lock.ts';
+import { DomainError } from './errors.ts';
 import { keyView } from './http/routes/admin-routes.ts';
-import { createLogger, keyService, loadMeterDefinitions, MeterDefinitionError, openClickHouse, startService } from './main.ts';
+import { discrepancyView, syncReportView } from './http/routes/sync-routes.ts';
+import { createLogger, createStripeSide, keyService, loadMeterDefinitions, MeterDefinitionError, openClickHouse, startService, type StripeSide } from './main.ts';
 import { EvaluationService } from './meters/evaluation.ts';
 import { loadMeters } from './meters/load-meters.ts';
+import type { MeterDefinition } from './meters/meter-schema.ts';
+import { UsageQueryService } from './meters/usage-query.ts';
 import { ClickHouseMeterStore } from './storage/clickhouse/meter-store.ts';
 import { RequestLogReader } from './storage/clickhouse/request-log-reader.ts';
 
@@ -30,6 +37,18 @@ const USAGE = `usage: billing-meter <command>
   keys create --name NAME       create an ingest key; prints the key alone on the last line
   keys list [--json]            list ingest keys (never the keys themselves)
   keys revoke KEY_ID            revoke an ingest key
+  sync run                      bring Stripe up to date now (what the hourly job does after evaluating);
+                                without STRIPE_SECRET_KEY a dry run. Exit 1 if Stripe kept failing
+  sync discrepancies [--all] [--json]
+                                what could not be made right in Stripe (open ones; --all: resolved too)
+  sync held [--json]            usage waiting for a Stripe customer (unmapped customer keys)
+  stripe push [--apply]         plan (default) or make the Stripe meters, products and tiered prices of
+                                meters/*.yaml; running it twice changes nothing the second time
+  stripe reconcile --from ISO --to ISO [--json]
+                                our totals against Stripe's meter event summaries; exit 1 on a mismatch
+  customers map KEY cus_…       bill customer key KEY to that Stripe customer
+  customers unmap KEY           remove the mapping made by \`customers map\` (or a webhook)
+  customers list [--json]       the mappings made by the admin API, the CLI and webhooks
   ship FILE|- [--url URL] [--key KEY] [--batch-size N]
                                 send an NDJSON log file (or stdin) to a collector's /v1/logs
                                 (defaults: --url $BILLING_METER_URL or http://127.0.0.1:$PORT,
@@ -57,6 +76,12 @@ export async function runCli(argv: string[]): Promise<number> {
       return metersCommand(rest);
     case 'ship':
       return ship(rest);
+    case 'sync':
+      return syncCommand(rest);
+    case 'stripe':
+      return stripeCommand(rest);
+    case 'customers':
+      return customersCommand(rest);
     case 'help':
     case '--help':
     case '-h':
@@ -239,16 +264,19 @@ function readConfig(): Config | undefined {
   }
 }
 
-async function withClickHouse(run: (config: Config) => Promise<void>): Promise<number> {
+async function withClickHouse(run: (config: Config) => Promise<void | number>): Promise<number> {
   const config = readConfig();
   if (!config) return 2;
   try {
-    await run(config);
-    return 0;
+    return (await run(config)) ?? 0;
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(err.message);
       return 2;
+    }
+    if (err instanceof SyncLockedError || err instanceof DomainError) {
+      console.error(`error: ${err.message}`);
+      return 1;
     }
     const message = err instanceof Error ? err.message : String(err);
     console.error(`error: ${message}`);
@@ -257,4 +285,133 @@ async function withClickHouse(run: (config: Config) => Promise<void>): Promise<n
     }
     return 1;
   }
+}
+
+/** Opens ClickHouse and the Stripe side as the service composes them, for one command. */
+async function withStripe(run: (side: StripeSide, meters: MeterDefinition[], config: Config) => Promise<void | number>): Promise<number> {
+  return withClickHouse(async (config) => {
+    const ch = await openClickHouse(config);
+    try {
+      const meters = await loadMeterDefinitions(config.meters.dir, { warn: () => undefined });
+      const store = new ClickHouseMeterStore(ch);
+      const logger = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel }, true);
+      return await run(createStripeSide(config, ch, meters, new UsageQueryService(store, store), logger), meters, config);
+    } finally {
+      await ch.close();
+    }
+  });
+}
+
+async function syncCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' }, all: { type: 'boolean' } } });
+  if (sub === 'run') {
+    return withStripe(async (side, meters) => {
+      const report = await side.runSync(meters);
+      console.log(JSON.stringify(syncReportView(report), null, 2));
+      return report.aborted ? 1 : 0;
+    });
+  }
+  if (sub === 'discrepancies') {
+    return withStripe(async (side) => {
+      const rows = (await side.syncStore.discrepancies({ resolved: values.all ? undefined : false, limit: 100_000 })).map(discrepancyView);
+      if (values.json) console.log(JSON.stringify(rows, null, 2));
+      else if (rows.length === 0) console.log('no discrepancies');
+      else for (const d of rows) console.log(`${d.hour}  ${d.meter}  ${d.customer}  ${d.kind}  expected ${d.expected}  sent ${d.sent}${d.resolved ? '  (resolved)' : ''}  ${d.detail}`);
+    });
+  }
+  if (sub === 'held') {
+    return withStripe(async (side, meters) => {
+      const held = await side.sync.held(meters);
+      if (values.json) console.log(JSON.stringify(held, null, 2));
+      else if (held.length === 0) console.log('no usage is waiting for a Stripe customer');
+      else for (const h of held) console.log(`${h.customer}  ${h.meter}  ${h.value} over ${h.hours} hour(s) since ${h.oldestHour}; sendable until ${h.sendableUntil}`);
+    });
+  }
+  console.error('usage: billing-meter sync run | sync discrepancies [--all] [--json] | sync held [--json]');
+  return 2;
+}
+
+async function stripeCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values } = parseArgs({
+    args: rest,
+    options: { apply: { type: 'boolean' }, json: { type: 'boolean' }, from: { type: 'string' }, to: { type: 'string' } },
+  });
+  if (sub !== 'push' && sub !== 'reconcile') {
+    console.error('usage: billing-meter stripe push [--apply] | stripe reconcile --from ISO --to ISO [--json]');
+    return 2;
+  }
+  const range = sub === 'reconcile' ? { from: parseIsoOrUsage(values.from, '--from'), to: parseIsoOrUsage(values.to, '--to') } : undefined;
+  if (range instanceof Error || (range && (range.from instanceof Error || range.to instanceof Error))) return 2;
+  return withStripe(async (side, meters) => {
+    if (!side.gateway || !side.reconcile) {
+      console.error(`error: stripe ${sub} needs STRIPE_SECRET_KEY`);
+      return 2;
+    }
+    if (sub === 'push') {
+      const plan = await planPush(meters, side.gateway);
+      console.log(formatPlan(plan));
+      if (!values.apply) {
+        console.log(planHasChanges(plan) ? '\nplan only: run with --apply to make these changes' : '\nnothing to change');
+        return 0;
+      }
+      try {
+        const result = await applyPush(plan, side.gateway);
+        console.log(result.applied.length === 0 ? '\nnothing changed' : `\napplied:\n${result.applied.map((l) => `  ${l}`).join('\n')}`);
+        return 0;
+      } catch (err) {
+        if (err instanceof PushConflictError) {
+          console.error(err.message);
+          return 1;
+        }
+        throw err;
+      }
+    }
+    const result = await side.reconcile.reconcile(meters, range as { from: Date; to: Date });
+    console.log(values.json ? JSON.stringify(result, null, 2) : formatReconcile(result));
+    return result.mismatches === 0 ? 0 : 1;
+  });
+}
+
+function parseIsoOrUsage(value: string | undefined, flag: string): Date | Error {
+  try {
+    return parseIso(value, flag);
+  } catch (err) {
+    console.error((err as Error).message);
+    return err as Error;
+  }
+}
+
+async function customersCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, allowPositionals: true });
+  if (sub === 'map' && positionals.length === 2) {
+    return withStripe(async (side) => {
+      const outcome = await side.billing.mappings.map(positionals[0]!, positionals[1]!, 'admin');
+      console.log(`${positionals[0]} → ${positionals[1]} (${outcome})`);
+    });
+  }
+  if (sub === 'unmap' && positionals.length === 1) {
+    return withStripe(async (side) => {
+      const removed = await side.billing.mappings.unmap(positionals[0]!);
+      console.log(removed ? `${positionals[0]}: mapping removed` : `${positionals[0]}: no mapping to remove`);
+      return removed ? 0 : 1;
+    });
+  }
+  if (sub === 'list') {
+    return withStripe(async (side) => {
+      const all = [];
+      for (let after: string | undefined; ; ) {
+        const page = await side.billing.mappings.list({ limit: 1000, after });
+        all.push(...page);
+        if (page.length < 1000) break;
+        after = page.at(-1)!.customerKey;
+      }
+      if (values.json) console.log(JSON.stringify(all, null, 2));
+      else for (const m of all) console.log(`${m.customerKey}  ${m.stripeCustomerId}  ${m.source}  ${m.updatedAt.toISOString()}`);
+    });
+  }
+  console.error('usage: billing-meter customers map KEY cus_… | customers unmap KEY | customers list [--json]');
+  return 2;
 }

@@ -9,6 +9,10 @@ import { IngestService } from './collector/ingest-service.ts';
 import { MoesifRecordService } from './collector/moesif-records.ts';
 import { Shipper } from './collector/shipper.ts';
 import { Spool } from './collector/spool.ts';
+import { ReconcileService } from './billing/stripe/reconcile.ts';
+import { createStripeGateway, type StripeGateway } from './billing/stripe/stripe-gateway.ts';
+import { withSyncLock } from './billing/stripe/sync-lock.ts';
+import { SyncService, type SyncReport } from './billing/stripe/sync-service.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createApp } from './http/app.ts';
 import { createMetrics } from './http/metrics.ts';
@@ -22,6 +26,8 @@ import { ClickHouseIngestKeyRepository } from './storage/clickhouse/ingest-key-r
 import { ClickHouseMeterStore } from './storage/clickhouse/meter-store.ts';
 import { migrate } from './storage/clickhouse/migrations.ts';
 import { RequestLogReader } from './storage/clickhouse/request-log-reader.ts';
+import { createStripeBilling, type StripeBilling } from './storage/clickhouse/stripe-customer-store.ts';
+import { ClickHouseSyncStore } from './storage/clickhouse/sync-store.ts';
 
 /**
  * The composition root: config → ClickHouse → repositories → use cases → HTTP app. The only module
@@ -34,6 +40,9 @@ export interface RunningService {
   keys: IngestKeyService;
   meters: readonly MeterDefinition[];
   evaluation: EvaluationService;
+  stripe: StripeSide;
+  /** The scheduled job now: evaluate the meters, then sync Stripe. */
+  runHourly(): Promise<{ evaluation: unknown; sync: SyncReport }>;
   /** Ships every spooled event to ClickHouse now. */
   flush(): Promise<void>;
   /** Stops taking requests, flushes what it can, closes everything. */
@@ -43,13 +52,14 @@ export interface RunningService {
 const SPOOLED_TABLES = ['request_logs', 'companies', 'users', 'actions'] as const;
 const KEY_REFRESH_MS = 5_000;
 
-export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
+/** JSON logs to stdout; `toStderr` for CLI commands whose stdout is their output. */
+export function createLogger(config: Pick<Config, 'logLevel'>, toStderr = false): Logger {
   return pino({
     level: config.logLevel,
     base: { service: 'billing-meter' },
     // Defence in depth: whatever a future log line carries, these never reach the output.
     redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'req.headers["x-moesif-application-id"]', 'key'],
-  });
+  }, toStderr ? pino.destination(2) : undefined);
 }
 
 /** Connects to ClickHouse (server or embedded) and brings its schema up to date. */
@@ -63,7 +73,71 @@ export function keyService(config: Config, ch: ClickHouse): IngestKeyService {
   return new IngestKeyService(new ClickHouseIngestKeyRepository(ch), join(config.dataDir, 'ingest-keys.snapshot.json'));
 }
 
-export async function startService(config: Config, logger: Logger = createLogger(config)): Promise<RunningService> {
+/** The Stripe side: mapping, webhooks, status, the sync and (with a key) the gateway. */
+export interface StripeSide {
+  billing: StripeBilling;
+  syncStore: ClickHouseSyncStore;
+  /** Undefined without STRIPE_SECRET_KEY (dry-run). */
+  gateway: StripeGateway | undefined;
+  sync: SyncService;
+  /** One sync pass, at most one at a time per data directory (across processes). */
+  runSync(meters: readonly MeterDefinition[]): Promise<SyncReport>;
+  reconcile: ReconcileService | undefined;
+}
+
+export function createStripeSide(
+  config: Config,
+  ch: ClickHouse,
+  meters: readonly MeterDefinition[],
+  usage: UsageQueryService,
+  logger: Logger,
+  now?: () => Date,
+): StripeSide {
+  const billing = createStripeBilling({
+    ch,
+    meters,
+    usage,
+    webhookSecret: config.stripe.webhookSecret,
+    toleranceSeconds: config.stripe.webhookToleranceSeconds,
+    logger,
+    now,
+  });
+  const secretKey = config.stripe.secretKey;
+  const gateway = secretKey
+    ? createStripeGateway(
+        { ...config.stripe, secretKey },
+        { retry: { onRetry: ({ attempt, delayMs, error }) => logger.warn({ attempt, delayMs, err: error.message }, 'stripe call failed; retrying') } },
+      )
+    : undefined;
+  const syncStore = new ClickHouseSyncStore(ch);
+  const sync = new SyncService({
+    store: syncStore,
+    directory: billing.mappings,
+    sender: gateway,
+    stream: gateway && config.stripe.meterEventsApi === 'v2_stream' ? gateway : undefined,
+    concurrency: config.stripe.syncConcurrency,
+    logger,
+    now,
+  });
+  const lockPath = join(config.dataDir, 'stripe-sync.lock');
+  let inProcess: Promise<unknown> = Promise.resolve();
+  const runSync = (list: readonly MeterDefinition[]) => {
+    // One run at a time in this process (scheduled and on demand queue up), and per data directory.
+    const run = inProcess.then(() => withSyncLock(lockPath, () => sync.run(list)));
+    inProcess = run.catch(() => undefined);
+    return run;
+  };
+  const reconcile = gateway ? new ReconcileService(syncStore, billing.mappings, gateway) : undefined;
+  if (!gateway) logger.warn('no STRIPE_SECRET_KEY: the stripe sync runs dry (the ledger and logs show what would be sent)');
+  return { billing, syncStore, gateway, sync, runSync, reconcile };
+}
+
+export interface ServiceOptions {
+  /** The clock of evaluation, sync and the usage API (tests drive it; ingest keeps the wall clock). */
+  now?: () => Date;
+}
+
+export async function startService(config: Config, logger: Logger = createLogger(config), options: ServiceOptions = {}): Promise<RunningService> {
   const clickhouse = await connectClickHouse(config.clickhouse);
   // A ClickHouse that is down at boot must not stop ingest: the spool takes events until it is back.
   let migrated = false;
@@ -78,7 +152,9 @@ export async function startService(config: Config, logger: Logger = createLogger
 
   const meters = await loadMeterDefinitions(config.meters.dir, logger);
   const meterStore = new ClickHouseMeterStore(clickhouse);
-  const evaluation = new EvaluationService(meterStore, meterStore, { latenessHours: config.meters.latenessHours });
+  const evaluation = new EvaluationService(meterStore, meterStore, { latenessHours: config.meters.latenessHours, now: options.now });
+  const usage = new UsageQueryService(meterStore, meterStore, options.now);
+  const stripe = createStripeSide(config, clickhouse, meters, usage, logger, options.now);
   await evaluation.registerVersions(meters).catch((err: unknown) =>
     logger.warn({ err: String(err) }, 'could not record meter versions yet; the first evaluation will'),
   );
@@ -132,8 +208,17 @@ export async function startService(config: Config, logger: Logger = createLogger
     meters: {
       meters,
       versions: () => meterStore.versions(),
-      usage: new UsageQueryService(meterStore, meterStore),
+      usage,
       evaluate: (range) => (range ? evaluation.evaluateBetween(meters, range.from, range.to) : runEvaluation()),
+    },
+    stripe: stripe.billing,
+    sync: {
+      discrepancies: (filter) => stripe.syncStore.discrepancies(filter),
+      held: () => stripe.sync.held(meters),
+      run: async () => {
+        await ensureSchema();
+        return stripe.runSync(meters);
+      },
     },
     readiness: {
       clickhouseReachable: async () => {
@@ -166,9 +251,19 @@ export async function startService(config: Config, logger: Logger = createLogger
     }
     return report;
   };
+  // Every hour: evaluate, then bring Stripe up to date. A failed evaluation still lets the sync send
+  // what earlier runs computed; a failed sync is resumed by the next one (the ledger knows where).
+  const runHourly = async () => {
+    const report = await runEvaluation().catch((err: unknown) => {
+      logger.error({ err: String(err) }, 'meter evaluation failed; the next run catches up');
+      return undefined;
+    });
+    const sync = await stripe.runSync(meters);
+    return { evaluation: report, sync };
+  };
   const schedule = cron.schedule(
     config.meters.schedule,
-    () => runEvaluation().catch((err: unknown) => logger.error({ err: String(err) }, 'meter evaluation failed; the next run catches up')),
+    () => runHourly().catch((err: unknown) => logger.error({ err: String(err) }, 'stripe sync failed; the next run resumes it')),
     { timezone: 'Etc/UTC', noOverlap: true, name: 'meter-evaluation' },
   );
 
@@ -191,7 +286,7 @@ export async function startService(config: Config, logger: Logger = createLogger
       logger.info('billing-meter stopped');
     })());
 
-  return { url, port, clickhouse, keys, meters, evaluation, flush: () => shipper.flush(), stop };
+  return { url, port, clickhouse, keys, meters, evaluation, stripe, runHourly, flush: () => shipper.flush(), stop };
 }
 
 export class MeterDefinitionError extends Error {}

@@ -11,6 +11,7 @@ import { adminRoutes } from './routes/admin-routes.ts';
 import { ingestRoutes } from './routes/ingest-routes.ts';
 import { meterRoutes, type MeterRouteDeps } from './routes/meter-routes.ts';
 import { stripeRoutes, type StripeRouteDeps } from './routes/stripe-routes.ts';
+import { syncRoutes, type SyncRouteDeps } from './routes/sync-routes.ts';
 
 export interface Readiness {
   clickhouseReachable(): Promise<boolean>;
@@ -34,6 +35,7 @@ export interface AppDeps {
   trustProxy?: boolean;
   /** Stripe webhooks, customer mappings and billing status; their routes are absent without it. */
   stripe?: Omit<StripeRouteDeps, 'adminApiKey'>;
+  sync?: Omit<SyncRouteDeps, 'adminApiKey'>;
 }
 
 /** Builds the Koa app from use cases; it constructs no clients of its own. */
@@ -80,6 +82,7 @@ export function createApp(deps: AppDeps): Koa {
   const meters = meterRoutes({ ...deps.meters, adminApiKey: deps.adminApiKey });
   // Stripe's routes come before the others: its webhook must reach its handler with the raw body unread.
   const stripe = deps.stripe ? [stripeRoutes({ ...deps.stripe, adminApiKey: deps.adminApiKey })] : [];
+  if (deps.sync) stripe.push(syncRoutes({ ...deps.sync, adminApiKey: deps.adminApiKey }));
   for (const router of [ops, ...stripe, admin, meters, ingest]) app.use(router.routes()).use(router.allowedMethods());
   return app;
 }
