@@ -9,7 +9,7 @@ export type EmulatorRequestMessage =
   | { id: number; op: 'totals' }
   | { id: number; op: 'stop' };
 
-const emulator = await startStripeEmulator();
+const emulator = await startStripeEmulator({ recordBodies: false });
 const port = parentPort!;
 port.postMessage({ ready: true, url: emulator.url });
 port.on('message', (msg: EmulatorRequestMessage) => {

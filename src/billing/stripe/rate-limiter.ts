@@ -24,9 +24,9 @@ export interface RateLimiterDeps {
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   /**
-   * Extra width of the window the actual starts are counted in (default 40 ms). Calls leave evenly
+   * Extra width of the window the actual starts are counted in (default 60 ms). Calls leave evenly
    * spaced, but a busy event loop can wake several late and send them together, and the network can
-   * bunch them further (bench:sync saw up to 25 ms): Stripe counts at its edge. 40 ms keeps a 1000/s limit at most 961/s at ours.
+   * bunch them further (bench:sync saw up to 50 ms): Stripe counts at its edge. 60 ms keeps a 1000/s limit at most 943/s at ours.
    */
   guardMs?: number;
 }
@@ -38,7 +38,7 @@ export function createRateLimiter(perSecond: number, deps: RateLimiterDeps = {})
   const now = deps.now ?? Date.now;
   const sleep = deps.sleep ?? sleepMs;
   const spacingMs = 1000 / perSecond;
-  const windowMs = 1000 + (deps.guardMs ?? 40);
+  const windowMs = 1000 + (deps.guardMs ?? 60);
   const perWindow = Math.max(1, Math.floor(perSecond));
   /** The last `perWindow` reserved slots, as a ring. */
   const recent: number[] = [];

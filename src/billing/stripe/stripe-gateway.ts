@@ -25,7 +25,7 @@ import { withRetries, type RetryOptions } from './retry.ts';
  * Calls: each HTTP call waits for the rate limiter, and each logical call is retried by `withRetries`
  * (config.maxAttempts; 1 disables) on retryable errors only. The SDK's own retries are off, including
  * the one it makes on a closed connection even with `maxNetworkRetries: 0` (see
- * `withoutHiddenRetries`), so every attempt is ours, is rate limited and is counted. Retrying is safe
+ * `gatedHttpClient`), so every attempt is ours, is rate limited and is counted. Retrying is safe
  * because every POST carries an idempotency key that stays the same across attempts: the meter
  * event identifier for events, `cancel-<identifier>` for cancels, a random key per logical call
  * otherwise. A replayed answer (`Idempotent-Replayed: true`) to a meter event means an earlier attempt
@@ -79,7 +79,9 @@ export function createStripeGateway(
     // No X-Stripe-Client-Telemetry: it buffers per-request metrics we do not need and says how we call.
     telemetry: false,
     timeout: config.timeoutMs,
-    httpClient: withoutHiddenRetries(Stripe.createNodeHttpClient()),
+    // The rate limit gates each HTTP request right before it is written: as close to the wire as the
+    // SDK lets us, so the SDK's own work between our call and the socket cannot bunch requests.
+    httpClient: gatedHttpClient(Stripe.createNodeHttpClient(), limiter),
     // The SDK resolves every base address (api, files, meter_events) to `host` when it is set.
     ...(config.api ? { host: config.api.host, port: config.api.port, protocol: config.api.protocol } : {}),
   };
@@ -99,9 +101,8 @@ export function createStripeGateway(
     );
   }
 
-  /** One HTTP call, after the rate limiter lets it go. */
-  async function http<T>(fn: () => Promise<T>): Promise<T> {
-    await limiter.acquire();
+  /** One HTTP call (the rate limiter sits in the HTTP client, see sdkOptions). */
+  function http<T>(fn: () => Promise<T>): Promise<T> {
     return fn();
   }
 
@@ -425,7 +426,7 @@ function cancelOutcomeOf(error: unknown): CancelOutcome | undefined {
   }
 }
 
-/** The code `withoutHiddenRetries` gives a closed connection (anything the SDK does not retry). */
+/** The code `gatedHttpClient` gives a closed connection (anything the SDK does not retry). */
 const CONNECTION_CLOSED_CODE = 'ECONNCLOSED';
 
 /** Low-level network failures that may surface outside the SDK's StripeConnectionError. */
@@ -509,15 +510,18 @@ function networkCodeOf(error: unknown): string | undefined {
 }
 
 /**
- * stripe-node retries a request once when its connection closes (ECONNRESET, EPIPE), even with
- * `maxNetworkRetries: 0`, because the request usually never reached Stripe. Usually: a meter event may
- * have been applied, and an invisible retry would hide that from the ledger and bypass the rate
- * limiter. Renaming the error code turns it into an ordinary connection error that our retry sees.
+ * The SDK's HTTP client with two changes:
+ * - Every request waits for the rate limiter right before it goes out.
+ * - stripe-node retries a request once when its connection closes (ECONNRESET, EPIPE), even with
+ *   `maxNetworkRetries: 0`, because the request usually never reached Stripe. Usually: a meter event may
+ *   have been applied, and an invisible retry would hide that from the ledger. Renaming the error code
+ *   turns it into an ordinary connection error that our retry sees.
  */
-function withoutHiddenRetries(inner: HttpClient): HttpClient {
+function gatedHttpClient(inner: HttpClient, limiter: RateLimiter): HttpClient {
   const wrapper = Object.create(inner) as HttpClient;
-  wrapper.makeRequest = (...args: Parameters<HttpClient['makeRequest']>) =>
-    inner.makeRequest(...args).catch((error: unknown) => {
+  wrapper.makeRequest = async (...args: Parameters<HttpClient['makeRequest']>) => {
+    await limiter.acquire();
+    return inner.makeRequest(...args).catch((error: unknown) => {
       const code = networkCodeOf(error);
       if (code !== undefined && Stripe.HttpClient.CONNECTION_CLOSED_ERROR_CODES.includes(code)) {
         const closed = new Error(`connection closed (${code})`, { cause: error }) as Error & { code: string };
@@ -526,6 +530,7 @@ function withoutHiddenRetries(inner: HttpClient): HttpClient {
       }
       throw error;
     });
+  };
   return wrapper;
 }
 

@@ -231,19 +231,26 @@ export class SyncService {
     const scanFrom = new Date(Math.min(periodStart(sendableFrom).getTime(), sendableFrom.getTime() - LOOKBACK_BEYOND_WINDOW_MS));
     const items: WorkItem[] = [];
     const open = new Map<string, Discrepancy[]>();
-    for (const meter of meters) {
-      if (meter.stripe === undefined) continue;
-      const [usage, ops, discrepancies] = await Promise.all([
-        this.deps.store.usage(meter.name, scanFrom, runAt),
-        this.deps.store.ops(meter.name, scanFrom, runAt),
-        this.deps.store.openDiscrepancies(meter.name),
-      ]);
+    // The meters' reads run side by side: they are independent, and ClickHouse's latency dominates.
+    const reads = await Promise.all(
+      meters
+        .filter((meter) => meter.stripe !== undefined)
+        .map(async (meter) => {
+          const [usage, ops, discrepancies] = await Promise.all([
+            this.deps.store.usage(meter.name, scanFrom, runAt),
+            this.deps.store.ops(meter.name, scanFrom, runAt),
+            this.deps.store.openDiscrepancies(meter.name),
+          ]);
+          return { meter, usage, ops, discrepancies };
+        }),
+    );
+    for (const { meter, usage, ops, discrepancies } of reads) {
       for (const d of discrepancies) {
         const k = keyOf(d.meter, d.version, d.customerKey, d.hour.getTime());
         open.set(k, [...(open.get(k) ?? []), d]);
       }
       const additive = ADDITIVE_AGGREGATIONS.has(meter.aggregation.type);
-      const base = { meter, eventName: meter.stripe.event_name, additive };
+      const base = { meter, eventName: meter.stripe!.event_name, additive };
       if (additive) items.push(...this.additiveItems(base, usage, ops, sendableFrom));
       else items.push(...this.periodItems(base, usage, ops, sendableFrom));
     }

@@ -8,6 +8,8 @@ const dateTime = z.string().transform((s) => new Date(`${s.replace(' ', 'T')}Z`)
 /** 64-bit integers arrive as strings (18.16, toString) or numbers: keep them exact. */
 const int64 = z.union([z.string().regex(/^-?\d+$/), z.number().int()]).transform((v) => BigInt(v));
 const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
+/** Ledger inserts in flight at once (see schedule). */
+const MAX_CONCURRENT_INSERTS = 3;
 
 const opRow = z.object({
   op_id: z.string(),
@@ -49,7 +51,8 @@ const discrepancyRow = z.object({
  */
 export class ClickHouseSyncStore implements SyncStore {
   private queued: { rows: object[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
-  private writing: Promise<void> | undefined;
+  private inserting = 0;
+  private scheduled = false;
   private revision = 0n;
 
   constructor(private readonly ch: ClickHouse) {}
@@ -121,24 +124,35 @@ export class ClickHouseSyncStore implements SyncStore {
     }));
     return new Promise<void>((resolve, reject) => {
       this.queued.push({ rows, resolve, reject });
-      this.writing ??= this.drain();
+      this.schedule();
     });
   }
 
-  private async drain(): Promise<void> {
-    // Let callers that are about to record in this same tick join the first insert.
-    await new Promise((resolve) => setImmediate(resolve));
-    while (this.queued.length > 0) {
+  /**
+   * Up to MAX_CONCURRENT_INSERTS inserts at once: one slow insert (a merge, a busy server) must not hold
+   * up every call waiting for its intent; the rows that arrive meanwhile go in the next one.
+   */
+  private schedule(): void {
+    if (this.scheduled || this.queued.length === 0 || this.inserting >= MAX_CONCURRENT_INSERTS) return;
+    this.scheduled = true;
+    // Let callers that are about to record in this same tick join the insert.
+    setImmediate(() => {
+      this.scheduled = false;
       const batch = this.queued;
       this.queued = [];
-      try {
-        await this.insert('sync_ledger', batch.flatMap((b) => b.rows));
-        for (const b of batch) b.resolve();
-      } catch (err) {
-        for (const b of batch) b.reject(err);
-      }
-    }
-    this.writing = undefined;
+      if (batch.length === 0) return;
+      this.inserting += 1;
+      this.insert('sync_ledger', batch.flatMap((b) => b.rows))
+        .then(
+          () => batch.forEach((b) => b.resolve()),
+          (err: unknown) => batch.forEach((b) => b.reject(err)),
+        )
+        .finally(() => {
+          this.inserting -= 1;
+          this.schedule();
+        });
+      this.schedule();
+    });
   }
 
   async openDiscrepancies(meter: string): Promise<Discrepancy[]> {
