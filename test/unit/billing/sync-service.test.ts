@@ -217,3 +217,54 @@ describe('sync of a non-additive meter', () => {
     expect(new Set(stamps).size).toBe(3);
   });
 });
+
+describe('sync through the v2 meter event stream', () => {
+  it('sends every event in batches of at most the stream size, cancels through v1', async () => {
+    const h = new Harness(T0);
+    const batches: string[][] = [];
+    const stream = {
+      maxBatch: 4,
+      sendBatch: async (events: readonly { identifier: string; stripeCustomerId: string; value: bigint }[]) => {
+        batches.push(events.map((e) => e.identifier));
+        // Stripe's stream accepts and applies asynchronously; here: at once, through the same account.
+        for (const e of events) await h.stripe.send({ ...e, eventName: 'api_calls', timestamp: new Date(0) });
+      },
+    };
+    for (const c of ['a', 'b', 'c', 'd', 'e']) {
+      h.mapping.set(c, `cus_${c}`);
+      setCount(h, c, H1, 2);
+      setCount(h, c, H2, 3);
+    }
+    const report = await h.service({ stream, concurrency: 8 }).run([countMeter]);
+    expect(report.sent).toBe(10);
+    expect(batches.flat()).toHaveLength(10);
+    expect(Math.max(...batches.map((b) => b.length))).toBeLessThanOrEqual(4);
+    expect(batches.length).toBeLessThan(10); // batched, not one call each
+    for (const c of ['a', 'b', 'c', 'd', 'e']) expect(h.stripe.sum(`cus_${c}`)).toBe(5n);
+    // A decrease still cancels by identifier (v1 adjustments).
+    setCount(h, 'a', H1, 1);
+    h.advance(HOUR);
+    const later = await h.service({ stream, concurrency: 8 }).run([countMeter]);
+    expect(later.cancelled).toBe(1);
+    expect(h.stripe.sum('cus_a')).toBe(4n);
+  });
+
+  it('leaves a batch that failed after its retries pending, and resends it next run', async () => {
+    const h = new Harness(T0);
+    h.mapping.set('a', 'cus_a');
+    setCount(h, 'a', H1, 2);
+    let fail = true;
+    const stream = {
+      maxBatch: 100,
+      sendBatch: async (events: readonly { identifier: string; stripeCustomerId: string; value: bigint }[]) => {
+        if (fail) throw new UpstreamError('stripe', 'stream down', true);
+        for (const e of events) await h.stripe.send({ ...e, eventName: 'api_calls', timestamp: new Date(0) });
+      },
+    };
+    expect((await h.service({ stream }).run([countMeter])).pending).toBe(1);
+    fail = false;
+    await h.service({ stream }).run([countMeter]);
+    expect(h.stripe.sum('cus_a')).toBe(2n);
+    expect([...h.stripe.events.keys()]).toHaveLength(1);
+  });
+});
