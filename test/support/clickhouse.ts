@@ -18,7 +18,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject } from 'vitest';
+import { connectClickHouse, type ClickHouse } from '../../src/storage/clickhouse/clickhouse.ts';
 import { identifier } from '../../src/storage/clickhouse/escape.ts';
+import { migrate } from '../../src/storage/clickhouse/migrations.ts';
 import { controlServer } from './clickhouse-server.ts';
 import type { ClickHouseServer } from './clickhouse-server.ts';
 
@@ -122,4 +124,19 @@ async function embeddedClient(database: string): Promise<ClickHouseClient> {
     throw error;
   }
   return client;
+}
+
+/**
+ * The service's own ClickHouse adapter on a fresh database of this engine, migrated: for tests of
+ * repositories and services. Drop it with `ch.command(\`DROP DATABASE …\`)` and close it after.
+ */
+export async function openMigratedDatabase(engine: Engine, prefix: string): Promise<ClickHouse> {
+  const database = `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const ch = await connectClickHouse(
+    engine === 'server'
+      ? { kind: 'server', url: serverUrl(), username: 'default', password: '', database }
+      : { kind: 'embedded', path: chdbPath(), database },
+  );
+  await migrate(ch);
+  return ch;
 }

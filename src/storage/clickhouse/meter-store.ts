@@ -12,12 +12,7 @@ import { meterSchema } from '../../meters/meter-schema.ts';
 import type { StoredUsage, UsageReader } from '../../meters/usage-query.ts';
 import type { ClickHouse } from './clickhouse.ts';
 import { literal } from './escape.ts';
-
-/** ClickHouse DateTime text ('YYYY-MM-DD hh:mm:ss', UTC) as a Date. */
-const dateTime = z.string().transform((s) => new Date(`${s.replace(' ', 'T')}Z`));
-/** 64-bit integers arrive as strings (18.16, and our compiler's toString) or numbers: keep them exact. */
-const int64 = z.union([z.string().regex(/^-?\d+$/), z.number().int()]).transform((v) => BigInt(v));
-const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
+import { dateTime, int64, seconds } from './row-types.ts';
 
 /** The meter compiler over ClickHouse, and the meter tables. */
 export class ClickHouseMeterStore implements UsageSource, UsageStore, UsageReader {

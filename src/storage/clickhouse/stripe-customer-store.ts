@@ -5,6 +5,7 @@ import { StripeWebhookService, type BillingLogger, type WebhookEventStore } from
 import type { MeterDefinition } from '../../meters/meter-schema.ts';
 import type { ClickHouse } from './clickhouse.ts';
 import { literal } from './escape.ts';
+import { seconds } from './row-types.ts';
 
 /**
  * The ClickHouse repositories of the Stripe side: customer mappings (customer_mappings, plus the
@@ -16,7 +17,6 @@ import { literal } from './escape.ts';
 
 const uint64 = z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative()]).transform((v) => BigInt(v));
 const epochSeconds = z.coerce.number().int().nonnegative();
-const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
 const explicitSource = z.enum(['admin', 'webhook']);
 
 /**

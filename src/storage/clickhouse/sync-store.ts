@@ -2,12 +2,8 @@ import { z } from 'zod';
 import type { Discrepancy, DiscrepancyKind, LedgerOp, OpKind, OpState, SyncStore, UsageForSync } from '../../billing/stripe/sync-ledger.ts';
 import type { ClickHouse } from './clickhouse.ts';
 import { literal } from './escape.ts';
+import { dateTime, int64, seconds } from './row-types.ts';
 
-/** ClickHouse DateTime text ('YYYY-MM-DD hh:mm:ss', UTC) as a Date. */
-const dateTime = z.string().transform((s) => new Date(`${s.replace(' ', 'T')}Z`));
-/** 64-bit integers arrive as strings (18.16, toString) or numbers: keep them exact. */
-const int64 = z.union([z.string().regex(/^-?\d+$/), z.number().int()]).transform((v) => BigInt(v));
-const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
 /** Ledger inserts in flight at once (see schedule). */
 const MAX_CONCURRENT_INSERTS = 3;
 

@@ -1,26 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOUR_MS } from '../../../src/meters/evaluation.ts';
 import { meterSchema, type MeterDefinition } from '../../../src/meters/meter-schema.ts';
 import { UsageQueryService } from '../../../src/meters/usage-query.ts';
-import { connectClickHouse, type ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
+import type { ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
 import { ClickHouseMeterStore } from '../../../src/storage/clickhouse/meter-store.ts';
-import { migrate } from '../../../src/storage/clickhouse/migrations.ts';
 import { createStripeBilling, type StripeBilling } from '../../../src/storage/clickhouse/stripe-customer-store.ts';
-import { chdbPath, ENGINES, serverUrl, type Engine } from '../../support/clickhouse.ts';
+import { ENGINES, openMigratedDatabase } from '../../support/clickhouse.ts';
 import { ADMIN_KEY, invoiceObject, sdkSignature, deliver, startStripeApp, stripeEvent, WEBHOOK_SECRET } from '../../unit/billing/webhook-fixtures.ts';
-
-async function openEngine(engine: Engine): Promise<ClickHouse> {
-  const database = `status_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const ch = await connectClickHouse(
-    engine === 'server'
-      ? { kind: 'server', url: serverUrl(), username: 'default', password: '', database }
-      : { kind: 'embedded', path: chdbPath(), database },
-  );
-  await migrate(ch);
-  return ch;
-}
 
 // A fixed "now" in the middle of a billing period; usage stored for that period and the one before.
 const NOW = new Date('2026-11-15T12:30:00Z');
@@ -41,7 +28,7 @@ describe.each(ENGINES)('billing status on %s ClickHouse', (engine) => {
   };
 
   beforeAll(async () => {
-    ch = await openEngine(engine);
+    ch = await openMigratedDatabase(engine, 'status');
     const store = new ClickHouseMeterStore(ch);
     const row = (m: string, customer: string, hourMs: number, value: number) => ({ meter: m, version: 'v1', customer, hour: new Date(hourMs), value: BigInt(value), periodValue: 0n });
     await store.writeUsage(

@@ -1,21 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CustomerMappingService } from '../../../src/billing/stripe/customer-directory.ts';
-import { connectClickHouse, type ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
-import { migrate } from '../../../src/storage/clickhouse/migrations.ts';
+import type { ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
 import { chunkKeys, ClickHouseCustomerMappingStore } from '../../../src/storage/clickhouse/stripe-customer-store.ts';
-import { chdbPath, ENGINES, serverUrl, type Engine } from '../../support/clickhouse.ts';
-
-async function openEngine(engine: Engine, prefix: string): Promise<ClickHouse> {
-  const database = `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const ch = await connectClickHouse(
-    engine === 'server'
-      ? { kind: 'server', url: serverUrl(), username: 'default', password: '', database }
-      : { kind: 'embedded', path: chdbPath(), database },
-  );
-  await migrate(ch);
-  return ch;
-}
+import { ENGINES, openMigratedDatabase } from '../../support/clickhouse.ts';
 
 /** A Moesif company profile row, as MoesifRecordService writes it. */
 async function company(ch: ClickHouse, app: string, companyId: string, stripeCustomerId: string, version: number): Promise<void> {
@@ -29,7 +16,7 @@ describe.each(ENGINES)('customer mappings on %s ClickHouse', (engine) => {
   let mappings: CustomerMappingService;
 
   beforeEach(async () => {
-    ch = await openEngine(engine, 'mappings');
+    ch = await openMigratedDatabase(engine, 'mappings');
     nowMs = Date.UTC(2026, 10, 2, 12);
     mappings = new CustomerMappingService(new ClickHouseCustomerMappingStore(ch), () => new Date(nowMs));
   });

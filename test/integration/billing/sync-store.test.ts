@@ -1,28 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sequencer, type LedgerOp } from '../../../src/billing/stripe/sync-ledger.ts';
 import { SyncService } from '../../../src/billing/stripe/sync-service.ts';
-import { connectClickHouse, type ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
+import type { ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
 import { ClickHouseMeterStore } from '../../../src/storage/clickhouse/meter-store.ts';
-import { migrate } from '../../../src/storage/clickhouse/migrations.ts';
 import { ClickHouseSyncStore } from '../../../src/storage/clickhouse/sync-store.ts';
-import { chdbPath, ENGINES, serverUrl, type Engine } from '../../support/clickhouse.ts';
+import { ENGINES, openMigratedDatabase } from '../../support/clickhouse.ts';
 import { countMeter, FakeMeterEvents, quietLogger, retrying } from '../../unit/billing/sync-fakes.ts';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 10, 10, 12, 5);
 const H1 = new Date(Date.UTC(2026, 10, 10, 10));
-
-async function openEngine(engine: Engine): Promise<ClickHouse> {
-  const database = `sync_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const ch = await connectClickHouse(
-    engine === 'server'
-      ? { kind: 'server', url: serverUrl(), username: 'default', password: '', database }
-      : { kind: 'embedded', path: chdbPath(), database },
-  );
-  await migrate(ch);
-  return ch;
-}
 
 describe.each(ENGINES)('sync ledger on %s ClickHouse', (engine) => {
   let ch: ClickHouse;
@@ -51,7 +38,7 @@ describe.each(ENGINES)('sync ledger on %s ClickHouse', (engine) => {
   });
 
   beforeEach(async () => {
-    ch = await openEngine(engine);
+    ch = await openMigratedDatabase(engine, 'sync');
     store = new ClickHouseSyncStore(ch);
   });
   afterEach(async () => {

@@ -1,11 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { connectClickHouse, type ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
-import { migrate } from '../../../src/storage/clickhouse/migrations.ts';
+import type { ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
 import { createStripeBilling, type StripeBilling } from '../../../src/storage/clickhouse/stripe-customer-store.ts';
-import { chdbPath, ENGINES, serverUrl, type Engine } from '../../support/clickhouse.ts';
+import { ENGINES, openMigratedDatabase } from '../../support/clickhouse.ts';
 import {
   ADMIN_KEY,
   customerObject,
@@ -17,17 +15,6 @@ import {
   subscriptionObject,
   WEBHOOK_SECRET,
 } from '../../unit/billing/webhook-fixtures.ts';
-
-async function openEngine(engine: Engine): Promise<ClickHouse> {
-  const database = `webhooks_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const ch = await connectClickHouse(
-    engine === 'server'
-      ? { kind: 'server', url: serverUrl(), username: 'default', password: '', database }
-      : { kind: 'embedded', path: chdbPath(), database },
-  );
-  await migrate(ch);
-  return ch;
-}
 
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -44,7 +31,7 @@ describe.each(ENGINES)('Stripe webhooks on %s ClickHouse', (engine) => {
   const admin = (path: string) => fetch(`${app.url}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
 
   beforeAll(async () => {
-    ch = await openEngine(engine);
+    ch = await openMigratedDatabase(engine, 'webhooks');
     billing = createStripeBilling({
       ch,
       meters: [],

@@ -1,12 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { EvaluationService, HOUR_MS } from '../../../src/meters/evaluation.ts';
 import { meterSchema, type MeterDefinition } from '../../../src/meters/meter-schema.ts';
-import { connectClickHouse, type ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
+import type { ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
 import { ClickHouseMeterStore } from '../../../src/storage/clickhouse/meter-store.ts';
-import { migrate } from '../../../src/storage/clickhouse/migrations.ts';
-import { chdbPath, ENGINES, serverUrl, type Engine } from '../../support/clickhouse.ts';
+import { ENGINES, openMigratedDatabase } from '../../support/clickhouse.ts';
 
 const T0 = Date.parse('2026-11-10T00:00:00Z');
 const at = (hours: number, extraMs = 0) => new Date(T0 + hours * HOUR_MS + extraMs);
@@ -37,17 +35,6 @@ interface LogRow {
   route?: string;
   status?: number;
   received?: Date;
-}
-
-async function openEngine(engine: Engine): Promise<ClickHouse> {
-  const database = `eval_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const ch = await connectClickHouse(
-    engine === 'server'
-      ? { kind: 'server', url: serverUrl(), username: 'default', password: '', database }
-      : { kind: 'embedded', path: chdbPath(), database },
-  );
-  await migrate(ch);
-  return ch;
 }
 
 describe.each(ENGINES)('meter evaluation on %s ClickHouse', (engine) => {
@@ -94,7 +81,7 @@ describe.each(ENGINES)('meter evaluation on %s ClickHouse', (engine) => {
     ).map((r) => [r.customer, (r.hour * 1000 - T0) / HOUR_MS, Number(r.value), Number(r.period)]);
 
   beforeEach(async () => {
-    ch = await openEngine(engine);
+    ch = await openMigratedDatabase(engine, 'eval');
     store = new ClickHouseMeterStore(ch);
     clock = at(0);
     service = new EvaluationService(store, store, { latenessHours: 48, now: () => clock });
