@@ -82,6 +82,8 @@ export interface StripeSide {
   sync: SyncService;
   /** One sync pass, at most one at a time per data directory (across processes). */
   runSync(meters: readonly MeterDefinition[]): Promise<SyncReport>;
+  /** Resolves when no sync pass of this process is running or queued. */
+  idle(): Promise<void>;
   reconcile: ReconcileService | undefined;
 }
 
@@ -129,7 +131,7 @@ export function createStripeSide(
   };
   const reconcile = gateway ? new ReconcileService(syncStore, billing.mappings, gateway) : undefined;
   if (!gateway) logger.warn('no STRIPE_SECRET_KEY: the stripe sync runs dry (the ledger and logs show what would be sent)');
-  return { billing, syncStore, gateway, sync, runSync, reconcile };
+  return { billing, syncStore, gateway, sync, runSync, idle: () => inProcess.then(() => undefined), reconcile };
 }
 
 export interface ServiceOptions {
@@ -277,6 +279,8 @@ export async function startService(config: Config, logger: Logger = createLogger
       server.closeAllConnections();
       keys.stopRefreshing();
       await schedule.stop();
+      // A sync pass in flight finishes (or is cut by the timeout: the ledger makes that safe to resume).
+      await Promise.race([stripe.idle(), delay(config.shutdownTimeoutMs)]);
       // 2. Everything acknowledged is already durable in the spool; try to hand it to ClickHouse now.
       await preparer.close();
       await shipper.stop();
