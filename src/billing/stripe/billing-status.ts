@@ -26,7 +26,11 @@ export interface BillingState {
   paymentStatus: PaymentStatus;
   lastInvoiceId: string;
   updatedAt: Date;
-  /** The highest wins: the Stripe event's `created` in ms, then arrival order (see nextVersion). */
+  /** The subscription fields' version: their event's `created` in ms, then arrival order (see nextVersion); 0n: never set. */
+  subscriptionVersion: bigint;
+  /** The payment fields' version, likewise. */
+  paymentVersion: bigint;
+  /** The row's version: the highest wins; greater than every version written before for the customer. */
   version: bigint;
 }
 

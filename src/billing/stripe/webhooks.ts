@@ -150,21 +150,20 @@ export function subscriptionPeriod(sub: z.infer<typeof subscriptionObject>): { p
  * The new state of a customer after a change from an event created at `eventCreatedSeconds`, or
  * undefined when there is nothing to write (the same state already, or an older event).
  *
- * One row holds both the subscription and the payment fields, with one version. An event newer than
- * the row applies. An older one (Stripe does not deliver in order, and retries late) only fills what
- * the row cannot know better: fields of its kind that no event has set yet, or `paid` over `failed` for
- * the same invoice (a paid invoice is final, so that event is necessarily the later one).
+ * The subscription fields and the payment fields are ordered separately, each by the events of its
+ * kind (Stripe does not deliver in order, and retries late): an invoice event older than the last
+ * invoice event is stale, whatever subscription events came in between, and the other way round. One
+ * exception: `paid` over `failed` for the same invoice always applies (a paid invoice is final, so that
+ * event is necessarily the later one).
  */
 export function applyBillingChange(current: BillingState | undefined, change: BillingChange, eventCreatedSeconds: number, now: Date): BillingState | undefined {
-  const version = nextVersion(current?.version, { eventCreatedSeconds });
-  let applyAt: bigint;
-  if (version !== 'stale') applyAt = version;
-  else {
-    const fillsBlank = change.kind === 'subscription' ? current!.subscriptionId === '' : current!.paymentStatus === '';
+  const kindVersion = current ? (change.kind === 'subscription' ? current.subscriptionVersion : current.paymentVersion) : 0n;
+  let applyAt = nextVersion(kindVersion === 0n ? undefined : kindVersion, { eventCreatedSeconds });
+  if (applyAt === 'stale') {
     const paysFailedInvoice =
       change.kind === 'payment' && change.paymentStatus === 'paid' && current!.paymentStatus === 'failed' && current!.lastInvoiceId === change.invoiceId;
-    if (!fillsBlank && !paysFailedInvoice) return undefined;
-    applyAt = current!.version + 1n;
+    if (!paysFailedInvoice) return undefined;
+    applyAt = kindVersion + 1n;
   }
   const base: BillingState = current ?? {
     stripeCustomerId: change.stripeCustomerId,
@@ -175,14 +174,17 @@ export function applyBillingChange(current: BillingState | undefined, change: Bi
     paymentStatus: '',
     lastInvoiceId: '',
     updatedAt: now,
+    subscriptionVersion: 0n,
+    paymentVersion: 0n,
     version: 0n,
   };
   const next: BillingState =
     change.kind === 'subscription'
-      ? { ...base, subscriptionId: change.subscriptionId, subscriptionStatus: change.status, currentPeriodStart: change.periodStart, currentPeriodEnd: change.periodEnd }
-      : { ...base, paymentStatus: change.paymentStatus, lastInvoiceId: change.invoiceId };
+      ? { ...base, subscriptionId: change.subscriptionId, subscriptionStatus: change.status, currentPeriodStart: change.periodStart, currentPeriodEnd: change.periodEnd, subscriptionVersion: applyAt }
+      : { ...base, paymentStatus: change.paymentStatus, lastInvoiceId: change.invoiceId, paymentVersion: applyAt };
   if (current && sameState(current, next)) return undefined;
-  return { ...next, updatedAt: now, version: applyAt };
+  const rowVersion = current && current.version >= applyAt ? current.version + 1n : applyAt;
+  return { ...next, updatedAt: now, version: rowVersion };
 }
 
 function sameState(a: BillingState, b: BillingState): boolean {

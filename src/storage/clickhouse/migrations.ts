@@ -12,6 +12,11 @@ export interface Migration {
   version: number;
   name: string;
   statements: (db: string) => string[];
+  /**
+   * Columns added to an existing table, each only when `system.columns` does not list it yet:
+   * 18.16 has no `ADD COLUMN IF NOT EXISTS`, and a migration must stay safe to run again.
+   */
+  addColumns?: { table: string; column: string; type: string }[];
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -228,6 +233,18 @@ export const MIGRATIONS: readonly Migration[] = [
       ORDER BY (meter, version, customer_key, hour, kind)`,
     ],
   },
+  {
+    version: 6,
+    name: 'billing_state_versions_per_kind',
+    // The subscription and the payment state of a customer come from different events, which Stripe
+    // delivers in any order: each kind is ordered by its own events (its own version); `version` stays
+    // the row's, only ever increasing, so the latest write is the row ReplacingMergeTree keeps.
+    statements: () => [],
+    addColumns: [
+      { table: 'stripe_billing_state', column: 'subscription_version', type: 'UInt64 DEFAULT 0' },
+      { table: 'stripe_billing_state', column: 'payment_version', type: 'UInt64 DEFAULT 0' },
+    ],
+  },
 ];
 
 const appliedRow = z.object({ version: z.coerce.number() });
@@ -250,6 +267,14 @@ export async function migrate(ch: ClickHouse, migrations: readonly Migration[] =
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
     if (done.has(m.version)) continue;
     for (const statement of m.statements(db)) await ch.command(statement);
+    for (const add of m.addColumns ?? []) {
+      const existing = await ch.query(
+        `SELECT name FROM system.columns WHERE database = ${quoteString(db)} AND table = ${quoteString(add.table)}`,
+        z.object({ name: z.string() }),
+      );
+      if (existing.some((c) => c.name === add.column)) continue;
+      await ch.command(`ALTER TABLE ${db}.${add.table} ADD COLUMN ${add.column} ${add.type}`);
+    }
     await ch.command(
       `INSERT INTO ${db}.schema_migrations (version, name, applied_at) VALUES (${m.version}, ${quoteString(m.name)}, now())`,
     );

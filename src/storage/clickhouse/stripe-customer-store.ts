@@ -159,7 +159,8 @@ export function billingStateSql(table: string, ids: readonly string[]): string {
        argMax(subscription_id, version) AS sub_id, argMax(subscription_status, version) AS sub_status,
        toUInt32(argMax(current_period_start, version)) AS period_start, toUInt32(argMax(current_period_end, version)) AS period_end,
        argMax(payment_status, version) AS pay_status, argMax(last_invoice_id, version) AS invoice_id,
-       toUInt32(argMax(updated_at, version)) AS changed_at, toString(max(version)) AS state_version
+       toUInt32(argMax(updated_at, version)) AS changed_at, toString(max(version)) AS state_version,
+       toString(argMax(subscription_version, version)) AS sub_version, toString(argMax(payment_version, version)) AS pay_version
 FROM ${table} WHERE stripe_customer_id IN ${inList(ids)} GROUP BY stripe_customer_id`;
 }
 
@@ -173,6 +174,8 @@ const stateRow = z.object({
   invoice_id: z.string(),
   changed_at: epochSeconds,
   state_version: uint64,
+  sub_version: uint64,
+  pay_version: uint64,
 });
 
 export class ClickHouseBillingStateStore implements BillingStateStore {
@@ -191,6 +194,9 @@ export class ClickHouseBillingStateStore implements BillingStateStore {
           paymentStatus: r.pay_status as PaymentStatus,
           lastInvoiceId: r.invoice_id,
           updatedAt: new Date(r.changed_at * 1000),
+          // Rows written before migration 6 have 0: their fields are as recent as the row.
+          subscriptionVersion: r.sub_version === 0n && r.sub_id !== '' ? r.state_version : r.sub_version,
+          paymentVersion: r.pay_version === 0n && r.pay_status !== '' ? r.state_version : r.pay_version,
           version: r.state_version,
         });
       }
@@ -208,6 +214,8 @@ export class ClickHouseBillingStateStore implements BillingStateStore {
       payment_status: s.paymentStatus,
       last_invoice_id: s.lastInvoiceId,
       updated_at: seconds(s.updatedAt),
+      subscription_version: s.subscriptionVersion.toString(),
+      payment_version: s.paymentVersion.toString(),
       version: s.version.toString(),
     };
     await this.ch.insertJsonEachRow('stripe_billing_state', `${JSON.stringify(row)}\n`);

@@ -21,6 +21,8 @@ function state(over: Partial<BillingState>): BillingState {
     paymentStatus: '',
     lastInvoiceId: '',
     updatedAt: new Date(0),
+    subscriptionVersion: 1n,
+    paymentVersion: 1n,
     version: 1n,
     ...over,
   };

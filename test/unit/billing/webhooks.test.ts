@@ -181,6 +181,19 @@ describe('applyBillingChange', () => {
     expect(applyBillingChange(undefined, pay('in_1', 'failed'), 100, now)).toMatchObject({ version: 100_000n, paymentStatus: 'failed', subscriptionId: '' });
   });
 
+  it('orders subscription and payment events each by their own kind', () => {
+    const sub = { kind: 'subscription' as const, stripeCustomerId: 'cus_A', subscriptionId: 'sub_1', status: 'active' };
+    const paid = applyBillingChange(undefined, pay('in_1', 'failed'), 100, now)!;
+    const subscribed = applyBillingChange(paid, sub, 300, now)!;
+    // A payment event older than the subscription event but newer than the last payment event applies.
+    const later = applyBillingChange(subscribed, pay('in_2', 'paid'), 200, now)!;
+    expect(later).toMatchObject({ paymentStatus: 'paid', lastInvoiceId: 'in_2', subscriptionStatus: 'active', paymentVersion: 200_000n, subscriptionVersion: 300_000n });
+    // The row's version still only goes up, so the latest write is the row kept.
+    expect(later.version).toBeGreaterThan(subscribed.version);
+    // An older payment event than the last payment event does not.
+    expect(applyBillingChange(later, pay('in_0', 'failed'), 150, now)).toBeUndefined();
+  });
+
   it('refuses a failure of a different, older invoice over a newer state', () => {
     const s = applyBillingChange(undefined, pay('in_2', 'failed'), 200, now)!;
     expect(applyBillingChange(s, pay('in_1', 'paid'), 100, now)).toBeUndefined();
