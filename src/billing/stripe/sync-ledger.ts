@@ -98,8 +98,13 @@ export interface UsageForSync {
 export interface SyncStore {
   /** Latest usage of every (version, customer, hour) of a meter in [from, to). */
   usage(meter: string, from: Date, to: Date): Promise<UsageForSync[]>;
-  /** The current state (latest row) of every op of a meter with an hour in [from, to). */
-  ops(meter: string, from: Date, to: Date): Promise<LedgerOp[]>;
+  /**
+   * The keys of a meter in [from, to) that need the sync (see SyncCandidate), computed where the data
+   * is: a run reads what changed, not 35 days of every customer. `dryRun`: dry-run rows count as sent.
+   */
+  candidates(meter: string, additive: boolean, from: Date, to: Date, dryRun: boolean): Promise<SyncCandidate[]>;
+  /** The current state (latest row) of every op of a meter with an hour in [from, to), of these customers only if given. */
+  ops(meter: string, from: Date, to: Date, customers?: readonly string[]): Promise<LedgerOp[]>;
   /** Durable once resolved. */
   record(ops: readonly LedgerOp[]): Promise<void>;
   openDiscrepancies(meter: string): Promise<Discrepancy[]>;
@@ -130,6 +135,38 @@ export const cancelOpId = (identifier: string): string => `cancel:${identifier}`
 /** The state of a send as far as Stripe's totals are concerned. */
 export const countsAsSent = (state: OpState, dryRun: boolean): boolean =>
   state === 'applied' || state === 'duplicate' || state === 'unknown_outcome' || (dryRun && state === 'dry_run');
+
+/** The sends that count for Stripe's totals (applied or as good as, not cancelled), and their sum. */
+export function liveSends(ops: readonly LedgerOp[], dryRun: boolean): { live: LedgerOp[]; total: bigint } {
+  const cancelled = new Set(ops.filter((o) => o.kind === 'cancel' && countsAsSent(o.state, dryRun)).map((o) => o.targetOpId));
+  const live = ops.filter((o) => o.kind === 'send' && countsAsSent(o.state, dryRun) && !cancelled.has(o.opId));
+  return { live, total: live.reduce((sum, o) => sum + o.value, 0n) };
+}
+
+/**
+ * Non-additive meters: the send Stripe's `last` sees. Within a period a later revision always has a
+ * later (or, when capped, equal and later received) timestamp, so the highest revision is it.
+ */
+export function lastLiveSend(ops: readonly LedgerOp[], dryRun: boolean): LedgerOp | undefined {
+  let last: LedgerOp | undefined;
+  for (const op of liveSends(ops, dryRun).live) if (!last || op.revision > last.revision) last = op;
+  return last;
+}
+
+/**
+ * A key the sync must look at: its usage differs from what counts as sent, it has a pending intent, or
+ * an open discrepancy. Additive meters: one per (version, customer, hour). Non-additive: one per
+ * (version, customer, period), `hour` its latest hour with usage or an operation.
+ */
+export interface SyncCandidate {
+  version: string;
+  customer: string;
+  hour: Date;
+  /** Non-additive only: the start of the billing period. */
+  period?: Date;
+  /** The hour's value (additive) or the period-to-date value of the latest hour (non-additive). */
+  target: bigint;
+}
 
 /** A strictly increasing sequence for ledger rows written by this process (microseconds, then +1). */
 export function sequencer(now: () => number = Date.now): () => bigint {

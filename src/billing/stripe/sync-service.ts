@@ -10,15 +10,15 @@ import {
 } from './ports.ts';
 import {
   cancelOpId,
-  countsAsSent,
   eventIdentifier,
+  lastLiveSend,
+  liveSends,
   sequencer,
   type Discrepancy,
   type DiscrepancyKind,
   type LedgerOp,
   type OpState,
   type SyncStore,
-  type UsageForSync,
 } from './sync-ledger.ts';
 
 /**
@@ -232,73 +232,51 @@ export class SyncService {
     const items: WorkItem[] = [];
     const open = new Map<string, Discrepancy[]>();
     // The meters' reads run side by side: they are independent, and ClickHouse's latency dominates.
+    // Only keys that need the sync are read (the store computes them where the data is), then the
+    // ledger rows of those keys' customers.
     const reads = await Promise.all(
       meters
         .filter((meter) => meter.stripe !== undefined)
         .map(async (meter) => {
-          const [usage, ops, discrepancies] = await Promise.all([
-            this.deps.store.usage(meter.name, scanFrom, runAt),
-            this.deps.store.ops(meter.name, scanFrom, runAt),
+          const additive = ADDITIVE_AGGREGATIONS.has(meter.aggregation.type);
+          const [candidates, discrepancies] = await Promise.all([
+            this.deps.store.candidates(meter.name, additive, scanFrom, runAt, this.dryRun),
             this.deps.store.openDiscrepancies(meter.name),
           ]);
-          return { meter, usage, ops, discrepancies };
+          const customers = [...new Set(candidates.map((c) => c.customer))];
+          const ops = customers.length === 0 ? [] : await this.deps.store.ops(meter.name, scanFrom, runAt, customers);
+          return { meter, additive, candidates, ops, discrepancies };
         }),
     );
-    for (const { meter, usage, ops, discrepancies } of reads) {
+    for (const { meter, additive, candidates, ops, discrepancies } of reads) {
       for (const d of discrepancies) {
         const k = keyOf(d.meter, d.version, d.customerKey, d.hour.getTime());
         open.set(k, [...(open.get(k) ?? []), d]);
       }
-      const additive = ADDITIVE_AGGREGATIONS.has(meter.aggregation.type);
-      const base = { meter, eventName: meter.stripe!.event_name, additive };
-      if (additive) items.push(...this.additiveItems(base, usage, ops, sendableFrom));
-      else items.push(...this.periodItems(base, usage, ops, sendableFrom));
+      const opsByKey = new Map<string, LedgerOp[]>();
+      for (const op of ops) {
+        const k = keyOf(op.version, op.customerKey, (additive ? op.hour : periodStart(op.hour)).getTime());
+        opsByKey.set(k, [...(opsByKey.get(k) ?? []), op]);
+      }
+      for (const c of candidates) {
+        const period = additive ? undefined : periodStart(c.hour);
+        const mine = opsByKey.get(keyOf(c.version, c.customer, (period ?? c.hour).getTime())) ?? [];
+        items.push({
+          meter,
+          eventName: meter.stripe!.event_name,
+          additive,
+          version: c.version,
+          customer: c.customer,
+          hour: c.hour,
+          ...(period ? { period } : {}),
+          target: c.target,
+          ops: mine,
+          sendable: period ? nextPeriod(period) > sendableFrom : c.hour >= sendableFrom,
+          earliestEventTime: period ? sendableFrom : c.hour,
+        });
+      }
     }
     return { items, open };
-  }
-
-  private additiveItems(base: Pick<WorkItem, 'meter' | 'eventName' | 'additive'>, usage: UsageForSync[], ops: LedgerOp[], sendableFrom: Date): WorkItem[] {
-    const byKey = new Map<string, WorkItem>();
-    const item = (version: string, customer: string, hour: Date): WorkItem => {
-      const k = keyOf(version, customer, hour.getTime());
-      let found = byKey.get(k);
-      if (!found) {
-        found = { ...base, version, customer, hour, target: 0n, ops: [], sendable: hour >= sendableFrom, earliestEventTime: hour };
-        byKey.set(k, found);
-      }
-      return found;
-    };
-    for (const u of usage) item(u.version, u.customer, u.hour).target = u.value;
-    for (const op of ops) item(op.version, op.customerKey, op.hour).ops.push(op);
-    return [...byKey.values()].filter((i) => i.target !== 0n || i.ops.length > 0);
-  }
-
-  private periodItems(base: Pick<WorkItem, 'meter' | 'eventName' | 'additive'>, usage: UsageForSync[], ops: LedgerOp[], sendableFrom: Date): WorkItem[] {
-    const byKey = new Map<string, WorkItem>();
-    const item = (version: string, customer: string, hour: Date): WorkItem => {
-      const period = periodStart(hour);
-      const k = keyOf(version, customer, period.getTime());
-      let found = byKey.get(k);
-      if (!found) {
-        const sendable = nextPeriod(period) > sendableFrom;
-        found = { ...base, version, customer, hour, period, target: 0n, ops: [], sendable, earliestEventTime: sendableFrom };
-        byKey.set(k, found);
-      }
-      return found;
-    };
-    for (const u of usage) {
-      const i = item(u.version, u.customer, u.hour);
-      if (u.hour >= i.hour) {
-        i.hour = u.hour;
-        i.target = u.periodValue;
-      }
-    }
-    for (const op of ops) {
-      const i = item(op.version, op.customerKey, op.hour);
-      i.ops.push(op);
-      if (op.hour > i.hour) i.hour = op.hour;
-    }
-    return [...byKey.values()].filter((i) => i.target !== 0n || i.ops.length > 0);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -375,20 +353,12 @@ export class SyncService {
     }
   }
 
-  /** Sends applied (or as good as) and not cancelled, and their total. */
   private effective(ops: readonly LedgerOp[]): { live: LedgerOp[]; total: bigint } {
-    const cancelled = new Set(ops.filter((o) => o.kind === 'cancel' && countsAsSent(o.state, this.dryRun)).map((o) => o.targetOpId));
-    const live = ops.filter((o) => o.kind === 'send' && countsAsSent(o.state, this.dryRun) && !cancelled.has(o.opId));
-    return { live, total: live.reduce((sum, o) => sum + o.value, 0n) };
+    return liveSends(ops, this.dryRun);
   }
 
-  /** Non-additive: the event Stripe's `last` sees (the latest timestamp, then the latest written). */
   private lastSent(ops: readonly LedgerOp[]): LedgerOp | undefined {
-    let last: LedgerOp | undefined;
-    for (const op of this.effective(ops).live) {
-      if (!last || op.eventTime > last.eventTime || (+op.eventTime === +last.eventTime && op.seq > last.seq)) last = op;
-    }
-    return last;
+    return lastLiveSend(ops, this.dryRun);
   }
 
   private newSend(item: WorkItem, stripeCustomerId: string, revision: number, value: bigint, runAt: Date): LedgerOp {

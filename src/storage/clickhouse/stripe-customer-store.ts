@@ -5,6 +5,7 @@ import { StripeWebhookService, type BillingLogger, type WebhookEventStore } from
 import type { MeterDefinition } from '../../meters/meter-schema.ts';
 import type { ClickHouse } from './clickhouse.ts';
 import { literal } from './escape.ts';
+import { chunkKeys, inList } from './key-lists.ts';
 import { seconds } from './row-types.ts';
 
 /**
@@ -19,31 +20,7 @@ const uint64 = z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative(
 const epochSeconds = z.coerce.number().int().nonnegative();
 const explicitSource = z.enum(['admin', 'webhook']);
 
-/**
- * 18.16 refuses a query over max_query_size (256 KiB by default): long key lists are split so each
- * IN list stays well under it, even where a query repeats the list.
- */
-const MAX_IN_LIST_BYTES = 48 * 1024;
-
-export function chunkKeys(keys: readonly string[], maxBytes = MAX_IN_LIST_BYTES): string[][] {
-  const chunks: string[][] = [];
-  let current: string[] = [];
-  let size = 0;
-  for (const key of keys) {
-    const bytes = Buffer.byteLength(literal(key)) + 2;
-    if (current.length > 0 && size + bytes > maxBytes) {
-      chunks.push(current);
-      current = [];
-      size = 0;
-    }
-    current.push(key);
-    size += bytes;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
-}
-
-const inList = (values: readonly string[]) => `(${values.map((v) => literal(v)).join(', ')})`;
+export { chunkKeys } from './key-lists.ts';
 
 /** Latest explicit mapping of each key, and the latest non-empty Moesif company value, in one query. */
 export function mappingLookupSql(tables: { mappings: string; companies: string }, keys: readonly string[]): string {

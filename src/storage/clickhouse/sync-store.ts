@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import type { Discrepancy, DiscrepancyKind, LedgerOp, OpKind, OpState, SyncStore, UsageForSync } from '../../billing/stripe/sync-ledger.ts';
+import type { Discrepancy, DiscrepancyKind, LedgerOp, OpKind, OpState, SyncCandidate, SyncStore, UsageForSync } from '../../billing/stripe/sync-ledger.ts';
 import type { ClickHouse } from './clickhouse.ts';
 import { literal } from './escape.ts';
+import { chunkKeys, inList } from './key-lists.ts';
 import { dateTime, int64, seconds } from './row-types.ts';
 
 /** Ledger inserts in flight at once (see schedule). */
@@ -25,6 +26,60 @@ const opRow = z.object({
   cur_recorded_at: dateTime,
   cur_seq: int64,
 });
+
+const candidateRow = z.object({
+  c_version: z.string(),
+  c_customer: z.string(),
+  c_latest: z.coerce.number().int(),
+  target_text: int64,
+});
+
+/** States whose sends count for Stripe's totals (countsAsSent in sync-ledger.ts, as SQL). */
+const countedStates = (dryRun: boolean) =>
+  inList(dryRun ? ['applied', 'duplicate', 'unknown_outcome', 'dry_run'] : ['applied', 'duplicate', 'unknown_outcome']);
+
+/**
+ * The keys of a meter in [from, to) that need the sync: latest usage (meter_usage), what counts as sent
+ * (sync_ledger: live sends summed, or the last live send for non-additive meters), pending intents and
+ * open discrepancies, brought together by UNION ALL + GROUP BY (18.16 has no FULL JOIN worth trusting).
+ * The key is the hour (additive) or the month (non-additive). Aliases never repeat a column name:
+ * 18.16 resolves such an alias inside aggregates. Exported for a table-driven test of the exact SQL.
+ */
+export function candidatesSql(t: { usage: string; ledger: string; discrepancies: string }, meter: string, additive: boolean, from: Date, to: Date, dryRun: boolean): string {
+  const window = `meter = ${literal(meter)} AND hour >= ${literal(from)} AND hour < ${literal(to)}`;
+  const key = (column: string) => (additive ? `toUInt32(${column})` : `toUInt32(toYYYYMM(${column}))`);
+  const counted = countedStates(dryRun);
+  const perOp = `SELECT op_id, any(kind) AS o_kind, any(version) AS o_version, any(customer_key) AS o_customer, any(hour) AS o_hour,
+           any(value) AS o_value, any(revision) AS o_revision, any(target_op_id) AS o_target, argMax(state, seq) AS o_state
+    FROM ${t.ledger} WHERE ${window} GROUP BY op_id`;
+  const sent = additive ? 'toInt64(sumIf(o_value, o_live))' : 'toInt64(argMaxIf(o_value, o_revision, o_live))';
+  return `SELECT c_version, c_customer, toUInt32(max(c_hour)) AS c_latest, toString(argMax(c_usage, c_usage_at)) AS target_text
+FROM (
+  SELECT version AS c_version, customer AS c_customer, ${key('hour')} AS c_key, hour AS c_hour,
+         argMax(${additive ? 'value' : 'period_value'}, revision) AS c_usage, toUInt32(hour) AS c_usage_at,
+         toInt64(0) AS c_sent, toUInt64(0) AS c_pending, toUInt64(0) AS c_open
+  FROM ${t.usage} WHERE ${window} GROUP BY version, customer, hour
+  UNION ALL
+  SELECT o_version AS c_version, o_customer AS c_customer, ${key('o_hour')} AS c_key, max(o_hour) AS c_hour,
+         toInt64(0) AS c_usage, toUInt32(0) AS c_usage_at, ${sent} AS c_sent,
+         toUInt64(countIf(o_state = 'intent')) AS c_pending, toUInt64(0) AS c_open
+  FROM (
+    SELECT *, o_kind = 'send' AND o_state IN ${counted}
+              AND op_id NOT IN (SELECT o_target FROM (${perOp}) WHERE o_kind = 'cancel' AND o_state IN ${counted}) AS o_live
+    FROM (${perOp})
+  )
+  GROUP BY o_version, o_customer, c_key
+  UNION ALL
+  SELECT version AS c_version, customer_key AS c_customer, ${key('hour')} AS c_key, hour AS c_hour,
+         toInt64(0) AS c_usage, toUInt32(0) AS c_usage_at, toInt64(0) AS c_sent, toUInt64(0) AS c_pending, toUInt64(1) AS c_open
+  FROM (
+    SELECT version, customer_key, hour, kind, argMax(resolved, revision) AS d_resolved
+    FROM ${t.discrepancies} WHERE ${window} GROUP BY version, customer_key, hour, kind
+  ) WHERE d_resolved = 0
+)
+GROUP BY c_version, c_customer, c_key
+HAVING argMax(c_usage, c_usage_at) != sum(c_sent) OR sum(c_pending) > 0 OR sum(c_open) > 0`;
+}
 
 const discrepancyRow = z.object({
   meter: z.string(),
@@ -64,7 +119,30 @@ export class ClickHouseSyncStore implements SyncStore {
     return rows.map((r) => ({ version: r.version, customer: r.customer, hour: r.hour, value: r.v, periodValue: r.pv }));
   }
 
-  async ops(meter: string, from: Date, to: Date): Promise<LedgerOp[]> {
+  async candidates(meter: string, additive: boolean, from: Date, to: Date, dryRun: boolean): Promise<SyncCandidate[]> {
+    const sql = candidatesSql(
+      { usage: this.ch.table('meter_usage'), ledger: this.ch.table('sync_ledger'), discrepancies: this.ch.table('sync_discrepancies') },
+      meter,
+      additive,
+      from,
+      to,
+      dryRun,
+    );
+    return (await this.ch.query(sql, candidateRow)).map((r) => {
+      const hour = new Date(r.c_latest * 1000);
+      const period = new Date(Date.UTC(hour.getUTCFullYear(), hour.getUTCMonth(), 1));
+      return { version: r.c_version, customer: r.c_customer, hour, ...(additive ? {} : { period }), target: r.target_text };
+    });
+  }
+
+  async ops(meter: string, from: Date, to: Date, customers?: readonly string[]): Promise<LedgerOp[]> {
+    if (customers === undefined) return this.opsWhere(meter, from, to, '');
+    const out: LedgerOp[] = [];
+    for (const chunk of chunkKeys([...new Set(customers)])) out.push(...(await this.opsWhere(meter, from, to, `AND customer_key IN ${inList(chunk)}`)));
+    return out;
+  }
+
+  private async opsWhere(meter: string, from: Date, to: Date, extra: string): Promise<LedgerOp[]> {
     // Every column but the state ones is the same on all rows of an op; any() reads it.
     const rows = await this.ch.query(
       `SELECT op_id, any(kind) AS a_kind, any(version) AS a_version, any(customer_key) AS a_customer_key,
@@ -73,7 +151,7 @@ export class ClickHouseSyncStore implements SyncStore {
               any(target_op_id) AS a_target_op_id, argMax(state, seq) AS cur_state, argMax(detail, seq) AS cur_detail,
               min(intent_at) AS a_intent_at, argMax(recorded_at, seq) AS cur_recorded_at, toString(max(seq)) AS cur_seq
        FROM ${this.ch.table('sync_ledger')}
-       WHERE meter = ${literal(meter)} AND hour >= ${literal(from)} AND hour < ${literal(to)}
+       WHERE meter = ${literal(meter)} AND hour >= ${literal(from)} AND hour < ${literal(to)} ${extra}
        GROUP BY op_id`,
       opRow,
     );
