@@ -162,6 +162,16 @@ export async function startService(config: Config, logger: Logger = createLogger
   );
 
   const metrics = createMetrics();
+  const runSync = async () => {
+    try {
+      const report = await stripe.runSync(meters);
+      metrics.onSync(report);
+      return report;
+    } catch (err) {
+      metrics.onSyncFailed();
+      throw err;
+    }
+  };
   const spools = new Map<string, Spool>();
   for (const table of SPOOLED_TABLES) {
     const spool = new Spool({ dir: join(config.spoolDir, table), maxBytes: config.spoolMaxBytes });
@@ -219,7 +229,7 @@ export async function startService(config: Config, logger: Logger = createLogger
       held: () => stripe.sync.held(meters),
       run: async () => {
         await ensureSchema();
-        return stripe.runSync(meters);
+        return runSync();
       },
     },
     readiness: {
@@ -260,7 +270,7 @@ export async function startService(config: Config, logger: Logger = createLogger
       logger.error({ err: String(err) }, 'meter evaluation failed; the next run catches up');
       return undefined;
     });
-    const sync = await stripe.runSync(meters);
+    const sync = await runSync();
     return { evaluation: report, sync };
   };
   const schedule = cron.schedule(

@@ -36,6 +36,33 @@ export function createMetrics() {
     labelNames: ['table'],
     registers: [registry],
   });
+  const syncOperations = new Counter({
+    name: 'billing_meter_stripe_sync_operations_total',
+    help: 'Calls of the Stripe sync by outcome (sent, duplicate, cancelled, rejected)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const syncRuns = new Counter({
+    name: 'billing_meter_stripe_sync_runs_total',
+    help: 'Stripe sync runs by result (ok, aborted: Stripe kept failing, failed: an error, dry_run)',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const syncHeld = new Gauge({
+    name: 'billing_meter_stripe_sync_held_customers',
+    help: 'Customer and meter pairs whose usage waits for a Stripe customer, at the last run',
+    registers: [registry],
+  });
+  const syncDiscrepancies = new Counter({
+    name: 'billing_meter_stripe_sync_discrepancies_recorded_total',
+    help: 'Discrepancies the Stripe sync recorded (see GET /v1/sync/discrepancies)',
+    registers: [registry],
+  });
+  const syncLastSuccess = new Gauge({
+    name: 'billing_meter_stripe_sync_last_success_timestamp_seconds',
+    help: 'When a Stripe sync run last completed without stopping early',
+    registers: [registry],
+  });
   const ingest: IngestMetrics = {
     accepted: (format, n) => accepted.inc({ format }, n),
     rejected: (format, n) => rejected.inc({ format }, n),
@@ -44,6 +71,18 @@ export function createMetrics() {
     registry,
     ingest,
     spoolBytes,
+    onSync(report: { dryRun: boolean; aborted: boolean; sent: number; duplicates: number; cancelled: number; rejected: number; held: unknown[]; discrepancies: number; runAt: Date }) {
+      for (const [outcome, n] of [['sent', report.sent], ['duplicate', report.duplicates], ['cancelled', report.cancelled], ['rejected', report.rejected]] as const) {
+        if (n > 0) syncOperations.inc({ outcome }, n);
+      }
+      syncRuns.inc({ result: report.aborted ? 'aborted' : report.dryRun ? 'dry_run' : 'ok' });
+      syncHeld.set(report.held.length);
+      if (report.discrepancies > 0) syncDiscrepancies.inc(report.discrepancies);
+      if (!report.aborted) syncLastSuccess.set(Date.now() / 1000);
+    },
+    onSyncFailed() {
+      syncRuns.inc({ result: 'failed' });
+    },
     onInsert(table: string, bytes: number, seconds: number, ok: boolean) {
       insertSeconds.observe({ table, outcome: ok ? 'ok' : 'error' }, seconds);
       if (ok) insertBytes.inc({ table }, bytes);

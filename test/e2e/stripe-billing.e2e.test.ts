@@ -247,7 +247,11 @@ describe('Stripe billing of the worked example, through faults and a crash (serv
     expect(sync).toMatchObject({ aborted: false, rejected: 0, held: [] });
     // Nothing left to do.
     const again = await service.runHourly();
-    expect(again.sync).toMatchObject({ sent: 0, duplicates: 0, cancelled: 0 });
+    expect(again.sync).toMatchObject({ sent: 0, duplicates: 0, cancelled: 0, keysChecked: 0 });
+    const metrics = await (await fetch(`${service.url}/metrics`)).text();
+    expect(metrics).toMatch(/billing_meter_stripe_sync_operations_total\{outcome="sent"\} [1-9]/);
+    expect(metrics).toMatch(/billing_meter_stripe_sync_runs_total\{result="ok"\} 2/);
+    expect(metrics).toMatch(/billing_meter_stripe_sync_held_customers 0/);
   }, 180_000);
 
   it("gives each customer an upcoming invoice equal to the service's estimate, to the cent", async () => {
