@@ -28,7 +28,9 @@ export interface CaptureSettings {
   /** Lower-case header names to forward; already stripped of secret-bearing ones. */
   headerAllowList: readonly string[];
   responseBytes: ResponseBytesMode;
-  identify: ((req: IncomingMessage, res: ServerResponse, context?: unknown) => Identity | null | undefined) | undefined;
+  identify:
+    | ((req: IncomingMessage, res: ServerResponse, context?: unknown) => Identity | null | undefined)
+    | undefined;
   skip: ((req: IncomingMessage, res: ServerResponse, context?: unknown) => boolean) | undefined;
 }
 
@@ -76,7 +78,12 @@ function stripQuery(url: string): string {
  * `context` is handed to the hooks untouched (the Koa ctx, for example). A response that never finishes
  * (the client went away first) is not recorded. Observing the same response twice records it once.
  */
-export function captureExchange(capturer: Capturer, req: IncomingMessage, res: ServerResponse, context: unknown): void {
+export function captureExchange(
+  capturer: Capturer,
+  req: IncomingMessage,
+  res: ServerResponse,
+  context: unknown,
+): void {
   if (exchanges.has(res)) return;
   // Express rewrites req.url under mounted routers; originalUrl keeps the full path.
   const originalUrl = (req as { originalUrl?: unknown }).originalUrl;
@@ -113,7 +120,10 @@ function count(exchange: Exchange, res: ServerResponse, chunk: unknown, encoding
     if (exchange.counting === undefined) exchange.counting = contentLength(res) === undefined;
     if (!exchange.counting) return;
     if (typeof chunk === 'string') {
-      exchange.counted += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+      exchange.counted += Buffer.byteLength(
+        chunk,
+        typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8',
+      );
     } else if (chunk instanceof Uint8Array) {
       exchange.counted += chunk.byteLength;
     }
@@ -157,7 +167,8 @@ function socketBodyBytes(res: ServerResponse, exchange: Exchange): number | unde
   const { socket } = exchange;
   if (!socket || typeof socket.bytesWritten !== 'number') return undefined;
   const header = (res as { _header?: unknown })._header;
-  const written = socket.bytesWritten - exchange.bytesBefore - (typeof header === 'string' ? header.length : 0);
+  const written =
+    socket.bytesWritten - exchange.bytesBefore - (typeof header === 'string' ? header.length : 0);
   return written >= 0 ? written : undefined;
 }
 
@@ -186,7 +197,9 @@ function recordExchange(res: ServerResponse, exchange: Exchange): void {
     const requestBytes = toCount(req.headers['content-length']);
     if (requestBytes !== undefined) record.request_bytes = requestBytes;
     const responseBytes =
-      contentLength(res) ?? (exchange.counting ? exchange.counted : undefined) ?? socketBodyBytes(res, exchange);
+      contentLength(res) ??
+      (exchange.counting ? exchange.counted : undefined) ??
+      socketBodyBytes(res, exchange);
     if (responseBytes !== undefined) record.response_bytes = responseBytes;
 
     let headers: Record<string, string> | undefined;

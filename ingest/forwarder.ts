@@ -92,7 +92,9 @@ function resolveHeaderAllowList(list: readonly string[] | undefined): string[] {
   const names = (list ?? DEFAULT_HEADER_ALLOW_LIST).map((name) => name.toLowerCase());
   const secret = names.filter(isSecretHeader);
   if (secret.length > 0) {
-    throw new TypeError(`billing-meter ingest: these headers carry credentials and are never forwarded: ${secret.join(', ')}`);
+    throw new TypeError(
+      `billing-meter ingest: these headers carry credentials and are never forwarded: ${secret.join(', ')}`,
+    );
   }
   return [...new Set(names)];
 }
@@ -100,7 +102,9 @@ function resolveHeaderAllowList(list: readonly string[] | undefined): string[] {
 function responseBytesMode(value: ResponseBytesMode | undefined): ResponseBytesMode {
   if (value === undefined) return 'wire';
   if (value !== 'wire' && value !== 'exact' && value !== 'content-length') {
-    throw new TypeError(`billing-meter ingest: responseBytes must be 'wire', 'exact' or 'content-length', got ${String(value)}`);
+    throw new TypeError(
+      `billing-meter ingest: responseBytes must be 'wire', 'exact' or 'content-length', got ${String(value)}`,
+    );
   }
   return value;
 }
@@ -110,7 +114,9 @@ function defaultOnError(): (err: IngestError) => void {
   return (err) => {
     if (seen.has(err.code)) return;
     seen.add(err.code);
-    console.warn(`billing-meter ingest: ${err.code}: ${err.message} (further '${err.code}' errors are not logged; see stats())`);
+    console.warn(
+      `billing-meter ingest: ${err.code}: ${err.message} (further '${err.code}' errors are not logged; see stats())`,
+    );
   };
 }
 
@@ -167,7 +173,11 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     }
   };
   const report = (err: unknown, what: string): void => {
-    safeOnError(new IngestError('capture_failed', `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+    safeOnError(
+      new IngestError('capture_failed', `${what}: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      }),
+    );
   };
 
   const settle = (result: PostBatchResult, count: number): void => {
@@ -190,15 +200,18 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     queue = queue.length <= batchSize ? [] : queue.slice(batchSize);
     inFlight = batch.length;
     postBatch(target, batch, { signal: stop.signal, onRetry: () => void totals.retries++ })
-      .catch(
-        (err: unknown): PostBatchResult => ({
-          accepted: 0,
-          rejected: [],
-          failed: batch.length,
-          retries: 0,
-          errors: [new IngestError('retries_exhausted', `unexpected: ${String(err)}`, { records: batch.length, cause: err })],
-        }),
-      )
+      .catch((err: unknown): PostBatchResult => ({
+        accepted: 0,
+        rejected: [],
+        failed: batch.length,
+        retries: 0,
+        errors: [
+          new IngestError('retries_exhausted', `unexpected: ${String(err)}`, {
+            records: batch.length,
+            cause: err,
+          }),
+        ],
+      }))
       .then((result) => {
         inFlight = 0;
         settle(result, batch.length);
@@ -222,7 +235,13 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         totals.dropped++;
         if (!full && !closing) {
           full = true;
-          safeOnError(new IngestError('queue_full', `queue is full (${maxQueue} records); new records are dropped until it drains`, { records: 1 }));
+          safeOnError(
+            new IngestError(
+              'queue_full',
+              `queue is full (${maxQueue} records); new records are dropped until it drains`,
+              { records: 1 },
+            ),
+          );
         }
         return false;
       }

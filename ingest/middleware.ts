@@ -20,14 +20,22 @@ export type KoaMiddleware = ((ctx: KoaContextLike, next: () => Promise<unknown>)
   readonly forwarder: Forwarder;
 };
 
-export type ExpressMiddleware = ((req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void) & {
+export type ExpressMiddleware = ((
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+) => void) & {
   readonly forwarder: Forwarder;
 };
 
-export type WrappedHandler<R> = ((req: IncomingMessage, res: ServerResponse) => R) & { readonly forwarder: Forwarder };
+export type WrappedHandler<R> = ((req: IncomingMessage, res: ServerResponse) => R) & {
+  readonly forwarder: Forwarder;
+};
 
 function isForwarder(value: Forwarder | ForwarderOptions): value is Forwarder {
-  return typeof (value as Forwarder).observe === 'function' && typeof (value as Forwarder).record === 'function';
+  return (
+    typeof (value as Forwarder).observe === 'function' && typeof (value as Forwarder).record === 'function'
+  );
 }
 
 /** Uses the given forwarder, or creates one from options (close it with `middleware.forwarder.close()`). */
@@ -38,7 +46,10 @@ function forwarderOf(value: Forwarder | ForwarderOptions): Forwarder {
 /** `app.use(koaMiddleware(opts))`; hooks get `(ctx.req, ctx.res, ctx)`. */
 export function koaMiddleware(forwarderOrOptions: Forwarder | ForwarderOptions): KoaMiddleware {
   const forwarder = forwarderOf(forwarderOrOptions);
-  const middleware = async function billingMeter(ctx: KoaContextLike, next: () => Promise<unknown>): Promise<void> {
+  const middleware = async function billingMeter(
+    ctx: KoaContextLike,
+    next: () => Promise<unknown>,
+  ): Promise<void> {
     forwarder.observe(ctx.req, ctx.res, ctx);
     await next();
   };

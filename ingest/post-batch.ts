@@ -41,7 +41,11 @@ export class IngestError extends Error {
   /** How many records this failure covers. */
   readonly records: number;
 
-  constructor(code: IngestErrorCode, message: string, options: { status?: number; records?: number; cause?: unknown } = {}) {
+  constructor(
+    code: IngestErrorCode,
+    message: string,
+    options: { status?: number; records?: number; cause?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'IngestError';
     this.code = code;
@@ -145,7 +149,9 @@ export function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
 function positiveNumber(name: string, value: number | undefined, fallback: number, min = 0): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new TypeError(`billing-meter ingest: ${name} must be a finite number >= ${min}, got ${String(value)}`);
+    throw new TypeError(
+      `billing-meter ingest: ${name} must be a finite number >= ${min}, got ${String(value)}`,
+    );
   }
   return value;
 }
@@ -165,7 +171,9 @@ export function createCollectorTarget(
     throw new TypeError(`billing-meter ingest: baseUrl must be http(s), got ${url.protocol}`);
   }
   if (typeof options.apiKey !== 'string' || options.apiKey.length < MIN_API_KEY_LENGTH) {
-    throw new TypeError(`billing-meter ingest: apiKey must be an ingest key of at least ${MIN_API_KEY_LENGTH} characters`);
+    throw new TypeError(
+      `billing-meter ingest: apiKey must be an ingest key of at least ${MIN_API_KEY_LENGTH} characters`,
+    );
   }
   url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/logs`;
   url.search = '';
@@ -233,7 +241,11 @@ function sendOnce(target: CollectorTarget, body: Buffer, signal: AbortSignal): P
 }
 
 /** `Retry-After` as milliseconds (delta-seconds or HTTP-date), clamped to [0, max]; undefined if absent/bad. */
-export function parseRetryAfter(value: string | undefined, maxMs: number, now = Date.now()): number | undefined {
+export function parseRetryAfter(
+  value: string | undefined,
+  maxMs: number,
+  now = Date.now(),
+): number | undefined {
   if (value === undefined) return undefined;
   const trimmed = value.trim();
   let ms: number;
@@ -248,7 +260,11 @@ export function parseRetryAfter(value: string | undefined, maxMs: number, now = 
 }
 
 /** Exponential backoff with "equal jitter": half the step fixed, half random; never before Retry-After. */
-export function retryDelay(target: CollectorTarget, attempt: number, retryAfterMs: number | undefined): number {
+export function retryDelay(
+  target: CollectorTarget,
+  attempt: number,
+  retryAfterMs: number | undefined,
+): number {
   const step = Math.min(target.retryMaxMs, target.retryBaseMs * 2 ** attempt);
   const jittered = step / 2 + Math.random() * (step / 2);
   return Math.max(retryAfterMs ?? 0, jittered);
@@ -272,7 +288,10 @@ function describeProblem(body: string): string {
   return body.slice(0, 200);
 }
 
-function parseAccepted(body: string, records: readonly object[]): { accepted: number; rejected: Rejection[] } {
+function parseAccepted(
+  body: string,
+  records: readonly object[],
+): { accepted: number; rejected: Rejection[] } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -330,18 +349,33 @@ export async function postBatch(
   if (records.length === 0) return { accepted: 0, rejected: [], failed: 0, retries: 0, errors: [] };
   const { signal } = hooks;
   if (signal?.aborted) {
-    return failure(records.length, 0, new IngestError('aborted', 'sending was stopped', { records: records.length }));
+    return failure(
+      records.length,
+      0,
+      new IngestError('aborted', 'sending was stopped', { records: records.length }),
+    );
   }
   let body: Buffer;
   try {
     body = await encode(target, records);
   } catch (err) {
-    return failure(records.length, 0, new IngestError('bad_request', `could not encode batch: ${String(err)}`, { records: records.length, cause: err }));
+    return failure(
+      records.length,
+      0,
+      new IngestError('bad_request', `could not encode batch: ${String(err)}`, {
+        records: records.length,
+        cause: err,
+      }),
+    );
   }
   let retries = 0;
   for (let attempt = 0; ; attempt++) {
     if (signal?.aborted) {
-      return failure(records.length, retries, new IngestError('aborted', 'sending was stopped', { records: records.length }));
+      return failure(
+        records.length,
+        retries,
+        new IngestError('aborted', 'sending was stopped', { records: records.length }),
+      );
     }
     const attemptSignal = signal
       ? AbortSignal.any([signal, AbortSignal.timeout(target.timeoutMs)])
@@ -364,7 +398,14 @@ export async function postBatch(
     }
     if (answer?.status === 413) {
       if (records.length === 1) {
-        return failure(1, retries, new IngestError('payload_too_large', 'a single record is larger than the collector accepts', { status: 413, records: 1 }));
+        return failure(
+          1,
+          retries,
+          new IngestError('payload_too_large', 'a single record is larger than the collector accepts', {
+            status: 413,
+            records: 1,
+          }),
+        );
       }
       return splitAndPost(target, records, hooks, retries);
     }
@@ -376,7 +417,11 @@ export async function postBatch(
             ? 'bad_request'
             : 'unexpected_status';
       const message = `collector answered ${answer.status}: ${describeProblem(answer.body)}`;
-      return failure(records.length, retries, new IngestError(code, message, { status: answer.status, records: records.length }));
+      return failure(
+        records.length,
+        retries,
+        new IngestError(code, message, { status: answer.status, records: records.length }),
+      );
     }
 
     const reason = answer
@@ -425,7 +470,10 @@ async function splitAndPost(
     accepted: first.accepted + second.accepted,
     rejected: [
       ...first.rejected,
-      ...second.rejected.map((rejection) => ({ ...rejection, index: rejection.index < 0 ? -1 : rejection.index + middle })),
+      ...second.rejected.map((rejection) => ({
+        ...rejection,
+        index: rejection.index < 0 ? -1 : rejection.index + middle,
+      })),
     ],
     failed: first.failed + second.failed,
     retries: retriesSoFar + first.retries + second.retries,

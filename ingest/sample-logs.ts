@@ -55,7 +55,10 @@ function pad(n: number, width: number): string {
 
 /** A UUID-shaped (version 4 layout) id drawn from the PRNG. */
 function sampleId(random: () => number): string {
-  const hex = (n: number): string => Math.floor(random() * 16 ** n).toString(16).padStart(n, '0');
+  const hex = (n: number): string =>
+    Math.floor(random() * 16 ** n)
+      .toString(16)
+      .padStart(n, '0');
   const variant = (8 + Math.floor(random() * 4)).toString(16);
   return `${hex(8)}-${hex(4)}-4${hex(3)}-${variant}${hex(3)}-${hex(6)}${hex(6)}`;
 }
@@ -87,14 +90,65 @@ interface Route {
   responseBytes: [number, number];
 }
 
-const account = (random: () => number): string => `/v1/accounts/acc_${pad(Math.floor(random() * 1_000_000), 6)}`;
+const account = (random: () => number): string =>
+  `/v1/accounts/acc_${pad(Math.floor(random() * 1_000_000), 6)}`;
 
 const ROUTES: readonly (readonly [Route, number])[] = [
-  [{ method: 'POST', path: () => '/RetrieveCreditScore', hasId: false, medianMs: 85, requestBytes: [180, 420], responseBytes: [120, 220] }, 70],
-  [{ method: 'POST', path: () => '/RetrieveCreditReport', hasId: false, medianMs: 260, requestBytes: [200, 480], responseBytes: [4_000, 16_000] }, 15],
-  [{ method: 'GET', path: account, hasId: true, medianMs: 35, requestBytes: [0, 0], responseBytes: [300, 900] }, 10],
-  [{ method: 'PATCH', path: account, hasId: true, medianMs: 60, requestBytes: [80, 300], responseBytes: [300, 900] }, 3],
-  [{ method: 'GET', path: () => '/v1/accounts', hasId: false, medianMs: 120, requestBytes: [0, 0], responseBytes: [2_000, 30_000] }, 2],
+  [
+    {
+      method: 'POST',
+      path: () => '/RetrieveCreditScore',
+      hasId: false,
+      medianMs: 85,
+      requestBytes: [180, 420],
+      responseBytes: [120, 220],
+    },
+    70,
+  ],
+  [
+    {
+      method: 'POST',
+      path: () => '/RetrieveCreditReport',
+      hasId: false,
+      medianMs: 260,
+      requestBytes: [200, 480],
+      responseBytes: [4_000, 16_000],
+    },
+    15,
+  ],
+  [
+    {
+      method: 'GET',
+      path: account,
+      hasId: true,
+      medianMs: 35,
+      requestBytes: [0, 0],
+      responseBytes: [300, 900],
+    },
+    10,
+  ],
+  [
+    {
+      method: 'PATCH',
+      path: account,
+      hasId: true,
+      medianMs: 60,
+      requestBytes: [80, 300],
+      responseBytes: [300, 900],
+    },
+    3,
+  ],
+  [
+    {
+      method: 'GET',
+      path: () => '/v1/accounts',
+      hasId: false,
+      medianMs: 120,
+      requestBytes: [0, 0],
+      responseBytes: [2_000, 30_000],
+    },
+    2,
+  ],
 ];
 
 const STATUSES: readonly (readonly [number, number])[] = [
@@ -118,7 +172,8 @@ export function* generateSampleLogs(options: SampleLogOptions): Generator<Native
   const users = Math.max(companies, Math.floor(options.users ?? 200));
   const from = start.getTime();
   const span = end.getTime() - from;
-  if (!Number.isSafeInteger(count) || count < 0) throw new RangeError(`count must be a non-negative integer, got ${count}`);
+  if (!Number.isSafeInteger(count) || count < 0)
+    throw new RangeError(`count must be a non-negative integer, got ${count}`);
   if (!Number.isFinite(span) || span <= 0) throw new RangeError('end must be after start');
 
   const random = mulberry32(hashSeed([seed, count, from, span, companies, users]));

@@ -136,7 +136,12 @@ export async function shipFile(path: string, options: ShipOptions): Promise<Ship
       try {
         parsed = JSON.parse(text);
       } catch (err) {
-        badLine(report, maxReported, report.lines, `invalid JSON: ${err instanceof Error ? err.message : String(err)}`);
+        badLine(
+          report,
+          maxReported,
+          report.lines,
+          `invalid JSON: ${err instanceof Error ? err.message : String(err)}`,
+        );
         continue;
       }
       if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {

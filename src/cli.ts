@@ -11,7 +11,16 @@ import { SyncLockedError } from './billing/stripe/sync-lock.ts';
 import { DomainError } from './errors.ts';
 import { keyView } from './http/routes/admin-routes.ts';
 import { discrepancyView, syncReportView } from './http/routes/sync-routes.ts';
-import { createLogger, createStripeSide, keyService, loadMeterDefinitions, MeterDefinitionError, openClickHouse, startService, type StripeSide } from './main.ts';
+import {
+  createLogger,
+  createStripeSide,
+  keyService,
+  loadMeterDefinitions,
+  MeterDefinitionError,
+  openClickHouse,
+  startService,
+  type StripeSide,
+} from './main.ts';
 import { EvaluationService } from './meters/evaluation.ts';
 import { loadMeters } from './meters/load-meters.ts';
 import type { MeterDefinition } from './meters/meter-schema.ts';
@@ -128,21 +137,44 @@ async function demo(): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'billing-meter-demo-'));
   const file = join(dir, 'sample.ndjson');
   const now = Date.now();
-  const samples = [...generateSampleLogs({ count: 500, seed: now % 1000, start: new Date(now - 3_600_000), end: new Date(now) })];
+  const samples = [
+    ...generateSampleLogs({
+      count: 500,
+      seed: now % 1000,
+      start: new Date(now - 3_600_000),
+      end: new Date(now),
+    }),
+  ];
   await writeFile(file, samples.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  console.log(`billing-meter is running at ${service.url} (ClickHouse: ${service.clickhouse.engine}, data in ${config.dataDir})`);
-  console.log(`created ingest key ${record.keyId}; shipping ${samples.length} sample request logs of the last hour...`);
+  console.log(
+    `billing-meter is running at ${service.url} (ClickHouse: ${service.clickhouse.engine}, data in ${config.dataDir})`,
+  );
+  console.log(
+    `created ingest key ${record.keyId}; shipping ${samples.length} sample request logs of the last hour...`,
+  );
   const report = await shipFile(file, { baseUrl: service.url, apiKey: key });
   await service.flush();
   console.log(`shipped: ${report.sent} accepted, ${report.rejectedCount} rejected`);
   const reader = new RequestLogReader(service.clickhouse);
   const rows = await reader.recent({ limit: 5, app: record.keyId });
   console.log('\nthe five latest calls, as stored in ClickHouse:');
-  console.table(rows.map((r) => ({ request_time: r.request_time, customer: r.customer_key, method: r.method, route: r.route, status: r.status, latency_ms: r.latency_ms })));
-  console.log(`\nsend your own (Ctrl-C stops the service):\n  curl -X POST ${service.url}/v1/logs -H 'Authorization: Bearer ${key}' \\\n    -H 'Content-Type: application/json' \\\n    -d '[{"timestamp":"'$(date -u +%FT%TZ)'","company_id":"co_001","method":"GET","path":"/RetrieveCreditScore","status":200}]'`);
+  console.table(
+    rows.map((r) => ({
+      request_time: r.request_time,
+      customer: r.customer_key,
+      method: r.method,
+      route: r.route,
+      status: r.status,
+      latency_ms: r.latency_ms,
+    })),
+  );
+  console.log(
+    `\nsend your own (Ctrl-C stops the service):\n  curl -X POST ${service.url}/v1/logs -H 'Authorization: Bearer ${key}' \\\n    -H 'Content-Type: application/json' \\\n    -d '[{"timestamp":"'$(date -u +%FT%TZ)'","company_id":"co_001","method":"GET","path":"/RetrieveCreditScore","status":200}]'`,
+  );
   await rm(dir, { recursive: true, force: true });
   await new Promise<void>((resolve) => {
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void service.stop().then(resolve));
+    for (const signal of ['SIGTERM', 'SIGINT'] as const)
+      process.once(signal, () => void service.stop().then(resolve));
   });
   return 0;
 }
@@ -168,7 +200,9 @@ async function keys(args: string[]): Promise<number> {
       } else if (sub === 'list') {
         const list = service.list().map(keyView);
         if (values.json) console.log(JSON.stringify(list, null, 2));
-        else for (const k of list) console.log(`${k.key_id}  ${k.revoked_at ? 'revoked' : 'active '}  ${k.created_at}  ${k.name}`);
+        else
+          for (const k of list)
+            console.log(`${k.key_id}  ${k.revoked_at ? 'revoked' : 'active '}  ${k.created_at}  ${k.name}`);
       } else if (sub === 'revoke') {
         const id = positionals[0];
         if (!id) throw new UsageError('keys revoke needs KEY_ID');
@@ -226,7 +260,9 @@ async function metersCommand(args: string[]): Promise<number> {
       try {
         const meters = await loadMeterDefinitions(config.meters.dir, { warn: () => undefined });
         const store = new ClickHouseMeterStore(ch);
-        const evaluation = new EvaluationService(store, store, { latenessHours: config.meters.latenessHours });
+        const evaluation = new EvaluationService(store, store, {
+          latenessHours: config.meters.latenessHours,
+        });
         if (values.from !== undefined || values.to !== undefined) {
           const from = parseIso(values.from, '--from');
           const to = parseIso(values.to, '--to');
@@ -246,7 +282,8 @@ async function metersCommand(args: string[]): Promise<number> {
 
 function parseIso(value: string | undefined, flag: string): Date {
   const d = value === undefined ? undefined : new Date(value);
-  if (!d || Number.isNaN(d.getTime())) throw new UsageError(`${flag} needs an ISO time, e.g. 2026-11-01T00:00:00Z`);
+  if (!d || Number.isNaN(d.getTime()))
+    throw new UsageError(`${flag} needs an ISO time, e.g. 2026-11-01T00:00:00Z`);
   return d;
 }
 
@@ -281,21 +318,29 @@ async function withClickHouse(run: (config: Config) => Promise<void | number>): 
     const message = err instanceof Error ? err.message : String(err);
     console.error(`error: ${message}`);
     if (config.clickhouse.kind === 'embedded') {
-      console.error('(with the embedded engine, stop the running service first, or use the admin API while it runs)');
+      console.error(
+        '(with the embedded engine, stop the running service first, or use the admin API while it runs)',
+      );
     }
     return 1;
   }
 }
 
 /** Opens ClickHouse and the Stripe side as the service composes them, for one command. */
-async function withStripe(run: (side: StripeSide, meters: MeterDefinition[], config: Config) => Promise<void | number>): Promise<number> {
+async function withStripe(
+  run: (side: StripeSide, meters: MeterDefinition[], config: Config) => Promise<void | number>,
+): Promise<number> {
   return withClickHouse(async (config) => {
     const ch = await openClickHouse(config);
     try {
       const meters = await loadMeterDefinitions(config.meters.dir, { warn: () => undefined });
       const store = new ClickHouseMeterStore(ch);
       const logger = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel }, true);
-      return await run(createStripeSide(config, ch, meters, new UsageQueryService(store, store), logger), meters, config);
+      return await run(
+        createStripeSide(config, ch, meters, new UsageQueryService(store, store), logger),
+        meters,
+        config,
+      );
     } finally {
       await ch.close();
     }
@@ -304,7 +349,10 @@ async function withStripe(run: (side: StripeSide, meters: MeterDefinition[], con
 
 async function syncCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' }, all: { type: 'boolean' } } });
+  const { values } = parseArgs({
+    args: rest,
+    options: { json: { type: 'boolean' }, all: { type: 'boolean' } },
+  });
   if (sub === 'run') {
     return withStripe(async (side, meters) => {
       const report = await side.runSync(meters);
@@ -314,10 +362,16 @@ async function syncCommand(args: string[]): Promise<number> {
   }
   if (sub === 'discrepancies') {
     return withStripe(async (side) => {
-      const rows = (await side.syncStore.discrepancies({ resolved: values.all ? undefined : false, limit: 100_000 })).map(discrepancyView);
+      const rows = (
+        await side.syncStore.discrepancies({ resolved: values.all ? undefined : false, limit: 100_000 })
+      ).map(discrepancyView);
       if (values.json) console.log(JSON.stringify(rows, null, 2));
       else if (rows.length === 0) console.log('no discrepancies');
-      else for (const d of rows) console.log(`${d.hour}  ${d.meter}  ${d.customer}  ${d.kind}  expected ${d.expected}  sent ${d.sent}${d.resolved ? '  (resolved)' : ''}  ${d.detail}`);
+      else
+        for (const d of rows)
+          console.log(
+            `${d.hour}  ${d.meter}  ${d.customer}  ${d.kind}  expected ${d.expected}  sent ${d.sent}${d.resolved ? '  (resolved)' : ''}  ${d.detail}`,
+          );
     });
   }
   if (sub === 'held') {
@@ -325,7 +379,11 @@ async function syncCommand(args: string[]): Promise<number> {
       const held = await side.sync.held(meters);
       if (values.json) console.log(JSON.stringify(held, null, 2));
       else if (held.length === 0) console.log('no usage is waiting for a Stripe customer');
-      else for (const h of held) console.log(`${h.customer}  ${h.meter}  ${h.value} over ${h.hours} hour(s) since ${h.oldestHour}; sendable until ${h.sendableUntil}`);
+      else
+        for (const h of held)
+          console.log(
+            `${h.customer}  ${h.meter}  ${h.value} over ${h.hours} hour(s) since ${h.oldestHour}; sendable until ${h.sendableUntil}`,
+          );
     });
   }
   console.error('usage: billing-meter sync run | sync discrepancies [--all] [--json] | sync held [--json]');
@@ -336,14 +394,25 @@ async function stripeCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const { values } = parseArgs({
     args: rest,
-    options: { apply: { type: 'boolean' }, json: { type: 'boolean' }, from: { type: 'string' }, to: { type: 'string' } },
+    options: {
+      apply: { type: 'boolean' },
+      json: { type: 'boolean' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+    },
   });
   if (sub !== 'push' && sub !== 'reconcile') {
-    console.error('usage: billing-meter stripe push [--apply] | stripe reconcile --from ISO --to ISO [--json]');
+    console.error(
+      'usage: billing-meter stripe push [--apply] | stripe reconcile --from ISO --to ISO [--json]',
+    );
     return 2;
   }
-  const range = sub === 'reconcile' ? { from: parseIsoOrUsage(values.from, '--from'), to: parseIsoOrUsage(values.to, '--to') } : undefined;
-  if (range instanceof Error || (range && (range.from instanceof Error || range.to instanceof Error))) return 2;
+  const range =
+    sub === 'reconcile'
+      ? { from: parseIsoOrUsage(values.from, '--from'), to: parseIsoOrUsage(values.to, '--to') }
+      : undefined;
+  if (range instanceof Error || (range && (range.from instanceof Error || range.to instanceof Error)))
+    return 2;
   return withStripe(async (side, meters) => {
     if (!side.gateway || !side.reconcile) {
       console.error(`error: stripe ${sub} needs STRIPE_SECRET_KEY`);
@@ -353,12 +422,20 @@ async function stripeCommand(args: string[]): Promise<number> {
       const plan = await planPush(meters, side.gateway);
       console.log(formatPlan(plan));
       if (!values.apply) {
-        console.log(planHasChanges(plan) ? '\nplan only: run with --apply to make these changes' : '\nnothing to change');
+        console.log(
+          planHasChanges(plan)
+            ? '\nplan only: run with --apply to make these changes'
+            : '\nnothing to change',
+        );
         return 0;
       }
       try {
         const result = await applyPush(plan, side.gateway);
-        console.log(result.applied.length === 0 ? '\nnothing changed' : `\napplied:\n${result.applied.map((l) => `  ${l}`).join('\n')}`);
+        console.log(
+          result.applied.length === 0
+            ? '\nnothing changed'
+            : `\napplied:\n${result.applied.map((l) => `  ${l}`).join('\n')}`,
+        );
         return 0;
       } catch (err) {
         if (err instanceof PushConflictError) {
@@ -385,7 +462,11 @@ function parseIsoOrUsage(value: string | undefined, flag: string): Date | Error 
 
 async function customersCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { json: { type: 'boolean' } },
+    allowPositionals: true,
+  });
   if (sub === 'map' && positionals.length === 2) {
     return withStripe(async (side) => {
       const outcome = await side.billing.mappings.map(positionals[0]!, positionals[1]!, 'admin');
@@ -402,16 +483,20 @@ async function customersCommand(args: string[]): Promise<number> {
   if (sub === 'list') {
     return withStripe(async (side) => {
       const all = [];
-      for (let after: string | undefined; ; ) {
+      for (let after: string | undefined; ;) {
         const page = await side.billing.mappings.list({ limit: 1000, after });
         all.push(...page);
         if (page.length < 1000) break;
         after = page.at(-1)!.customerKey;
       }
       if (values.json) console.log(JSON.stringify(all, null, 2));
-      else for (const m of all) console.log(`${m.customerKey}  ${m.stripeCustomerId}  ${m.source}  ${m.updatedAt.toISOString()}`);
+      else
+        for (const m of all)
+          console.log(`${m.customerKey}  ${m.stripeCustomerId}  ${m.source}  ${m.updatedAt.toISOString()}`);
     });
   }
-  console.error('usage: billing-meter customers map KEY cus_… | customers unmap KEY | customers list [--json]');
+  console.error(
+    'usage: billing-meter customers map KEY cus_… | customers unmap KEY | customers list [--json]',
+  );
   return 2;
 }

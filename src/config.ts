@@ -46,10 +46,7 @@ const envSchema = z.object({
   SPOOL_DIR: z.string().min(1).optional(),
   /** Largest the spool may grow before ingest answers 503. */
   SPOOL_MAX_BYTES: byteSize('1gb'),
-  ADMIN_API_KEY: z
-    .string()
-    .min(32, 'must be at least 32 characters (use `openssl rand -hex 32`)')
-    .optional(),
+  ADMIN_API_KEY: z.string().min(32, 'must be at least 32 characters (use `openssl rand -hex 32`)').optional(),
   MAX_BODY_BYTES: byteSize('50mb'),
   MAX_EVENT_BYTES: byteSize('1mb'),
   MAX_EVENTS_PER_REQUEST: positiveInt(100_000),
@@ -86,9 +83,17 @@ const envSchema = z.object({
     .string()
     .default('5 * * * *')
     // The shape only: node-cron (main.ts) checks the fields themselves when it schedules.
-    .refine((v) => /^[\d*,/-]+( [\d*,/-]+){4}$/.test(v.trim()), 'must be a 5-field cron expression such as "5 * * * *"'),
+    .refine(
+      (v) => /^[\d*,/-]+( [\d*,/-]+){4}$/.test(v.trim()),
+      'must be a 5-field cron expression such as "5 * * * *"',
+    ),
   /** Closed hours re-evaluated on every run, so late events are billed; at most Stripe's 35 days. */
-  LATENESS_HOURS: z.coerce.number().int().min(0).max(35 * 24).default(48),
+  LATENESS_HOURS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(35 * 24)
+    .default(48),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Trust X-Forwarded-* from a proxy in front. */
   TRUST_PROXY: booleanString.default(false),
@@ -96,14 +101,20 @@ const envSchema = z.object({
   /** Unset: dry-run (the ledger and logs show what would have been sent; nothing reaches Stripe). */
   STRIPE_SECRET_KEY: z
     .string()
-    .regex(/^(sk|rk)_(test|live)_[A-Za-z0-9]+$/, 'must be a Stripe secret or restricted key (sk_test_…, sk_live_…, rk_…)')
+    .regex(
+      /^(sk|rk)_(test|live)_[A-Za-z0-9]+$/,
+      'must be a Stripe secret or restricted key (sk_test_…, sk_live_…, rk_…)',
+    )
     .optional(),
   /** Another Stripe API origin (an emulator, a proxy): http(s)://host[:port], no path. */
   STRIPE_API_BASE: z
     .url({ protocol: /^https?$/, message: 'must be an http(s) URL such as http://127.0.0.1:12111' })
     .refine((v) => ['', '/'].includes(new URL(v).pathname), 'must be an origin without a path')
     .optional(),
-  STRIPE_WEBHOOK_SECRET: z.string().regex(/^whsec_\S+$/, 'must be a webhook signing secret (whsec_…)').optional(),
+  STRIPE_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_\S+$/, 'must be a webhook signing secret (whsec_…)')
+    .optional(),
   /** Webhooks signed longer ago than this are refused (replay protection); Stripe's libraries use 300. */
   STRIPE_WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
   /** Calls per second to Stripe. Default: 1000 with a live key, 25 with a test key (Stripe's own limits). */
@@ -169,9 +180,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`),
-    );
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
   }
   const e = parsed.data;
   const dataDir = resolve(e.DATA_DIR);
@@ -219,7 +228,11 @@ function stripeConfig(e: z.infer<typeof envSchema>): Config['stripe'] {
   if (e.STRIPE_API_BASE) {
     const url = new URL(e.STRIPE_API_BASE);
     const protocol = url.protocol === 'http:' ? 'http' : 'https';
-    api = { protocol, host: url.hostname, port: url.port ? Number(url.port) : protocol === 'http' ? 80 : 443 };
+    api = {
+      protocol,
+      host: url.hostname,
+      port: url.port ? Number(url.port) : protocol === 'http' ? 80 : 443,
+    };
   }
   return {
     secretKey: e.STRIPE_SECRET_KEY,

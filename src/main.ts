@@ -54,12 +54,21 @@ const KEY_REFRESH_MS = 5_000;
 
 /** JSON logs to stdout; `toStderr` for CLI commands whose stdout is their output. */
 export function createLogger(config: Pick<Config, 'logLevel'>, toStderr = false): Logger {
-  return pino({
-    level: config.logLevel,
-    base: { service: 'billing-meter' },
-    // Defence in depth: whatever a future log line carries, these never reach the output.
-    redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'req.headers["x-moesif-application-id"]', 'key'],
-  }, toStderr ? pino.destination(2) : undefined);
+  return pino(
+    {
+      level: config.logLevel,
+      base: { service: 'billing-meter' },
+      // Defence in depth: whatever a future log line carries, these never reach the output.
+      redact: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        'req.headers["x-api-key"]',
+        'req.headers["x-moesif-application-id"]',
+        'key',
+      ],
+    },
+    toStderr ? pino.destination(2) : undefined,
+  );
 }
 
 /** Connects to ClickHouse (server or embedded) and brings its schema up to date. */
@@ -70,7 +79,10 @@ export async function openClickHouse(config: Config): Promise<ClickHouse> {
 }
 
 export function keyService(config: Config, ch: ClickHouse): IngestKeyService {
-  return new IngestKeyService(new ClickHouseIngestKeyRepository(ch), join(config.dataDir, 'ingest-keys.snapshot.json'));
+  return new IngestKeyService(
+    new ClickHouseIngestKeyRepository(ch),
+    join(config.dataDir, 'ingest-keys.snapshot.json'),
+  );
 }
 
 /** The Stripe side: mapping, webhooks, status, the sync and (with a key) the gateway. */
@@ -108,7 +120,12 @@ export function createStripeSide(
   const gateway = secretKey
     ? createStripeGateway(
         { ...config.stripe, secretKey },
-        { retry: { onRetry: ({ attempt, delayMs, error }) => logger.warn({ attempt, delayMs, err: error.message }, 'stripe call failed; retrying') } },
+        {
+          retry: {
+            onRetry: ({ attempt, delayMs, error }) =>
+              logger.warn({ attempt, delayMs, err: error.message }, 'stripe call failed; retrying'),
+          },
+        },
       )
     : undefined;
   const syncStore = new ClickHouseSyncStore(ch);
@@ -130,8 +147,19 @@ export function createStripeSide(
     return run;
   };
   const reconcile = gateway ? new ReconcileService(syncStore, billing.mappings, gateway) : undefined;
-  if (!gateway) logger.warn('no STRIPE_SECRET_KEY: the stripe sync runs dry (the ledger and logs show what would be sent)');
-  return { billing, syncStore, gateway, sync, runSync, idle: () => inProcess.then(() => undefined), reconcile };
+  if (!gateway)
+    logger.warn(
+      'no STRIPE_SECRET_KEY: the stripe sync runs dry (the ledger and logs show what would be sent)',
+    );
+  return {
+    billing,
+    syncStore,
+    gateway,
+    sync,
+    runSync,
+    idle: () => inProcess.then(() => undefined),
+    reconcile,
+  };
 }
 
 export interface ServiceOptions {
@@ -139,7 +167,11 @@ export interface ServiceOptions {
   now?: () => Date;
 }
 
-export async function startService(config: Config, logger: Logger = createLogger(config), options: ServiceOptions = {}): Promise<RunningService> {
+export async function startService(
+  config: Config,
+  logger: Logger = createLogger(config),
+  options: ServiceOptions = {},
+): Promise<RunningService> {
   const clickhouse = await connectClickHouse(config.clickhouse);
   // A ClickHouse that is down at boot must not stop ingest: the spool takes events until it is back.
   let migrated = false;
@@ -149,17 +181,25 @@ export async function startService(config: Config, logger: Logger = createLogger
     migrated = true;
   };
   await ensureSchema().catch((err: unknown) =>
-    logger.warn({ err: String(err) }, 'clickhouse unavailable at start; ingest will spool until it is reachable'),
+    logger.warn(
+      { err: String(err) },
+      'clickhouse unavailable at start; ingest will spool until it is reachable',
+    ),
   );
 
   const meters = await loadMeterDefinitions(config.meters.dir, logger);
   const meterStore = new ClickHouseMeterStore(clickhouse);
-  const evaluation = new EvaluationService(meterStore, meterStore, { latenessHours: config.meters.latenessHours, now: options.now });
+  const evaluation = new EvaluationService(meterStore, meterStore, {
+    latenessHours: config.meters.latenessHours,
+    now: options.now,
+  });
   const usage = new UsageQueryService(meterStore, meterStore, options.now);
   const stripe = createStripeSide(config, clickhouse, meters, usage, logger, options.now);
-  await evaluation.registerVersions(meters).catch((err: unknown) =>
-    logger.warn({ err: String(err) }, 'could not record meter versions yet; the first evaluation will'),
-  );
+  await evaluation
+    .registerVersions(meters)
+    .catch((err: unknown) =>
+      logger.warn({ err: String(err) }, 'could not record meter versions yet; the first evaluation will'),
+    );
 
   const metrics = createMetrics();
   const runSync = async () => {
@@ -188,15 +228,27 @@ export async function startService(config: Config, logger: Logger = createLogger
   shipper.start();
 
   const keys = keyService(config, clickhouse);
-  await keys.load().catch((err: unknown) =>
-    logger.error({ err: String(err) }, 'no ingest keys could be loaded (ClickHouse down, no local snapshot); ingest answers 401 until they are'),
+  await keys
+    .load()
+    .catch((err: unknown) =>
+      logger.error(
+        { err: String(err) },
+        'no ingest keys could be loaded (ClickHouse down, no local snapshot); ingest answers 401 until they are',
+      ),
+    );
+  keys.startRefreshing(KEY_REFRESH_MS, (err) =>
+    logger.warn({ err: String(err) }, 'could not refresh ingest keys; using the last known set'),
   );
-  keys.startRefreshing(KEY_REFRESH_MS, (err) => logger.warn({ err: String(err) }, 'could not refresh ingest keys; using the last known set'));
 
   const queue = (table: string) => spools.get(table)!;
   const preparer = config.ingestWorkers > 0 ? new WorkerPoolPreparer(config.ingestWorkers) : inlinePreparer;
   const ingest = new IngestService({
-    queues: { request_logs: queue('request_logs'), companies: queue('companies'), users: queue('users'), actions: queue('actions') },
+    queues: {
+      request_logs: queue('request_logs'),
+      companies: queue('companies'),
+      users: queue('users'),
+      actions: queue('actions'),
+    },
     preparer,
     limits: config.limits,
     headerAllowList: config.headerAllowList,
@@ -221,7 +273,8 @@ export async function startService(config: Config, logger: Logger = createLogger
       meters,
       versions: () => meterStore.versions(),
       usage,
-      evaluate: (range) => (range ? evaluation.evaluateBetween(meters, range.from, range.to) : runEvaluation()),
+      evaluate: (range) =>
+        range ? evaluation.evaluateBetween(meters, range.from, range.to) : runEvaluation(),
     },
     stripe: stripe.billing,
     sync: {
@@ -249,17 +302,27 @@ export async function startService(config: Config, logger: Logger = createLogger
   server.requestTimeout = 120_000;
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
-  logger.info({ url, clickhouse: clickhouse.engine, database: clickhouse.database, spoolDir: config.spoolDir }, 'billing-meter listening');
+  logger.info(
+    { url, clickhouse: clickhouse.engine, database: clickhouse.database, spoolDir: config.spoolDir },
+    'billing-meter listening',
+  );
 
   const runEvaluation = async () => {
     await ensureSchema();
     const report = await evaluation.run(meters);
     logger.info(
-      { ranges: report.ranges.length, closedThrough: report.closedThrough.toISOString(), lateOutsideWindow: report.lateOutsideWindow },
+      {
+        ranges: report.ranges.length,
+        closedThrough: report.closedThrough.toISOString(),
+        lateOutsideWindow: report.lateOutsideWindow,
+      },
       'meters evaluated',
     );
     if (report.lateOutsideWindow > 0) {
-      logger.warn({ events: report.lateOutsideWindow, windowStart: report.windowStart.toISOString() }, 'events arrived after their lateness window and are not billed');
+      logger.warn(
+        { events: report.lateOutsideWindow, windowStart: report.windowStart.toISOString() },
+        'events arrived after their lateness window and are not billed',
+      );
     }
     return report;
   };
@@ -275,7 +338,10 @@ export async function startService(config: Config, logger: Logger = createLogger
   };
   const schedule = cron.schedule(
     config.meters.schedule,
-    () => runHourly().catch((err: unknown) => logger.error({ err: String(err) }, 'stripe sync failed; the next run resumes it')),
+    () =>
+      runHourly().catch((err: unknown) =>
+        logger.error({ err: String(err) }, 'stripe sync failed; the next run resumes it'),
+      ),
     { timezone: 'Etc/UTC', noOverlap: true, name: 'meter-evaluation' },
   );
 
@@ -295,18 +361,39 @@ export async function startService(config: Config, logger: Logger = createLogger
       await preparer.close();
       await shipper.stop();
       for (const spool of spools.values()) await spool.close();
-      await shipper.flush().catch((err: unknown) => logger.warn({ err: String(err) }, 'clickhouse unreachable at shutdown; events stay spooled for the next start'));
+      await shipper
+        .flush()
+        .catch((err: unknown) =>
+          logger.warn(
+            { err: String(err) },
+            'clickhouse unreachable at shutdown; events stay spooled for the next start',
+          ),
+        );
       await clickhouse.close().catch(() => undefined);
       logger.info('billing-meter stopped');
     })());
 
-  return { url, port, clickhouse, keys, meters, evaluation, stripe, runHourly, flush: () => shipper.flush(), stop };
+  return {
+    url,
+    port,
+    clickhouse,
+    keys,
+    meters,
+    evaluation,
+    stripe,
+    runHourly,
+    flush: () => shipper.flush(),
+    stop,
+  };
 }
 
 export class MeterDefinitionError extends Error {}
 
 /** The meters of a directory; any invalid file stops the boot with file:line:col and the reason. */
-export async function loadMeterDefinitions(dir: string, logger: Pick<Logger, 'warn'>): Promise<MeterDefinition[]> {
+export async function loadMeterDefinitions(
+  dir: string,
+  logger: Pick<Logger, 'warn'>,
+): Promise<MeterDefinition[]> {
   const { meters, errors } = await loadMeters(dir).catch((err: unknown) => {
     if (typeof err === 'object' && err !== null && 'code' in err && err.code === 'ENOENT') {
       logger.warn({ dir }, 'no meters directory; nothing will be metered');

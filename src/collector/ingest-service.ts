@@ -49,7 +49,13 @@ export class IngestService {
     this.headerAllowList = [...deps.headerAllowList];
   }
 
-  async ingestBody(format: SourceFormat, kind: BodyKind, shape: BatchShape, body: Uint8Array, app: string): Promise<IngestOutcome> {
+  async ingestBody(
+    format: SourceFormat,
+    kind: BodyKind,
+    shape: BatchShape,
+    body: Uint8Array,
+    app: string,
+  ): Promise<IngestOutcome> {
     const out = await this.deps.preparer.prepare({
       format,
       kind,
@@ -62,7 +68,9 @@ export class IngestService {
     });
     if (!out.ok) throw new DomainError(out.code, out.message);
     if (out.accepted > 0) {
-      await this.deps.queues.request_logs.append(Buffer.from(out.rows.buffer, out.rows.byteOffset, out.rows.byteLength));
+      await this.deps.queues.request_logs.append(
+        Buffer.from(out.rows.buffer, out.rows.byteOffset, out.rows.byteLength),
+      );
     }
     this.deps.metrics?.accepted(format, out.accepted);
     if (out.rejected.length > 0) {

@@ -19,7 +19,8 @@ export function parseJson(body: Uint8Array): unknown {
   try {
     return JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
   } catch (err) {
-    const reason = err instanceof RangeError ? 'nested too deeply' : err instanceof Error ? err.message : 'invalid';
+    const reason =
+      err instanceof RangeError ? 'nested too deeply' : err instanceof Error ? err.message : 'invalid';
     throw new DomainError('malformed_body', `the body is not valid JSON: ${reason}`);
   }
 }
@@ -44,20 +45,32 @@ export function parseNdjson(body: Uint8Array, maxEventBytes: number): BatchEntry
     try {
       out.push({ index: index++, value: JSON.parse(text) });
     } catch (err) {
-      out.push({ index: index++, error: `invalid JSON: ${err instanceof Error ? err.message : 'syntax error'}` });
+      out.push({
+        index: index++,
+        error: `invalid JSON: ${err instanceof Error ? err.message : 'syntax error'}`,
+      });
     }
   }
   return out;
 }
 
 /** A body as a list of events, checked against the shape the endpoint takes. */
-export function parseEntries(kind: BodyKind, shape: BatchShape, body: Uint8Array, maxEventBytes: number): BatchEntry[] {
+export function parseEntries(
+  kind: BodyKind,
+  shape: BatchShape,
+  body: Uint8Array,
+  maxEventBytes: number,
+): BatchEntry[] {
   if (kind === 'ndjson') return parseNdjson(body, maxEventBytes);
   const doc = parseJson(body);
   const isArray = Array.isArray(doc);
   const expectsArray = shape === 'many' || kind === 'cloudevents-batch';
   const expectsObject = shape === 'one' || kind === 'cloudevent';
-  if ((expectsArray && !isArray) || (expectsObject && isArray) || (!isArray && (typeof doc !== 'object' || doc === null))) {
+  if (
+    (expectsArray && !isArray) ||
+    (expectsObject && isArray) ||
+    (!isArray && (typeof doc !== 'object' || doc === null))
+  ) {
     throw new DomainError(
       'malformed_body',
       expectsArray

@@ -60,7 +60,8 @@ export function prepareBatch(input: PrepareInput): PrepareOutput {
       maxPastMs: limits.maxPastMs,
       maxFutureMs: limits.maxFutureMs,
       // No event's text can be over the limit when the whole body's is not: spare the adapters measuring.
-      maxEventBytes: input.body.byteLength > limits.maxEventBytes ? limits.maxEventBytes : Number.POSITIVE_INFINITY,
+      maxEventBytes:
+        input.body.byteLength > limits.maxEventBytes ? limits.maxEventBytes : Number.POSITIVE_INFINITY,
     });
     for (const r of adapted.rejected) {
       rejected.push({ ...r, index: indexes[r.index] ?? r.index });

@@ -89,12 +89,12 @@ export class Shipper {
       void this.flush()
         .catch(() => undefined)
         .then(() => {
-        const backoff =
-          this.failures === 0
-            ? this.options.intervalMs
-            : Math.min(MAX_BACKOFF_MS, this.options.intervalMs * 2 ** Math.min(this.failures, 10));
-        this.schedule(backoff * (this.failures === 0 ? 1 : 0.5 + Math.random() / 2));
-      });
+          const backoff =
+            this.failures === 0
+              ? this.options.intervalMs
+              : Math.min(MAX_BACKOFF_MS, this.options.intervalMs * 2 ** Math.min(this.failures, 10));
+          this.schedule(backoff * (this.failures === 0 ? 1 : 0.5 + Math.random() / 2));
+        });
     }, delayMs);
     this.timer.unref();
   }
@@ -104,7 +104,8 @@ export class Shipper {
       await spool.seal();
       try {
         await this.shipSpool(table, spool);
-        if (this.failures > 0) this.options.logger.info({ table }, 'clickhouse reachable again; spool drained');
+        if (this.failures > 0)
+          this.options.logger.info({ table }, 'clickhouse reachable again; spool drained');
         this.failures = 0;
         this.lastError = undefined;
       } catch (err) {

@@ -1,4 +1,14 @@
-import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import {
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  truncate,
+  type FileHandle,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { SpoolFullError } from '../errors.ts';
 
@@ -167,7 +177,12 @@ export class Spool {
       // writev may write less than asked; keep going until every byte is down.
       let remaining = Buffer.concat(buffers, total);
       while (remaining.length > 0) {
-        const { bytesWritten } = await active.handle.write(remaining, 0, remaining.length, startOffset + written);
+        const { bytesWritten } = await active.handle.write(
+          remaining,
+          0,
+          remaining.length,
+          startOffset + written,
+        );
         written += bytesWritten;
         remaining = remaining.subarray(bytesWritten);
       }

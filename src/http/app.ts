@@ -52,7 +52,13 @@ export function createApp(deps: AppDeps): Koa {
     } finally {
       // Never log headers or bodies: they carry keys and customer data.
       deps.logger.debug(
-        { requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) },
+        {
+          requestId: ctx.state.requestId,
+          method: ctx.method,
+          path: ctx.path,
+          status: ctx.status,
+          ms: Math.round(performance.now() - started),
+        },
         'request',
       );
     }
@@ -69,7 +75,14 @@ export function createApp(deps: AppDeps): Koa {
     // Ready while events can be made durable: in ClickHouse, or in the spool until it comes back.
     const ready = clickhouse || spoolHasRoom;
     ctx.status = ready ? 200 : 503;
-    ctx.body = { status: ready ? 'ready' : 'unavailable', clickhouse: clickhouse ? 'reachable' : 'unreachable', spool: { has_room: spoolHasRoom, bytes: [...deps.readiness.spoolBytes().values()].reduce((a, b) => a + b, 0) } };
+    ctx.body = {
+      status: ready ? 'ready' : 'unavailable',
+      clickhouse: clickhouse ? 'reachable' : 'unreachable',
+      spool: {
+        has_room: spoolHasRoom,
+        bytes: [...deps.readiness.spoolBytes().values()].reduce((a, b) => a + b, 0),
+      },
+    };
   });
   ops.get('/metrics', async (ctx) => {
     for (const [table, bytes] of deps.readiness.spoolBytes()) deps.metrics.spoolBytes.set({ table }, bytes);
@@ -77,12 +90,23 @@ export function createApp(deps: AppDeps): Koa {
     ctx.body = await deps.metrics.registry.metrics();
   });
 
-  const admin = adminRoutes({ keys: deps.keys, adminApiKey: deps.adminApiKey, flush: deps.flush, recentLogs: deps.recentLogs });
-  const ingest = ingestRoutes({ ingest: deps.ingest, keys: deps.keys, limits: deps.limits, moesifRecords: deps.moesifRecords });
+  const admin = adminRoutes({
+    keys: deps.keys,
+    adminApiKey: deps.adminApiKey,
+    flush: deps.flush,
+    recentLogs: deps.recentLogs,
+  });
+  const ingest = ingestRoutes({
+    ingest: deps.ingest,
+    keys: deps.keys,
+    limits: deps.limits,
+    moesifRecords: deps.moesifRecords,
+  });
   const meters = meterRoutes({ ...deps.meters, adminApiKey: deps.adminApiKey });
   // Stripe's routes come before the others: its webhook must reach its handler with the raw body unread.
   const stripe = deps.stripe ? [stripeRoutes({ ...deps.stripe, adminApiKey: deps.adminApiKey })] : [];
   if (deps.sync) stripe.push(syncRoutes({ ...deps.sync, adminApiKey: deps.adminApiKey }));
-  for (const router of [ops, ...stripe, admin, meters, ingest]) app.use(router.routes()).use(router.allowedMethods());
+  for (const router of [ops, ...stripe, admin, meters, ingest])
+    app.use(router.routes()).use(router.allowedMethods());
   return app;
 }

@@ -32,9 +32,11 @@ export function requireIngestKey(keys: IngestKeyService) {
 export function requireAdminKey(adminApiKey: string | undefined) {
   const expected = adminApiKey ? sha256(adminApiKey) : undefined;
   return async function adminAuth(ctx: Context, next: Next): Promise<void> {
-    if (!expected) throw new DomainError('forbidden', 'the admin API is disabled: set ADMIN_API_KEY to enable it');
+    if (!expected)
+      throw new DomainError('forbidden', 'the admin API is disabled: set ADMIN_API_KEY to enable it');
     const presented = sha256(presentedKey(ctx) ?? '');
-    if (!timingSafeEqual(presented, expected)) throw new DomainError('unauthorized', 'send the admin key as Authorization: Bearer <ADMIN_API_KEY>');
+    if (!timingSafeEqual(presented, expected))
+      throw new DomainError('unauthorized', 'send the admin key as Authorization: Bearer <ADMIN_API_KEY>');
     await next();
   };
 }

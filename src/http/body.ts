@@ -16,7 +16,10 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
   if (encoding === 'gzip' || encoding === 'x-gzip') decoder = createGunzip();
   else if (encoding === 'deflate') decoder = createInflate();
   else if (encoding !== 'identity' && encoding !== '') {
-    throw new DomainError('unsupported_encoding', `Content-Encoding ${encoding} is not supported; use gzip, deflate or none`);
+    throw new DomainError(
+      'unsupported_encoding',
+      `Content-Encoding ${encoding} is not supported; use gzip, deflate or none`,
+    );
   }
 
   const chunks: Buffer[] = [];
@@ -41,7 +44,11 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
     req.resume();
     if (err instanceof DomainError) throw err;
     const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
-    if (code.startsWith('Z_') || code === 'ERR_ZLIB' || /incorrect header|unexpected end|invalid/i.test(String(err))) {
+    if (
+      code.startsWith('Z_') ||
+      code === 'ERR_ZLIB' ||
+      /incorrect header|unexpected end|invalid/i.test(String(err))
+    ) {
       throw new DomainError('malformed_body', `the body is not valid ${encoding} data`);
     }
     throw new DomainError('malformed_body', 'the request body could not be read (connection aborted?)');
@@ -50,9 +57,11 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
 }
 
 function tooLarge(maxBytes: number): DomainError {
-  return new DomainError('payload_too_large', `the body is over the ${maxBytes}-byte limit (MAX_BODY_BYTES), compressed or not`);
+  return new DomainError(
+    'payload_too_large',
+    `the body is over the ${maxBytes}-byte limit (MAX_BODY_BYTES), compressed or not`,
+  );
 }
-
 
 /** The media type without parameters, lower-cased. */
 export function mediaType(header: string | undefined): string {
@@ -64,7 +73,10 @@ export function bodyKind(header: string | undefined, allowed: readonly BodyKind[
   const kind: BodyKind | undefined =
     type === 'application/json' || type === 'text/json'
       ? 'json'
-      : type === 'application/x-ndjson' || type === 'application/ndjson' || type === 'application/jsonl' || type === 'application/x-jsonlines'
+      : type === 'application/x-ndjson' ||
+          type === 'application/ndjson' ||
+          type === 'application/jsonl' ||
+          type === 'application/x-jsonlines'
         ? 'ndjson'
         : type === 'application/cloudevents+json'
           ? 'cloudevent'

@@ -71,8 +71,23 @@ export function createMetrics() {
     registry,
     ingest,
     spoolBytes,
-    onSync(report: { dryRun: boolean; aborted: boolean; sent: number; duplicates: number; cancelled: number; rejected: number; held: unknown[]; discrepancies: number; runAt: Date }) {
-      for (const [outcome, n] of [['sent', report.sent], ['duplicate', report.duplicates], ['cancelled', report.cancelled], ['rejected', report.rejected]] as const) {
+    onSync(report: {
+      dryRun: boolean;
+      aborted: boolean;
+      sent: number;
+      duplicates: number;
+      cancelled: number;
+      rejected: number;
+      held: unknown[];
+      discrepancies: number;
+      runAt: Date;
+    }) {
+      for (const [outcome, n] of [
+        ['sent', report.sent],
+        ['duplicate', report.duplicates],
+        ['cancelled', report.cancelled],
+        ['rejected', report.rejected],
+      ] as const) {
         if (n > 0) syncOperations.inc({ outcome }, n);
       }
       syncRuns.inc({ result: report.aborted ? 'aborted' : report.dryRun ? 'dry_run' : 'ok' });

@@ -94,7 +94,10 @@ export function compileMeterPeriod(meter: MeterDefinition, opts: CompileOptions)
 export function compileAdditiveHourly(meters: readonly MeterDefinition[], opts: CompileOptions): string {
   checkRange(opts.from, opts.to);
   const parsed = meters.map((m) => meterSchema.parse(m));
-  if (parsed.length === 0 || parsed.some((m) => m.aggregation.type !== 'count' && m.aggregation.type !== 'sum')) {
+  if (
+    parsed.length === 0 ||
+    parsed.some((m) => m.aggregation.type !== 'count' && m.aggregation.type !== 'sum')
+  ) {
     throw new TypeError('compileAdditiveHourly takes one or more count or sum meters');
   }
   const columns: SqlFragment[] = [raw('request_time')];
@@ -103,8 +106,15 @@ export function compileAdditiveHourly(meters: readonly MeterDefinition[], opts: 
   parsed.forEach((m, i) => {
     const conditions = filterConditions(m);
     const match = conditions.length === 0 ? raw('1') : sql`(${joined(conditions, ' AND ')})`;
-    const weighted = m.aggregation.type === 'count' ? raw('toInt64(sample_weight)') : sql`toInt64(${valueExpr(m)}) * toInt64(sample_weight)`;
-    columns.push(sql`${match} AS c${raw(String(i))}`, sql`${customerExpr(m.customer)} AS k${raw(String(i))}`, sql`${weighted} AS v${raw(String(i))}`);
+    const weighted =
+      m.aggregation.type === 'count'
+        ? raw('toInt64(sample_weight)')
+        : sql`toInt64(${valueExpr(m)}) * toInt64(sample_weight)`;
+    columns.push(
+      sql`${match} AS c${raw(String(i))}`,
+      sql`${customerExpr(m.customer)} AS k${raw(String(i))}`,
+      sql`${weighted} AS v${raw(String(i))}`,
+    );
     matches.push(match.text);
     entries.push(`tuple(toUInt32(${i}), k${i}, v${i}, c${i})`);
   });
@@ -135,7 +145,8 @@ export function compileAdditiveHourly(meters: readonly MeterDefinition[], opts: 
  */
 export function compileMeterFirstSeen(meter: MeterDefinition, opts: CompileOptions): string {
   const parsed = meterSchema.parse(meter);
-  if (parsed.aggregation.type !== 'unique_count') throw new TypeError('first-seen counts are for unique_count meters');
+  if (parsed.aggregation.type !== 'unique_count')
+    throw new TypeError('first-seen counts are for unique_count meters');
   return [
     'SELECT customer, toStartOfHour(first_seen) AS hour, toString(count()) AS value',
     'FROM (',
@@ -173,7 +184,9 @@ function source(meter: MeterDefinition, opts: CompileOptions, shape: { hourly: b
     `  WHERE ${conditions.map((c) => c.text).join('\n    AND ')}`,
     // Copies of one event are the same row: they change a count or a sum, never a unique count, an
     // extreme or the latest value. The dedupe is the costly part (bench:meters), so only where it matters.
-    ...(meter.aggregation.type === 'count' || meter.aggregation.type === 'sum' ? ['  LIMIT 1 BY app, event_id'] : []),
+    ...(meter.aggregation.type === 'count' || meter.aggregation.type === 'sum'
+      ? ['  LIMIT 1 BY app, event_id']
+      : []),
   ].join('\n');
 }
 

@@ -128,7 +128,9 @@ export class EvaluationService {
     const now = this.now();
     for (const definition of meters) {
       const version = meterVersion(definition);
-      const mine = known.filter((v) => v.meter === definition.name).sort((a, b) => +a.effectiveFrom - +b.effectiveFrom);
+      const mine = known
+        .filter((v) => v.meter === definition.name)
+        .sort((a, b) => +a.effectiveFrom - +b.effectiveFrom);
       if (mine.at(-1)?.version === version) continue;
       const effectiveFrom = definition.effective_from
         ? new Date(definition.effective_from)
@@ -160,9 +162,14 @@ export class EvaluationService {
       if (lower < lowest) lowest = lower;
       tasks.push({ record, from: lower, to: upper, watermark });
     }
-    const ranges = await this.evaluateTasks(tasks.filter((t) => t.from < t.to), runAt, revision);
+    const ranges = await this.evaluateTasks(
+      tasks.filter((t) => t.from < t.to),
+      runAt,
+      revision,
+    );
     for (const t of tasks) {
-      if (t.to > t.watermark!) await this.store.setWatermark(t.record.meter, t.record.version, t.to, revision);
+      if (t.to > t.watermark!)
+        await this.store.setWatermark(t.record.meter, t.record.version, t.to, revision);
     }
     const previous = await this.store.lastRun();
     const lateOutsideWindow = previous ? await this.source.lateEvents(previous, lowest) : 0;
@@ -201,11 +208,16 @@ export class EvaluationService {
     const prefetched = new Map<RangeTask, HourlyValue[]>();
     for (const group of groups.values()) {
       if (group.length < 2) continue;
-      const results = await this.source.hourlyAdditive(group.map((t) => t.record.definition), group[0]!.from, group[0]!.to);
+      const results = await this.source.hourlyAdditive(
+        group.map((t) => t.record.definition),
+        group[0]!.from,
+        group[0]!.to,
+      );
       group.forEach((t, i) => prefetched.set(t, results[i] ?? []));
     }
     const ranges: EvaluatedRange[] = [];
-    for (const t of tasks) ranges.push(await this.evaluateRange(t.record, t.from, t.to, runAt, revision, prefetched.get(t)));
+    for (const t of tasks)
+      ranges.push(await this.evaluateRange(t.record, t.from, t.to, runAt, revision, prefetched.get(t)));
     return ranges;
   }
 
@@ -222,11 +234,14 @@ export class EvaluationService {
     const values = new Map<string, HourlyValue>();
     const key = (customer: string, hour: Date) => `${hour.getTime()}\u0000${customer}`;
     // An hour that had usage and now has none must say 0, not keep its old value.
-    for (const old of await this.store.stored(meter, version, from, to)) values.set(key(old.customer, old.hour), { ...old, value: 0n });
+    for (const old of await this.store.stored(meter, version, from, to))
+      values.set(key(old.customer, old.hour), { ...old, value: 0n });
     for (const v of fresh) values.set(key(v.customer, v.hour), v);
 
     const rows: UsageRow[] = [];
-    const byHour = [...values.values()].sort((a, b) => +a.hour - +b.hour || (a.customer < b.customer ? -1 : 1));
+    const byHour = [...values.values()].sort(
+      (a, b) => +a.hour - +b.hour || (a.customer < b.customer ? -1 : 1),
+    );
     if (ADDITIVE.has(definition.aggregation.type)) {
       // Running sums within each month; hours of the month before `from` come from the store.
       const running = new Map<string, bigint>();
@@ -256,7 +271,11 @@ export class EvaluationService {
         if (!seen) {
           seen = new Map();
           const end = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 1));
-          for (const f of await this.source.firstSeen(definition, maxDate(month, record.effectiveFrom), minDate(end, to))) {
+          for (const f of await this.source.firstSeen(
+            definition,
+            maxDate(month, record.effectiveFrom),
+            minDate(end, to),
+          )) {
             const perHour = seen.get(f.customer) ?? new Map<number, bigint>();
             perHour.set(f.hour.getTime(), f.value);
             seen.set(f.customer, perHour);
@@ -272,7 +291,11 @@ export class EvaluationService {
       for (const v of byHour) {
         let period = periodByHour.get(v.hour.getTime());
         if (!period) {
-          period = await this.source.period(definition, maxDate(periodStart(v.hour), record.effectiveFrom), addHours(v.hour, 1));
+          period = await this.source.period(
+            definition,
+            maxDate(periodStart(v.hour), record.effectiveFrom),
+            addHours(v.hour, 1),
+          );
           periodByHour.set(v.hour.getTime(), period);
         }
         rows.push({ ...v, meter, version, periodValue: period.get(v.customer) ?? 0n });
@@ -284,7 +307,9 @@ export class EvaluationService {
 }
 
 /** Each version with the start of the next version of the same meter (its end), in order. */
-function intervals(versions: MeterVersionRecord[]): { record: MeterVersionRecord; until: Date | undefined }[] {
+function intervals(
+  versions: MeterVersionRecord[],
+): { record: MeterVersionRecord; until: Date | undefined }[] {
   const byMeter = new Map<string, MeterVersionRecord[]>();
   for (const v of versions) byMeter.set(v.meter, [...(byMeter.get(v.meter) ?? []), v]);
   const out: { record: MeterVersionRecord; until: Date | undefined }[] = [];

@@ -1,4 +1,10 @@
-import type { EvaluationReport, HourlyValue, MeterVersionRecord, UsageRow, UsageStore } from './evaluation.ts';
+import type {
+  EvaluationReport,
+  HourlyValue,
+  MeterVersionRecord,
+  UsageRow,
+  UsageStore,
+} from './evaluation.ts';
 
 /** The fake beside the UsageStore port, for unit tests: the latest write of an hour wins, as in ClickHouse. */
 export class InMemoryUsageStore implements UsageStore {

@@ -41,7 +41,10 @@ export class UsageQueryService {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  async usage(meter: MeterDefinition, q: { from: Date; to: Date; window: UsageWindow; customer?: string }): Promise<UsagePoint[]> {
+  async usage(
+    meter: MeterDefinition,
+    q: { from: Date; to: Date; window: UsageWindow; customer?: string },
+  ): Promise<UsagePoint[]> {
     const rows = await this.reader.usage(meter.name, q.from, q.to, q.customer);
     const additive = ADDITIVE.has(meter.aggregation.type);
     const points = new Map<string, { customer: string; start: Date; value: bigint; lastHour: number }>();
@@ -66,7 +69,12 @@ export class UsageQueryService {
     }
     return [...points.values()]
       .sort((a, b) => +a.start - +b.start || (a.customer < b.customer ? -1 : 1))
-      .map((p) => ({ meter: meter.name, customer: p.customer, window_start: p.start.toISOString(), value: p.value.toString() }));
+      .map((p) => ({
+        meter: meter.name,
+        customer: p.customer,
+        window_start: p.start.toISOString(),
+        value: p.value.toString(),
+      }));
   }
 
   /** Each meter's usage in the customer's current billing period (calendar month, UTC), priced. */
@@ -85,7 +93,11 @@ export class UsageQueryService {
         ...(price
           ? {
               currency: meter.pricing!.currency,
-              cost: { minor: price.total.minor, amount: price.total.rounded_minor.toString(), display: price.total.display },
+              cost: {
+                minor: price.total.minor,
+                amount: price.total.rounded_minor.toString(),
+                display: price.total.display,
+              },
               tiers: price.lines.map((l) => ({
                 tier: l.tier,
                 from: l.from.toString(),
@@ -100,6 +112,13 @@ export class UsageQueryService {
           : {}),
       });
     }
-    return { customer, period: { start: from.toISOString(), end: new Date(Date.UTC(from.getUTCFullYear(), from.getUTCMonth() + 1, 1)).toISOString() }, meters: out };
+    return {
+      customer,
+      period: {
+        start: from.toISOString(),
+        end: new Date(Date.UTC(from.getUTCFullYear(), from.getUTCMonth() + 1, 1)).toISOString(),
+      },
+      meters: out,
+    };
   }
 }

@@ -30,13 +30,22 @@ const DB = 'bench_ingest';
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
-function post(url: string, path: string, body: Buffer, headers: Record<string, string>): Promise<{ status: number; text: string }> {
+function post(
+  url: string,
+  path: string,
+  body: Buffer,
+  headers: Record<string, string>,
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${url}${path}`, { method: 'POST', agent, headers: { ...headers, 'content-length': String(body.length) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-    });
+    const req = request(
+      `${url}${path}`,
+      { method: 'POST', agent, headers: { ...headers, 'content-length': String(body.length) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -60,7 +69,14 @@ function batches(count: number, seed: number, idPrefix: string): Buffer[] {
   const now = Date.now();
   const out: Buffer[] = [];
   let batch: object[] = [];
-  for (const record of generateSampleLogs({ count, seed, start: new Date(now - 3_600_000), end: new Date(now), companies: 50, users: 500 })) {
+  for (const record of generateSampleLogs({
+    count,
+    seed,
+    start: new Date(now - 3_600_000),
+    end: new Date(now),
+    companies: 50,
+    users: 500,
+  })) {
     batch.push({ ...record, id: `${idPrefix}-${record.id}` });
     if (batch.length === BATCH) {
       out.push(Buffer.from(JSON.stringify(batch)));
@@ -75,14 +91,18 @@ function batches(count: number, seed: number, idPrefix: string): Buffer[] {
 async function createKey(url: string): Promise<string> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    const res = await post(url, '/v1/admin/keys', Buffer.from('{"name":"bench"}'), { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }).catch(() => undefined);
+    const res = await post(url, '/v1/admin/keys', Buffer.from('{"name":"bench"}'), {
+      authorization: `Bearer ${ADMIN_KEY}`,
+      'content-type': 'application/json',
+    }).catch(() => undefined);
     if (res?.status === 201) return (JSON.parse(res.text) as { key: string }).key;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('the service did not start within 30 s');
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
 async function main(): Promise<void> {
   const ch = await startClickHouseServer();
@@ -100,7 +120,10 @@ async function main(): Promise<void> {
   };
   const url = `http://127.0.0.1:${port}`;
   // The same flags as `npm start`.
-  const service = spawn(process.execPath, ['--max-semi-space-size=64', BIN, 'serve'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const service = spawn(process.execPath, ['--max-semi-space-size=64', BIN, 'serve'], {
+    env,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   try {
     const key = await createKey(url);
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
@@ -108,7 +131,10 @@ async function main(): Promise<void> {
     // Warm-up: JIT, connections, the table's first parts.
     for (const body of batches(20_000, 99, 'warm')) await post(url, '/v1/logs', body, headers);
     await post(url, '/v1/admin/flush', Buffer.alloc(0), { authorization: `Bearer ${ADMIN_KEY}` });
-    const countRows = async () => Number((await chQuery(ch.url, `SELECT count() FROM ${DB}.request_logs WHERE event_id LIKE 'max-%'`)).trim());
+    const countRows = async () =>
+      Number(
+        (await chQuery(ch.url, `SELECT count() FROM ${DB}.request_logs WHERE event_id LIKE 'max-%'`)).trim(),
+      );
 
     // 1. Max rate, until ClickHouse holds every event.
     const bodies = batches(EVENTS, 1, 'max');
@@ -130,11 +156,19 @@ async function main(): Promise<void> {
     const ackedPerS = EVENTS / ((ackedAt - started) / 1000);
 
     // 2. Raw: ClickHouse inserting the same rows itself, one JSONEachRow insert.
-    const rows = await chQuery(ch.url, `SELECT * FROM ${DB}.request_logs WHERE event_id LIKE 'max-%' FORMAT JSONEachRow`);
+    const rows = await chQuery(
+      ch.url,
+      `SELECT * FROM ${DB}.request_logs WHERE event_id LIKE 'max-%' FORMAT JSONEachRow`,
+    );
     await chQuery(ch.url, `CREATE TABLE ${DB}.raw_copy AS ${DB}.request_logs`);
     const rawBody = Buffer.from(rows);
     const rawStart = performance.now();
-    const raw = await post(ch.url, `/?query=${encodeURIComponent(`INSERT INTO ${DB}.raw_copy FORMAT JSONEachRow`)}`, rawBody, {});
+    const raw = await post(
+      ch.url,
+      `/?query=${encodeURIComponent(`INSERT INTO ${DB}.raw_copy FORMAT JSONEachRow`)}`,
+      rawBody,
+      {},
+    );
     if (raw.status !== 200) throw new Error(`raw insert: ${raw.text}`);
     const rawPerS = EVENTS / ((performance.now() - rawStart) / 1000);
 
@@ -162,11 +196,17 @@ async function main(): Promise<void> {
       p50_ms: Number(percentile(latencies, 50).toFixed(1)),
       p99_ms: Number(percentile(latencies, 99).toFixed(1)),
     };
-    console.log(`events                 ${EVENTS} in ${bodies.length} batches of ${BATCH}, ${CLIENTS} clients`);
+    console.log(
+      `events                 ${EVENTS} in ${bodies.length} batches of ${BATCH}, ${CLIENTS} clients`,
+    );
     console.log(`acked (durable) rate   ${Math.round(ackedPerS)} events/s`);
     console.log(`into ClickHouse rate   ${result.events_per_s} events/s`);
-    console.log(`raw ClickHouse insert  ${result.raw_events_per_s} events/s (one JSONEachRow insert, ${(rawBody.length / 1e6).toFixed(1)} MB)`);
-    console.log(`latency at ${Math.round(targetBatchesPerS * BATCH)} events/s  p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms over ${latencies.length} batches`);
+    console.log(
+      `raw ClickHouse insert  ${result.raw_events_per_s} events/s (one JSONEachRow insert, ${(rawBody.length / 1e6).toFixed(1)} MB)`,
+    );
+    console.log(
+      `latency at ${Math.round(targetBatchesPerS * BATCH)} events/s  p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms over ${latencies.length} batches`,
+    );
     console.log(JSON.stringify(result));
   } finally {
     service.kill('SIGTERM');

@@ -276,7 +276,8 @@ function timedPorts(inner: ClickHouseMeterStore, samples: Sample[]): UsageSource
   return {
     hourly: (meter, from, to) => timed(meter.name, 'hourly', () => inner.hourly(meter, from, to)),
     period: (meter, from, to) => timed(meter.name, 'period', () => inner.period(meter, from, to)),
-    hourlyAdditive: (meters, from, to) => timed(meters.map((m) => m.name).join('+'), 'hourly', () => inner.hourlyAdditive(meters, from, to)),
+    hourlyAdditive: (meters, from, to) =>
+      timed(meters.map((m) => m.name).join('+'), 'hourly', () => inner.hourlyAdditive(meters, from, to)),
     firstSeen: (meter, from, to) => timed(meter.name, 'period', () => inner.firstSeen(meter, from, to)),
     lateEvents: (since, before) => timed('-', 'bookkeeping', () => inner.lateEvents(since, before)),
     versions: () => timed('-', 'bookkeeping', () => inner.versions()),
@@ -442,7 +443,12 @@ async function main(): Promise<void> {
     console.log('');
     console.log('evaluation (best round)      queries    seconds');
     // Rows under several meters joined by '+' are one query for all of them (count/sum in one scan).
-    const names = [...new Set([...meters.map((m) => m.name), ...bestSamples.map((s) => s.meter).filter((n) => n.includes('+'))])];
+    const names = [
+      ...new Set([
+        ...meters.map((m) => m.name),
+        ...bestSamples.map((s) => s.meter).filter((n) => n.includes('+')),
+      ]),
+    ];
     for (const m of names.map((name) => ({ name }))) {
       for (const kind of ['hourly', 'period', 'stored', 'write'] as const) {
         const n = count((s) => s.meter === m.name && s.kind === kind);

@@ -108,7 +108,8 @@ function waitFor<T>(child: ChildProcess, type: string): Promise<T> {
         resolve(message as T);
       }
     };
-    const onExit = (code: number | null): void => reject(new Error(`bench server exited (${code}) before '${type}'`));
+    const onExit = (code: number | null): void =>
+      reject(new Error(`bench server exited (${code}) before '${type}'`));
     child.on('message', onMessage);
     child.once('exit', onExit);
   });
@@ -117,7 +118,10 @@ function waitFor<T>(child: ChildProcess, type: string): Promise<T> {
 const children = new Set<ChildProcess>();
 
 async function start(variant: Variant, catcherPort: number): Promise<Server> {
-  const child = fork(SERVER_SCRIPT, [variant, String(catcherPort)], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const child = fork(SERVER_SCRIPT, [variant, String(catcherPort)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: 'inherit',
+  });
   children.add(child);
   const { port } = await waitFor<{ port: number }>(child, 'ready');
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
@@ -129,7 +133,9 @@ async function stop(server: Server): Promise<{ cpuMicros: number; stats: unknown
   const stopped = waitFor<{ cpuMicros: number; stats: unknown }>(server.child, 'stopped');
   server.child.send('stop');
   const result = await stopped;
-  await new Promise<void>((resolve) => (server.child.exitCode === null ? server.child.once('exit', () => resolve()) : resolve()));
+  await new Promise<void>((resolve) =>
+    server.child.exitCode === null ? server.child.once('exit', () => resolve()) : resolve(),
+  );
   children.delete(server.child);
   return result;
 }
@@ -153,10 +159,14 @@ async function main(): Promise<void> {
     const cycles = Math.ceil(REQUESTS / BURST);
     for (let cycle = 0; cycle < cycles; cycle++) {
       const count = Math.min(BURST, REQUESTS - cycle * BURST);
-      for (let k = 0; k < servers.length; k++) await burst(servers[(cycle + k) % servers.length]!, count, true);
+      for (let k = 0; k < servers.length; k++)
+        await burst(servers[(cycle + k) % servers.length]!, count, true);
     }
 
-    const results = new Map<Variant, { rps: number; cpu: number; p50: number; p99: number; errors: number; delivered: string }>();
+    const results = new Map<
+      Variant,
+      { rps: number; cpu: number; p50: number; p99: number; errors: number; delivered: string }
+    >();
     for (const server of servers) {
       const { cpuMicros } = await stop(server);
       const sorted = server.latencies.sort((a, b) => a - b);
@@ -175,7 +185,8 @@ async function main(): Promise<void> {
     results.get('moesif')!.delivered = `${counts.moesif}/${expected}`;
 
     const baseline = results.get('baseline')!.rps;
-    const overhead = (variant: Variant): number => Number((1 - results.get(variant)!.rps / baseline).toFixed(4));
+    const overhead = (variant: Variant): number =>
+      Number((1 - results.get(variant)!.rps / baseline).toFixed(4));
     console.log(
       `Express GET /RetrieveCreditScore: ${REQUESTS} requests per variant in bursts of ${BURST} (after ${WARMUP} warm-up), concurrency ${CONCURRENCY}, Node ${process.version}`,
     );

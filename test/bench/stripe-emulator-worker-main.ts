@@ -21,7 +21,12 @@ port.on('message', (msg: EmulatorRequestMessage) => {
     case 'requestCount':
       return reply(emulator.requests.length);
     case 'arrivals':
-      return reply(emulator.requests.slice(msg.sinceIndex).filter((r) => r.path === msg.path).map((r) => r.receivedAtRealMs));
+      return reply(
+        emulator.requests
+          .slice(msg.sinceIndex)
+          .filter((r) => r.path === msg.path)
+          .map((r) => r.receivedAtRealMs),
+      );
     case 'totals': {
       // event name / customer → sum of non-cancelled values, as text.
       const totals: Record<string, string> = {};

@@ -38,8 +38,20 @@ const LATENCY_MS = Number(process.env.BENCH_LATENCY_MS ?? 20);
 const SECRET = 'sk_test_bench';
 
 const meters: MeterDefinition[] = [
-  meterSchema.parse({ name: 'bench-calls', description: 'calls', aggregation: { type: 'count' }, unit: 'calls', stripe: { event_name: 'bench_calls' } }),
-  meterSchema.parse({ name: 'bench-bytes', description: 'bytes', aggregation: { type: 'sum', value: 'response_bytes' }, unit: 'bytes', stripe: { event_name: 'bench_bytes' } }),
+  meterSchema.parse({
+    name: 'bench-calls',
+    description: 'calls',
+    aggregation: { type: 'count' },
+    unit: 'calls',
+    stripe: { event_name: 'bench_calls' },
+  }),
+  meterSchema.parse({
+    name: 'bench-bytes',
+    description: 'bytes',
+    aggregation: { type: 'sum', value: 'response_bytes' },
+    unit: 'bytes',
+    stripe: { event_name: 'bench_bytes' },
+  }),
 ];
 
 /** The most calls that started inside any 1000 ms window. */
@@ -53,10 +65,18 @@ function maxPerWindow(times: number[]): number {
   return best;
 }
 
-type Question = EmulatorRequestMessage extends infer M ? (M extends { id: number } ? Omit<M, 'id'> : never) : never;
+type Question = EmulatorRequestMessage extends infer M
+  ? M extends { id: number }
+    ? Omit<M, 'id'>
+    : never
+  : never;
 
 /** The emulator on its own thread (a remote Stripe's CPU is not ours), and a way to ask it things. */
-async function startEmulatorThread(): Promise<{ url: string; ask<T>(q: Question): Promise<T>; stop(): Promise<void> }> {
+async function startEmulatorThread(): Promise<{
+  url: string;
+  ask<T>(q: Question): Promise<T>;
+  stop(): Promise<void>;
+}> {
   const worker = new Worker(new URL('./stripe-emulator-worker.mjs', import.meta.url));
   const waiting = new Map<number, (v: unknown) => void>();
   let next = 0;
@@ -73,18 +93,36 @@ async function startEmulatorThread(): Promise<{ url: string; ask<T>(q: Question)
       waiting.set(id, (v) => resolve(v as T));
       worker.postMessage({ ...q, id });
     });
-  return { url, ask, stop: async () => { await ask({ op: 'stop' }); await worker.terminate(); } };
+  return {
+    url,
+    ask,
+    stop: async () => {
+      await ask({ op: 'stop' });
+      await worker.terminate();
+    },
+  };
 }
 
 async function main(): Promise<void> {
   const server = await startClickHouseServer();
   const emulator = await startEmulatorThread();
   try {
-    const ch = await connectClickHouse({ kind: 'server', url: server.url, username: 'default', password: '', database: 'bench_sync' });
+    const ch = await connectClickHouse({
+      kind: 'server',
+      url: server.url,
+      username: 'default',
+      password: '',
+      database: 'bench_sync',
+    });
     await migrate(ch);
 
     const api = new URL(emulator.url);
-    const admin = new Stripe(SECRET, { host: api.hostname, port: Number(api.port), protocol: 'http', maxNetworkRetries: 2 });
+    const admin = new Stripe(SECRET, {
+      host: api.hostname,
+      port: Number(api.port),
+      protocol: 'http',
+      maxNetworkRetries: 2,
+    });
     for (const m of meters) {
       await admin.billing.meters.create({
         display_name: m.name,
@@ -95,7 +133,8 @@ async function main(): Promise<void> {
       });
     }
     const customers: string[] = [];
-    for (let i = 0; i < CUSTOMERS; i++) customers.push((await admin.customers.create({ name: `bench ${i}` })).id);
+    for (let i = 0; i < CUSTOMERS; i++)
+      customers.push((await admin.customers.create({ name: `bench ${i}` })).id);
 
     const now = new Date();
     const lastClosed = Math.floor(now.getTime() / HOUR_MS) * HOUR_MS - HOUR_MS;
@@ -107,15 +146,30 @@ async function main(): Promise<void> {
       for (const [i, customer] of customers.entries()) {
         for (let h = 0; h < HOURS; h++) {
           const value = BigInt(1 + ((i * 7 + h * 13) % 997)) * (m.aggregation.type === 'sum' ? 1024n : 1n);
-          rows.push({ meter: m.name, version: 'v1', customer, hour: new Date(lastClosed - h * HOUR_MS), value, periodValue: value });
-          expected.set(`${m.stripe!.event_name}/${customer}`, (expected.get(`${m.stripe!.event_name}/${customer}`) ?? 0n) + value);
+          rows.push({
+            meter: m.name,
+            version: 'v1',
+            customer,
+            hour: new Date(lastClosed - h * HOUR_MS),
+            value,
+            periodValue: value,
+          });
+          expected.set(
+            `${m.stripe!.event_name}/${customer}`,
+            (expected.get(`${m.stripe!.event_name}/${customer}`) ?? 0n) + value,
+          );
           expectedEvents += 1;
         }
       }
       await store.writeUsage(rows, now, 1n);
     }
 
-    const config = loadConfig({ STRIPE_SECRET_KEY: SECRET, STRIPE_API_BASE: emulator.url, STRIPE_RATE_LIMIT_PER_SECOND: String(LIMIT), SYNC_CONCURRENCY: process.env.SYNC_CONCURRENCY });
+    const config = loadConfig({
+      STRIPE_SECRET_KEY: SECRET,
+      STRIPE_API_BASE: emulator.url,
+      STRIPE_RATE_LIMIT_PER_SECOND: String(LIMIT),
+      SYNC_CONCURRENCY: process.env.SYNC_CONCURRENCY,
+    });
     const gateway = createStripeGateway({ ...config.stripe, secretKey: SECRET });
     const sync = new SyncService({
       store: new ClickHouseSyncStore(ch),
@@ -136,21 +190,32 @@ async function main(): Promise<void> {
     const idleStarted = performance.now();
     const idle = await sync.run(meters);
     const idleSeconds = (performance.now() - idleStarted) / 1000;
-    const idleProblem = idle.keysChecked === 0 ? undefined : `a run with nothing new still looked at ${idle.keysChecked} keys`;
+    const idleProblem =
+      idle.keysChecked === 0 ? undefined : `a run with nothing new still looked at ${idle.keysChecked} keys`;
 
-    const arrivals = (await emulator.ask<number[]>({ op: 'arrivals', path: '/v1/billing/meter_events', sinceIndex: firstRequest })).sort((a, b) => a - b);
+    const arrivals = (
+      await emulator.ask<number[]>({
+        op: 'arrivals',
+        path: '/v1/billing/meter_events',
+        sinceIndex: firstRequest,
+      })
+    ).sort((a, b) => a - b);
     const peak = maxPerWindow(arrivals);
     const spanSeconds = (arrivals.at(-1)! - arrivals[0]!) / 1000;
     const totals = await emulator.ask<Record<string, string>>({ op: 'totals' });
     const problems: string[] = idleProblem ? [idleProblem] : [];
-    if (report.sent !== expectedEvents) problems.push(`sent ${report.sent} of ${expectedEvents} events (${JSON.stringify(report)})`);
+    if (report.sent !== expectedEvents)
+      problems.push(`sent ${report.sent} of ${expectedEvents} events (${JSON.stringify(report)})`);
     for (const [key, value] of expected) {
       const total = BigInt(totals[key] ?? '0');
       if (total !== value) problems.push(`${key}: Stripe holds ${total}, usage ${value}`);
     }
-    if (peak > LIMIT) problems.push(`${peak} meter event calls in one 1000 ms window, over the limit of ${LIMIT}`);
+    if (peak > LIMIT)
+      problems.push(`${peak} meter event calls in one 1000 ms window, over the limit of ${LIMIT}`);
     const eventsPerS = (arrivals.length - 1) / spanSeconds;
-    console.log(`synced ${report.sent} events for ${CUSTOMERS} customers × ${meters.length} meters × ${HOURS} hours in ${seconds.toFixed(2)} s; latency ${LATENCY_MS} ms; peak ${peak} calls in 1 s; this process used ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of CPU (the emulator thread's included)`);
+    console.log(
+      `synced ${report.sent} events for ${CUSTOMERS} customers × ${meters.length} meters × ${HOURS} hours in ${seconds.toFixed(2)} s; latency ${LATENCY_MS} ms; peak ${peak} calls in 1 s; this process used ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of CPU (the emulator thread's included)`,
+    );
     for (const p of problems.slice(0, 10)) console.error(`FAIL: ${p}`);
     console.log(
       JSON.stringify({

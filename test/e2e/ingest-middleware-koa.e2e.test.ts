@@ -5,10 +5,24 @@ import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createForwarder, koaMiddleware, type Forwarder, type ForwarderOptions, type IngestError } from '../../ingest/index.ts';
+import {
+  createForwarder,
+  koaMiddleware,
+  type Forwarder,
+  type ForwarderOptions,
+  type IngestError,
+} from '../../ingest/index.ts';
 import { ENGINES } from '../support/clickhouse.ts';
 import { startTestService, type StoredRow, type TestService } from '../support/service.ts';
-import { closedPort, epochSeconds, hangingServer, listen, metaOf, waitFor, type Listening } from './support.ts';
+import {
+  closedPort,
+  epochSeconds,
+  hangingServer,
+  listen,
+  metaOf,
+  waitFor,
+  type Listening,
+} from './support.ts';
 
 const header = (req: IncomingMessage, name: string): string | undefined => {
   const value = req.headers[name];
@@ -74,7 +88,12 @@ async function call(api: Listening, path: string, init: RequestInit = {}): Promi
   const res = await fetch(`${api.url}${path}`, { signal: AbortSignal.timeout(5_000), ...init });
   const body = await res.text();
   const length = res.headers.get('content-length');
-  return { status: res.status, body, contentLength: length === null ? undefined : Number(length), ms: performance.now() - started };
+  return {
+    status: res.status,
+    body,
+    contentLength: length === null ? undefined : Number(length),
+    ms: performance.now() - started,
+  };
 }
 
 describe.each(ENGINES)('ingest/ koaMiddleware in Koa → collector on %s ClickHouse', (engine) => {
@@ -110,20 +129,31 @@ describe.each(ENGINES)('ingest/ koaMiddleware in Koa → collector on %s ClickHo
     const who = { 'x-company-id': 'co_koa', 'x-user-id': 'user_koa', 'x-api-version': '2024-06-01' };
     const postBody = JSON.stringify({ ssn: '123-45-6789', name: 'Ada Lovelace' });
     const answers = {
-      r1: await call(api, '/RetrieveCreditScore?ssn=123-45-6789', { headers: { ...who, 'x-request-id': 'r1' } }),
+      r1: await call(api, '/RetrieveCreditScore?ssn=123-45-6789', {
+        headers: { ...who, 'x-request-id': 'r1' },
+      }),
       r2: await call(api, '/RetrieveCreditScore?debug=true', {
         method: 'POST',
-        headers: { ...who, 'x-request-id': 'r2', 'content-type': 'application/json', authorization: 'Bearer secret' },
+        headers: {
+          ...who,
+          'x-request-id': 'r2',
+          'content-type': 'application/json',
+          authorization: 'Bearer secret',
+        },
         body: postBody,
       }),
       r3: await call(api, '/v1/reports/42?format=pdf#top', { headers: { ...who, 'x-request-id': 'r3' } }),
       r4: await call(api, '/broken', { headers: { 'x-company-id': 'co_koa', 'x-request-id': 'r4' } }),
-      r5: await call(api, '/throws?token=abc', { headers: { 'x-company-id': 'co_koa', 'x-request-id': 'r5' } }),
+      r5: await call(api, '/throws?token=abc', {
+        headers: { 'x-company-id': 'co_koa', 'x-request-id': 'r5' },
+      }),
       r6: await call(api, '/pay', { headers: { 'x-company-id': 'co_koa', 'x-request-id': 'r6' } }),
       r7: await call(api, '/nowhere?x=1', { headers: { 'x-company-id': 'co_koa', 'x-request-id': 'r7' } }),
       r8: await call(api, '/v1/export', { headers: { 'x-company-id': 'co_koa', 'x-request-id': 'r8' } }),
       // identify throws: the call is still answered, and recorded without identity
-      r9: await call(api, '/RetrieveCreditScore', { headers: { 'x-company-id': 'co_koa', 'x-request-id': 'r9', 'x-explode': '1' } }),
+      r9: await call(api, '/RetrieveCreditScore', {
+        headers: { 'x-company-id': 'co_koa', 'x-request-id': 'r9', 'x-explode': '1' },
+      }),
     };
     const endedAt = Date.now();
 
@@ -159,7 +189,9 @@ describe.each(ENGINES)('ingest/ koaMiddleware in Koa → collector on %s ClickHo
       request: keyof typeof answers,
       fields: Pick<StoredRow, 'method' | 'route' | 'status'> & Partial<StoredRow>,
     ): StoredRow => ({
-      event_id: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/),
+      event_id: expect.stringMatching(
+        /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+      ),
       app: svc.keyId,
       received_at: expect.any(Number),
       request_time: expect.any(Number),
@@ -185,7 +217,12 @@ describe.each(ENGINES)('ingest/ koaMiddleware in Koa → collector on %s ClickHo
         method: 'GET',
         route: '/RetrieveCreditScore',
         status: 200,
-        meta_keys: ['metadata.plan', 'metadata.route_template', 'header.x-request-id', 'header.x-api-version'],
+        meta_keys: [
+          'metadata.plan',
+          'metadata.route_template',
+          'header.x-request-id',
+          'header.x-api-version',
+        ],
         meta_values: ['pro', '/RetrieveCreditScore', 'r1', '2024-06-01'],
       }),
       r2: row('r2', {
@@ -194,7 +231,13 @@ describe.each(ENGINES)('ingest/ koaMiddleware in Koa → collector on %s ClickHo
         route: '/RetrieveCreditScore',
         status: 200,
         request_bytes: Buffer.byteLength(postBody),
-        meta_keys: ['metadata.plan', 'metadata.route_template', 'header.x-request-id', 'header.content-type', 'header.x-api-version'],
+        meta_keys: [
+          'metadata.plan',
+          'metadata.route_template',
+          'header.x-request-id',
+          'header.content-type',
+          'header.x-api-version',
+        ],
         meta_values: ['pro', '/RetrieveCreditScore', 'r2', 'application/json', '2024-06-01'],
       }),
       r3: row('r3', {
@@ -202,7 +245,12 @@ describe.each(ENGINES)('ingest/ koaMiddleware in Koa → collector on %s ClickHo
         method: 'GET',
         route: '/v1/reports/42',
         status: 200,
-        meta_keys: ['metadata.plan', 'metadata.route_template', 'header.x-request-id', 'header.x-api-version'],
+        meta_keys: [
+          'metadata.plan',
+          'metadata.route_template',
+          'header.x-request-id',
+          'header.x-api-version',
+        ],
         meta_values: ['pro', '/v1/reports/:id', 'r3', '2024-06-01'],
       }),
       r4: row('r4', {
@@ -253,7 +301,15 @@ describe.each(ENGINES)('ingest/ koaMiddleware in Koa → collector on %s ClickHo
     // Response sizes are real numbers of bytes, not zeros.
     expect(Object.values(answers).every((a) => (a.contentLength ?? 1) > 0)).toBe(true);
     const stored = JSON.stringify(rows);
-    for (const secret of ['Bearer secret', '123-45-6789', 'Ada Lovelace', 'SCORE-MARKER', 'token=abc', 'debug=true', 'kaboom']) {
+    for (const secret of [
+      'Bearer secret',
+      '123-45-6789',
+      'Ada Lovelace',
+      'SCORE-MARKER',
+      'token=abc',
+      'debug=true',
+      'kaboom',
+    ]) {
       expect(stored).not.toContain(secret);
     }
     // The throwing identify hook was reported, not thrown into the API.
@@ -307,13 +363,19 @@ describe.each(ENGINES)('ingest/ koaMiddleware in Koa → collector on %s ClickHo
 describe('ingest/ koaMiddleware when the collector is unreachable', () => {
   const expectHealthyAnswers = (answers: Answer[]) => {
     for (const [i, a] of answers.entries()) {
-      const expected = i % 3 === 2 ? [500, 'Internal Server Error'] : [200, '{"score":"SCORE-MARKER-742","band":"good"}'];
+      const expected =
+        i % 3 === 2 ? [500, 'Internal Server Error'] : [200, '{"score":"SCORE-MARKER-742","band":"good"}'];
       expect([a.status, a.body]).toEqual(expected);
     }
   };
   const drive = async (api: Listening, n: number): Promise<Answer[]> => {
     const answers: Answer[] = [];
-    for (let i = 0; i < n; i++) answers.push(await call(api, i % 3 === 2 ? '/throws' : '/RetrieveCreditScore', { headers: { 'x-company-id': 'co_down' } }));
+    for (let i = 0; i < n; i++)
+      answers.push(
+        await call(api, i % 3 === 2 ? '/throws' : '/RetrieveCreditScore', {
+          headers: { 'x-company-id': 'co_down' },
+        }),
+      );
     return answers;
   };
 
@@ -336,7 +398,12 @@ describe('ingest/ koaMiddleware when the collector is unreachable', () => {
       expectHealthyAnswers(answers);
       expect(Math.max(...answers.map((a) => a.ms))).toBeLessThan(1_000);
       // The collector was tried and refused (and the forwarder backs off without the API noticing).
-      expect(await waitFor(() => forwarder.stats().retries, (n) => n >= 1)).toBeGreaterThanOrEqual(1);
+      expect(
+        await waitFor(
+          () => forwarder.stats().retries,
+          (n) => n >= 1,
+        ),
+      ).toBeGreaterThanOrEqual(1);
 
       await waitFor(
         () => forwarder.stats(),

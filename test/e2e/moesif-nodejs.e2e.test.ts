@@ -28,7 +28,9 @@ const txOf = (row: StoredRow): string => metaOf(row)['metadata.moesif.transactio
  */
 const expectedId = (rows: StoredRow[], txId: string, call: Omit<MoesifCall, 'requestMs'>): string => {
   const row = rows.find((r) => txOf(r) === txId);
-  return row ? moesifEventId(txId, { ...call, requestMs: requestMsOf(row) }) : `no row with transaction id ${txId}`;
+  return row
+    ? moesifEventId(txId, { ...call, requestMs: requestMsOf(row) })
+    : `no row with transaction id ${txId}`;
 };
 
 const header = (req: object, name: string): string | undefined => {
@@ -133,7 +135,9 @@ describe.each(ENGINES)('moesif-nodejs 3.11 in Express → collector on %s ClickH
     const solo = scoreRequest('user_solo', undefined, 'Solo Dev');
     const r1 = await call(batchedApi, '/RetrieveCreditScore?ssn=123-45-6789', ada.init);
     const r2 = await call(batchedApi, '/RetrieveCreditScore', bob.init);
-    const r3 = await call(batchedApi, '/nope?token=abc', { headers: { 'x-company-id': 'co_acme', authorization: 'Bearer secret' } });
+    const r3 = await call(batchedApi, '/nope?token=abc', {
+      headers: { 'x-company-id': 'co_acme', authorization: 'Bearer secret' },
+    });
     // The fourth event waits for batchMaxTime (the first three filled a batch).
     const r4 = await call(batchedApi, '/RetrieveCreditScore', solo.init);
     const endedAt = Date.now();
@@ -141,7 +145,8 @@ describe.each(ENGINES)('moesif-nodejs 3.11 in Express → collector on %s ClickH
     expect([r1.status, r2.status, r3.status, r4.status]).toEqual([200, 200, 404, 200]);
     expect(JSON.parse(r1.body)).toEqual({ score: 'SCORE-MARKER-742', band: 'good', for: 'Ada Lovelace' });
     const ids = [r1.txId, r2.txId, r3.txId, r4.txId];
-    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    for (const id of ids)
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(new Set(ids).size).toBe(4);
 
     const rows = await waitForRows(svc, (r) => ids.includes(txOf(r)), 4);
@@ -168,7 +173,16 @@ describe.each(ENGINES)('moesif-nodejs 3.11 in Express → collector on %s ClickH
         'header.user-agent',
         'response_header.content-type',
       ],
-      meta_values: ['eu', 'Incoming', txId, 'application/json', '2024-06-01', '*/*', 'node', 'application/json; charset=utf-8'],
+      meta_values: [
+        'eu',
+        'Incoming',
+        txId,
+        'application/json',
+        '2024-06-01',
+        '*/*',
+        'node',
+        'application/json; charset=utf-8',
+      ],
     });
     const expected: StoredRow[] = [
       {
@@ -211,7 +225,13 @@ describe.each(ENGINES)('moesif-nodejs 3.11 in Express → collector on %s ClickH
       },
       {
         ...base,
-        event_id: expectedId(rows, r3.txId, { method: 'GET', route: '/nope', host, companyId: 'co_acme', userId: '' }),
+        event_id: expectedId(rows, r3.txId, {
+          method: 'GET',
+          route: '/nope',
+          host,
+          companyId: 'co_acme',
+          userId: '',
+        }),
         customer_key: 'co_acme',
         company_id: 'co_acme',
         user_id: '',
@@ -253,7 +273,9 @@ describe.each(ENGINES)('moesif-nodejs 3.11 in Express → collector on %s ClickH
     ];
     expect([...rows].sort((a, b) => ids.indexOf(txOf(a)) - ids.indexOf(txOf(b)))).toEqual(expected);
     // The sizes are real ones, not zeros that would also match a broken content-length read.
-    expect(Math.min(r1.contentLength, r2.contentLength, r3.contentLength, r4.contentLength)).toBeGreaterThan(20);
+    expect(Math.min(r1.contentLength, r2.contentLength, r3.contentLength, r4.contentLength)).toBeGreaterThan(
+      20,
+    );
     expect(r3.contentType).toBe('text/html; charset=utf-8');
 
     for (const row of rows) {
@@ -264,17 +286,32 @@ describe.each(ENGINES)('moesif-nodejs 3.11 in Express → collector on %s ClickH
     }
     // Neither the bodies (which the SDK does send) nor the caller's credentials or query string are stored.
     const stored = JSON.stringify(rows);
-    for (const secret of ['Bearer secret', 'secret', '123-45-6789', 'Ada Lovelace', 'SCORE-MARKER', 'token=abc', 'ssn']) {
+    for (const secret of [
+      'Bearer secret',
+      'secret',
+      '123-45-6789',
+      'Ada Lovelace',
+      'SCORE-MARKER',
+      'token=abc',
+      'ssn',
+    ]) {
       expect(stored).not.toContain(secret);
     }
-    expect(await waitFor(() => sdkBatches, (b) => b.length >= 2)).toEqual([3, 1]);
+    expect(
+      await waitFor(
+        () => sdkBatches,
+        (b) => b.length >= 2,
+      ),
+    ).toEqual([3, 1]);
     expect(sdkErrors).toEqual([]);
   });
 
   it('unbatched (disableBatching): one POST /v1/events per call; a chunked response is sized from the captured body', async () => {
     const call1 = scoreRequest('user_cy', 'co_beta', 'Cy Young');
     const r1 = await call(unbatchedApi, '/RetrieveCreditScore?debug=1', call1.init);
-    const r2 = await call(unbatchedApi, '/v1/things?page=2', { headers: { 'x-company-id': 'co_beta', 'x-user-id': 'user_cy' } });
+    const r2 = await call(unbatchedApi, '/v1/things?page=2', {
+      headers: { 'x-company-id': 'co_beta', 'x-user-id': 'user_cy' },
+    });
     expect([r1.status, r2.status]).toEqual([200, 200]);
     expect(r2.body).toBe('chunk-one chunk-two');
     expect(Number.isNaN(r2.contentLength)).toBe(true); // chunked: no Content-Length
@@ -357,10 +394,17 @@ describe.each(ENGINES)('moesif-nodejs 3.11 in Express → collector on %s ClickH
         meta_values: ['unknown', 'Incoming', r2.txId, '*/*', 'node', 'text/plain; charset=utf-8'],
       },
     ];
-    expect([...rows].sort((a, b) => (txOf(a) === r1.txId ? -1 : txOf(b) === r1.txId ? 1 : 0))).toEqual(expected);
+    expect([...rows].sort((a, b) => (txOf(a) === r1.txId ? -1 : txOf(b) === r1.txId ? 1 : 0))).toEqual(
+      expected,
+    );
     expect(JSON.stringify(rows)).not.toContain('chunk-');
     expect(JSON.stringify(rows)).not.toContain('Bearer secret');
-    expect(await waitFor(() => sdkSingles, (n) => n >= 2)).toBe(2);
+    expect(
+      await waitFor(
+        () => sdkSingles,
+        (n) => n >= 2,
+      ),
+    ).toBe(2);
     expect(sdkErrors).toEqual([]);
   });
 
@@ -373,7 +417,11 @@ describe.each(ENGINES)('moesif-nodejs 3.11 in Express → collector on %s ClickH
   it('a caller reusing one X-Moesif-Transaction-Id ("free-ride") on every call is still billed for each call', async () => {
     const forged = (company: string): RequestInit => ({
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-company-id': company, 'x-moesif-transaction-id': 'free-ride' },
+      headers: {
+        'content-type': 'application/json',
+        'x-company-id': company,
+        'x-moesif-transaction-id': 'free-ride',
+      },
       body: JSON.stringify({ name: 'Mallory' }),
     });
     const responses = [];
@@ -387,7 +435,11 @@ describe.each(ENGINES)('moesif-nodejs 3.11 in Express → collector on %s ClickH
     // The SDK does reuse the caller's header as the transaction id of every call.
     expect(responses.map((r) => r.txId)).toEqual(['free-ride', 'free-ride', 'free-ride', 'free-ride']);
 
-    const rows = await waitForRows(svc, (r) => r.app === svc.keyId && ['co_x', 'co_y'].includes(r.company_id), 4);
+    const rows = await waitForRows(
+      svc,
+      (r) => r.app === svc.keyId && ['co_x', 'co_y'].includes(r.company_id),
+      4,
+    );
     const host = `127.0.0.1:${batchedApi.port}`;
     const byTime = [...rows].sort((a, b) => requestMsOf(a) - requestMsOf(b));
     expect(byTime.map((r) => [r.customer_key, r.method, r.route, r.host, r.status, txOf(r)])).toEqual([
@@ -433,7 +485,10 @@ describe.each(ENGINES)('moesif-nodejs 3.11 in Express → collector on %s ClickH
         (res) => {
           res.resume();
           res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, txId: String(res.headers['x-moesif-transaction-id'] ?? '') }),
+            resolve({
+              status: res.statusCode ?? 0,
+              txId: String(res.headers['x-moesif-transaction-id'] ?? ''),
+            }),
           );
         },
       );
@@ -442,7 +497,11 @@ describe.each(ENGINES)('moesif-nodejs 3.11 in Express → collector on %s ClickH
     });
     expect(response.status).toBe(200);
 
-    const [row, ...more] = await waitForRows(svc, (r) => r.app === svc.keyId && r.company_id === 'co_host', 1);
+    const [row, ...more] = await waitForRows(
+      svc,
+      (r) => r.app === svc.keyId && r.company_id === 'co_host',
+      1,
+    );
     expect(more).toEqual([]);
     expect(row).toMatchObject({
       customer_key: 'co_host',
@@ -470,14 +529,26 @@ describe.each(ENGINES)('moesif-nodejs 3.11 in Express → collector on %s ClickH
 
   it('updateCompany and updateUser store profiles; the latest stripe_customer_id wins', async () => {
     await expect(
-      batched.updateCompany({ companyId: 'co_acme', metadata: { stripe_customer_id: 'cus_OLD000', plan: 'free' } }),
+      batched.updateCompany({
+        companyId: 'co_acme',
+        metadata: { stripe_customer_id: 'cus_OLD000', plan: 'free' },
+      }),
     ).resolves.toBeDefined();
     await expect(
-      batched.updateCompany({ companyId: 'co_acme', metadata: { stripe_customer_id: 'cus_Acme123', plan: 'gold' } }),
+      batched.updateCompany({
+        companyId: 'co_acme',
+        metadata: { stripe_customer_id: 'cus_Acme123', plan: 'gold' },
+      }),
     ).resolves.toBeDefined();
-    await expect(batched.updateCompany({ companyId: 'co_beta', metadata: { plan: 'trial' } })).resolves.toBeDefined();
     await expect(
-      batched.updateUser({ userId: 'user_ada', companyId: 'co_acme', metadata: { email: 'ada@example.com', role: 'owner' } }),
+      batched.updateCompany({ companyId: 'co_beta', metadata: { plan: 'trial' } }),
+    ).resolves.toBeDefined();
+    await expect(
+      batched.updateUser({
+        userId: 'user_ada',
+        companyId: 'co_acme',
+        metadata: { email: 'ada@example.com', role: 'owner' },
+      }),
     ).resolves.toBeDefined();
 
     await svc.service.flush();
@@ -506,10 +577,20 @@ describe.each(ENGINES)('moesif-nodejs 3.11 in Express → collector on %s ClickH
       `SELECT user_id, argMax(company_id, version) AS company_id, argMax(meta_keys, version) AS meta_keys,
               argMax(meta_values, version) AS meta_values
        FROM ${ch.table('users')} WHERE app = '${svc.keyId}' GROUP BY user_id ORDER BY user_id`,
-      z.object({ user_id: z.string(), company_id: z.string(), meta_keys: z.array(z.string()), meta_values: z.array(z.string()) }),
+      z.object({
+        user_id: z.string(),
+        company_id: z.string(),
+        meta_keys: z.array(z.string()),
+        meta_values: z.array(z.string()),
+      }),
     );
     expect(users).toEqual([
-      { user_id: 'user_ada', company_id: 'co_acme', meta_keys: ['metadata.email', 'metadata.role'], meta_values: ['ada@example.com', 'owner'] },
+      {
+        user_id: 'user_ada',
+        company_id: 'co_acme',
+        meta_keys: ['metadata.email', 'metadata.role'],
+        meta_values: ['ada@example.com', 'owner'],
+      },
     ]);
   });
 });

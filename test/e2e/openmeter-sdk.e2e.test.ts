@@ -122,7 +122,13 @@ describe.each(ENGINES)('@openmeter/sdk → collector on %s ClickHouse', (engine)
         route: '/RetrieveCreditScore',
         status: 200,
         latency_ms: 13,
-        meta_keys: ['metadata.type', 'metadata.route', 'metadata.method', 'metadata.status', 'metadata.duration_ms'],
+        meta_keys: [
+          'metadata.type',
+          'metadata.route',
+          'metadata.method',
+          'metadata.status',
+          'metadata.duration_ms',
+        ],
         // The query string (personal data here) is not kept in metadata either.
         meta_values: ['api-requests', '/RetrieveCreditScore', 'post', '200', '12.6'],
       }),
@@ -148,12 +154,25 @@ describe.each(ENGINES)('@openmeter/sdk → collector on %s ClickHouse', (engine)
         type: 'api-requests',
         subject: 'Customer-Bravo',
         time: new Date(t0.getTime() + 1000),
-        data: { route: 'https://api.example.com/RetrieveCreditScore#frag', method: 'GET', status: 503, duration_ms: 0 },
+        data: {
+          route: 'https://api.example.com/RetrieveCreditScore#frag',
+          method: 'GET',
+          status: 503,
+          duration_ms: 0,
+        },
       },
       {
         type: 'api-requests',
         subject: 'Customer-Charlie',
-        data: { route: '/v2/reports', method: 'DELETE', status: 204, duration_ms: 7, user_id: 'user_9', request_bytes: 0, response_bytes: '0' },
+        data: {
+          route: '/v2/reports',
+          method: 'DELETE',
+          status: 204,
+          duration_ms: 7,
+          user_id: 'user_9',
+          request_bytes: 0,
+          response_bytes: '0',
+        },
       },
     ];
     await expect(openmeter.events.ingest(batch)).resolves.toBeUndefined();
@@ -169,7 +188,13 @@ describe.each(ENGINES)('@openmeter/sdk → collector on %s ClickHouse', (engine)
         route: '/RetrieveCreditScore',
         status: 200,
         latency_ms: 40,
-        meta_keys: ['metadata.type', 'metadata.route', 'metadata.method', 'metadata.status', 'metadata.duration_ms'],
+        meta_keys: [
+          'metadata.type',
+          'metadata.route',
+          'metadata.method',
+          'metadata.status',
+          'metadata.duration_ms',
+        ],
         meta_values: ['api-requests', '/RetrieveCreditScore', 'GET', '200', '40'],
       }),
       cloudEventRow(sent[1]!, {
@@ -178,7 +203,13 @@ describe.each(ENGINES)('@openmeter/sdk → collector on %s ClickHouse', (engine)
         host: 'api.example.com',
         status: 503,
         latency_ms: 0,
-        meta_keys: ['metadata.type', 'metadata.route', 'metadata.method', 'metadata.status', 'metadata.duration_ms'],
+        meta_keys: [
+          'metadata.type',
+          'metadata.route',
+          'metadata.method',
+          'metadata.status',
+          'metadata.duration_ms',
+        ],
         meta_values: ['api-requests', '/RetrieveCreditScore', 'GET', '503', '0'],
       }),
       cloudEventRow(sent[2]!, {
@@ -201,7 +232,11 @@ describe.each(ENGINES)('@openmeter/sdk → collector on %s ClickHouse', (engine)
       }),
     ].sort((a, b) => (a.event_id < b.event_id ? -1 : 1));
     expect(rows).toEqual(expected);
-    expect(rows.map((r) => r.event_id)).toEqual([`@openmeter%2Fsdk/${sent[2]!.id}`, 'credit-api/batch-1', 'credit-api/batch-2']);
+    expect(rows.map((r) => r.event_id)).toEqual([
+      `@openmeter%2Fsdk/${sent[2]!.id}`,
+      'credit-api/batch-1',
+      'credit-api/batch-2',
+    ]);
     expect(rows.find((r) => r.event_id === 'credit-api/batch-1')!.request_time_ms).toBe(123);
   });
 
@@ -217,7 +252,9 @@ describe.each(ENGINES)('@openmeter/sdk → collector on %s ClickHouse', (engine)
     await expect(openmeter.events.ingest(event)).resolves.toBeUndefined();
     // The "retry": the same event again, alone and then inside a batch.
     await expect(openmeter.events.ingest(event)).resolves.toBeUndefined();
-    await expect(openmeter.events.ingest([event, { ...event, source: 'other-gateway' }])).resolves.toBeUndefined();
+    await expect(
+      openmeter.events.ingest([event, { ...event, source: 'other-gateway' }]),
+    ).resolves.toBeUndefined();
     expect(exchanges.slice(-3).map((e) => e.status)).toEqual([204, 204, 204]);
 
     const rows = await rowsOf(['Customer-Delta']);
@@ -228,10 +265,19 @@ describe.each(ENGINES)('@openmeter/sdk → collector on %s ClickHouse', (engine)
       route: '/RetrieveCreditScore',
       status: 200,
       latency_ms: 5,
-      meta_keys: ['metadata.type', 'metadata.route', 'metadata.method', 'metadata.status', 'metadata.duration_ms'],
+      meta_keys: [
+        'metadata.type',
+        'metadata.route',
+        'metadata.method',
+        'metadata.status',
+        'metadata.duration_ms',
+      ],
       meta_values: ['api-requests', '/RetrieveCreditScore', 'POST', '200', '5'],
     };
-    expect(rows).toEqual([cloudEventRow(sent!, fields), cloudEventRow({ ...sent!, source: 'other-gateway' }, fields)]);
+    expect(rows).toEqual([
+      cloudEventRow(sent!, fields),
+      cloudEventRow({ ...sent!, source: 'other-gateway' }, fields),
+    ]);
   });
 
   it('rejects a bad event with an HTTPError the SDK can read (400), and still stores the valid events of the batch', async () => {
@@ -242,7 +288,13 @@ describe.each(ENGINES)('@openmeter/sdk → collector on %s ClickHouse', (engine)
       subject: 'Customer-Echo',
       data: { route: '/RetrieveCreditScore', method: 'GET', status: 200, duration_ms: 1 },
     };
-    const bad = { id: 'mixed-bad', source: 'credit-api', type: 'api-requests', subject: '', data: { status: 200 } } as Event;
+    const bad = {
+      id: 'mixed-bad',
+      source: 'credit-api',
+      type: 'api-requests',
+      subject: '',
+      data: { status: 200 },
+    } as Event;
     const error = await openmeter.events.ingest([good, bad]).then(
       () => undefined,
       (err: unknown) => err,
@@ -251,7 +303,9 @@ describe.each(ENGINES)('@openmeter/sdk → collector on %s ClickHouse', (engine)
     expect((error as HTTPError).status).toBe(400);
     // The problem+json detail reaches the SDK's error (it reads it only for that exact content type).
     expect((error as HTTPError).message).toContain('1 event(s) rejected; the other 1 were accepted');
-    expect((error as HTTPError).getField('rejected')).toEqual([{ index: 1, field: 'subject', reason: expect.any(String) }]);
+    expect((error as HTTPError).getField('rejected')).toEqual([
+      { index: 1, field: 'subject', reason: expect.any(String) },
+    ]);
     expect(exchanges.at(-1)!.status).toBe(400);
     expect((await rowsOf(['Customer-Echo', ''])).map((r) => r.event_id)).toEqual(['credit-api/mixed-good']);
   });

@@ -38,7 +38,9 @@ const EVENTS_PATH = '/v1/billing/meter_events';
  */
 function endHour(): number {
   const now = floorHour(new Date()).getTime();
-  return now - periodStart(new Date(now)).getTime() < 6 * HOUR_MS ? periodStart(new Date(now)).getTime() - HOUR_MS : now;
+  return now - periodStart(new Date(now)).getTime() < 6 * HOUR_MS
+    ? periodStart(new Date(now)).getTime() - HOUR_MS
+    : now;
 }
 
 const E = endHour();
@@ -86,32 +88,52 @@ describe('Stripe billing of the worked example, through faults and a crash (serv
     await stripe.webhookEndpoints.update(webhookEndpoint, { url: `${service.url}/v1/webhooks/stripe` });
   };
   const admin = (path: string, init: RequestInit = {}) =>
-    fetch(`${service.url}${path}`, { ...init, headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, 'content-type': 'application/json', ...(init.headers ?? {}) } });
+    fetch(`${service.url}${path}`, {
+      ...init,
+      headers: {
+        authorization: `Bearer ${TEST_ADMIN_KEY}`,
+        'content-type': 'application/json',
+        ...(init.headers ?? {}),
+      },
+    });
   const post = async (path: string, body: unknown, expected: number) => {
     const res = await fetch(`${service.url}${path}`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${ingestKey}`, 'x-moesif-application-id': ingestKey, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${ingestKey}`,
+        'x-moesif-application-id': ingestKey,
+        'content-type': 'application/json',
+      },
       body: JSON.stringify(body),
     });
     expect(res.status, await res.clone().text()).toBe(expected);
     await service.flush();
   };
   const cli = (args: string[], extra: Record<string, string> = {}) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env, ...extra },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
-      child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })),
-    );
+    const done = new Promise<{
+      code: number | null;
+      signal: NodeJS.Signals | null;
+      stdout: string;
+      stderr: string;
+    }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
     return { child, done };
   };
 
   beforeAll(async () => {
     emulator = await startStripeEmulator({ clock: () => clock });
     stripe = new Stripe('sk_test_e2e', { ...emulator.stripeOptions(), maxNetworkRetries: 2 });
-    const endpoint = await stripe.webhookEndpoints.create({ url: 'http://127.0.0.1:9/', enabled_events: ['*'] });
+    const endpoint = await stripe.webhookEndpoints.create({
+      url: 'http://127.0.0.1:9/',
+      enabled_events: ['*'],
+    });
     webhookEndpoint = endpoint.id;
     meterDir = await mkdtemp(join(tmpdir(), 'bm-e2e-meters-'));
     await mkdir(meterDir, { recursive: true });
@@ -137,7 +159,9 @@ describe('Stripe billing of the worked example, through faults and a crash (serv
   }, 60_000);
 
   afterAll(async () => {
-    await service?.clickhouse.command(`DROP DATABASE IF EXISTS ${service.clickhouse.database}`).catch(() => undefined);
+    await service?.clickhouse
+      .command(`DROP DATABASE IF EXISTS ${service.clickhouse.database}`)
+      .catch(() => undefined);
     await service?.stop();
     await emulator?.stop();
     await rm(env.DATA_DIR!, { recursive: true, force: true });
@@ -167,25 +191,56 @@ describe('Stripe billing of the worked example, through faults and a crash (serv
     for (const c of Object.keys(PLAN) as Company[]) {
       for (let i = 0; i < PLAN[c].calls; i++) {
         const hour = HOURS[i % 4]!; // the fifth hour only gets late and noise calls
-        const log = { id: `${c}-ok-${i}`, timestamp: hour + ((i * 7919) % HOUR_MS), company_id: keyOf(c), user_id: `u${i % 5}`, method: 'POST', path: '/RetrieveCreditScore', status: 200 };
+        const log = {
+          id: `${c}-ok-${i}`,
+          timestamp: hour + ((i * 7919) % HOUR_MS),
+          company_id: keyOf(c),
+          user_id: `u${i % 5}`,
+          method: 'POST',
+          path: '/RetrieveCreditScore',
+          status: 200,
+        };
         // Every 10th call of the second hour arrives late, after that hour was first billed.
         if (hour === HOURS[1] && i % 10 === 0) lateLogs.push(log);
         else logs.push(log);
       }
       for (let i = 0; i < 40; i++) {
         const hour = HOURS[i % 5]!;
-        logs.push({ id: `${c}-fail-${i}`, timestamp: hour + i * 1000, company_id: keyOf(c), user_id: 'u1', method: 'POST', path: '/RetrieveCreditScore', status: [500, 404, 429, 401][i % 4]! });
-        logs.push({ id: `${c}-other-${i}`, timestamp: hour + i * 1000, company_id: keyOf(c), user_id: 'u1', method: 'POST', path: '/RetrieveCreditReport', status: 200 });
+        logs.push({
+          id: `${c}-fail-${i}`,
+          timestamp: hour + i * 1000,
+          company_id: keyOf(c),
+          user_id: 'u1',
+          method: 'POST',
+          path: '/RetrieveCreditScore',
+          status: [500, 404, 429, 401][i % 4]!,
+        });
+        logs.push({
+          id: `${c}-other-${i}`,
+          timestamp: hour + i * 1000,
+          company_id: keyOf(c),
+          user_id: 'u1',
+          method: 'POST',
+          path: '/RetrieveCreditReport',
+          status: 200,
+        });
       }
     }
     for (let i = 0; i < logs.length; i += 1000) await post('/v1/logs', logs.slice(i, i + 1000), 202);
     // A retried batch: the same events again. Counted once.
     await post('/v1/logs', logs.slice(0, 500), 202);
     // Initech reaches its Stripe customer through Moesif company metadata.
-    await post('/v1/companies', { company_id: 'initech', metadata: { stripe_customer_id: customers.initech } }, 201);
+    await post(
+      '/v1/companies',
+      { company_id: 'initech', metadata: { stripe_customer_id: customers.initech } },
+      201,
+    );
     // Acme and globex through the admin API.
     for (const c of ['acme', 'globex'] as const) {
-      const res = await admin(`/v1/admin/customers/${c}/stripe-customer`, { method: 'PUT', body: JSON.stringify({ stripe_customer_id: customers[c] }) });
+      const res = await admin(`/v1/admin/customers/${c}/stripe-customer`, {
+        method: 'PUT',
+        body: JSON.stringify({ stripe_customer_id: customers[c] }),
+      });
       expect(res.status, await res.text()).toBe(200);
     }
     // Umbrella's mapping came with the customer.created webhook.
@@ -204,12 +259,16 @@ describe('Stripe billing of the worked example, through faults and a crash (serv
     expect(sync.duplicates).toBeGreaterThanOrEqual(1); // the dropped answer, resent
     expect(emulator.faults.pending()).toBe(0);
     const held = (await (await admin('/v1/sync/held')).json()) as { data: unknown[] };
-    expect(held.data).toEqual([expect.objectContaining({ customer: 'hooli', meter: 'retrieve-credit-score', hours: 3 })]);
+    expect(held.data).toEqual([
+      expect.objectContaining({ customer: 'hooli', meter: 'retrieve-credit-score', hours: 3 }),
+    ]);
   }, 120_000);
 
   it('bills late events, and survives a sync process killed mid-run and a restarted service', async () => {
     // Hooli becomes a Stripe customer (mapped by its webhook) and subscribes.
-    customers.hooli = (await stripe.customers.create({ name: 'hooli', metadata: { billing_meter_customer: 'hooli' } })).id;
+    customers.hooli = (
+      await stripe.customers.create({ name: 'hooli', metadata: { billing_meter_customer: 'hooli' } })
+    ).id;
     const [price] = (await stripe.prices.list({ lookup_keys: ['billing-meter:retrieve-credit-score'] })).data;
     await stripe.subscriptions.create({ customer: customers.hooli, items: [{ price: price!.id }] });
     await emulator.webhooksSettled();
@@ -257,11 +316,18 @@ describe('Stripe billing of the worked example, through faults and a crash (serv
   it("gives each customer an upcoming invoice equal to the service's estimate, to the cent", async () => {
     for (const c of Object.keys(PLAN) as Company[]) {
       const preview = await stripe.invoices.createPreview({ customer: customers[c] });
-      const estimate = (await (await admin(`/v1/customers/${encodeURIComponent(keyOf(c))}/usage`)).json()) as {
+      const estimate = (await (
+        await admin(`/v1/customers/${encodeURIComponent(keyOf(c))}/usage`)
+      ).json()) as {
         meters: { meter: string; quantity: string; cost: { amount: string } }[];
       };
       const mine = estimate.meters.find((m) => m.meter === 'retrieve-credit-score')!;
-      expect({ company: c, quantity: mine.quantity, estimate: Number(mine.cost.amount), invoice: preview.total }).toEqual({
+      expect({
+        company: c,
+        quantity: mine.quantity,
+        estimate: Number(mine.cost.amount),
+        invoice: preview.total,
+      }).toEqual({
         company: c,
         quantity: String(PLAN[c].calls),
         estimate: PLAN[c].cents,
@@ -275,7 +341,10 @@ describe('Stripe billing of the worked example, through faults and a crash (serv
     const to = new Date(E).toISOString();
     const result = await cli(['stripe', 'reconcile', '--from', from, '--to', to, '--json']).done;
     expect(result.code, result.stderr + result.stdout).toBe(0);
-    const report = JSON.parse(result.stdout) as { mismatches: number; lines: { customer: string; status: string }[] };
+    const report = JSON.parse(result.stdout) as {
+      mismatches: number;
+      lines: { customer: string; status: string }[];
+    };
     expect(report.mismatches).toBe(0);
     expect(report.lines).toHaveLength(6);
     const open = (await (await admin('/v1/sync/discrepancies')).json()) as { data: unknown[] };

@@ -43,7 +43,11 @@ export async function closedPort(): Promise<number> {
  * A TCP server that accepts connections and reads but never answers: a collector that hangs.
  * close() destroys the sockets it holds.
  */
-export async function hangingServer(): Promise<{ url: string; connections(): number; close(): Promise<void> }> {
+export async function hangingServer(): Promise<{
+  url: string;
+  connections(): number;
+  close(): Promise<void>;
+}> {
   const sockets = new Set<net.Socket>();
   let accepted = 0;
   const server = net.createServer((socket) => {

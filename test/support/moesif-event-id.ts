@@ -14,6 +14,14 @@ export interface MoesifCall {
 
 /** `m:` and the first 32 hex digits of sha256(JSON.stringify([transactionId, requestMs, method, route, host, companyId, userId])). */
 export function moesifEventId(transactionId: string, call: MoesifCall): string {
-  const identity = [transactionId, call.requestMs, call.method, call.route, call.host, call.companyId, call.userId];
+  const identity = [
+    transactionId,
+    call.requestMs,
+    call.method,
+    call.route,
+    call.host,
+    call.companyId,
+    call.userId,
+  ];
   return `m:${createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 32)}`;
 }

@@ -67,7 +67,10 @@ export interface BillingStatusDeps {
   states: BillingStateStore;
   /** UsageQueryService.customerPeriod: each meter's usage in the current billing period. */
   usage: {
-    customerPeriod(customer: string, meters: readonly MeterDefinition[]): Promise<{ period: { start: string; end: string }; meters: { meter: string; quantity: string }[] }>;
+    customerPeriod(
+      customer: string,
+      meters: readonly MeterDefinition[],
+    ): Promise<{ period: { start: string; end: string }; meters: { meter: string; quantity: string }[] }>;
   };
   meters: readonly MeterDefinition[];
 }
@@ -81,23 +84,44 @@ export class BillingStatusService {
       this.deps.directory.get(customerKey),
       this.deps.usage.customerPeriod(customerKey, this.deps.meters),
     ]);
-    const state = mapping ? (await this.deps.states.get([mapping.stripeCustomerId])).get(mapping.stripeCustomerId) : undefined;
+    const state = mapping
+      ? (await this.deps.states.get([mapping.stripeCustomerId])).get(mapping.stripeCustomerId)
+      : undefined;
 
     const reasons: StatusReason[] = [];
     if (state?.paymentStatus === 'failed') {
-      reasons.push({ code: 'unpaid', detail: `the latest payment of invoice ${state.lastInvoiceId} failed`, invoice: state.lastInvoiceId });
+      reasons.push({
+        code: 'unpaid',
+        detail: `the latest payment of invoice ${state.lastInvoiceId} failed`,
+        invoice: state.lastInvoiceId,
+      });
     }
-    const quotas = new Map(this.deps.meters.filter((m) => m.quota !== undefined).map((m) => [m.name, m.quota!]));
+    const quotas = new Map(
+      this.deps.meters.filter((m) => m.quota !== undefined).map((m) => [m.name, m.quota!]),
+    );
     const meters = usage.meters.map((m) => {
       const quota = quotas.get(m.meter);
-      return quota === undefined ? { meter: m.meter, usage: m.quantity } : { meter: m.meter, usage: m.quantity, quota };
+      return quota === undefined
+        ? { meter: m.meter, usage: m.quantity }
+        : { meter: m.meter, usage: m.quantity, quota };
     });
     for (const m of meters) {
       if (m.quota !== undefined && BigInt(m.usage) >= BigInt(m.quota)) {
-        reasons.push({ code: 'over_quota', detail: `${m.meter}: ${m.usage} used of a quota of ${m.quota} this period`, meter: m.meter, usage: m.usage, quota: m.quota });
+        reasons.push({
+          code: 'over_quota',
+          detail: `${m.meter}: ${m.usage} used of a quota of ${m.quota} this period`,
+          meter: m.meter,
+          usage: m.usage,
+          quota: m.quota,
+        });
       }
     }
-    if (!mapping) reasons.push({ code: 'unmapped', detail: 'no Stripe customer for this key: map one (admin API), or set stripe_customer_id in its Moesif company metadata' });
+    if (!mapping)
+      reasons.push({
+        code: 'unmapped',
+        detail:
+          'no Stripe customer for this key: map one (admin API), or set stripe_customer_id in its Moesif company metadata',
+      });
     reasons.sort((a, b) => PRECEDENCE.indexOf(a.code) - PRECEDENCE.indexOf(b.code));
 
     return {
@@ -111,7 +135,9 @@ export class BillingStatusService {
             subscription: {
               id: state.subscriptionId,
               status: state.subscriptionStatus,
-              ...(state.currentPeriodStart ? { current_period_start: state.currentPeriodStart.toISOString() } : {}),
+              ...(state.currentPeriodStart
+                ? { current_period_start: state.currentPeriodStart.toISOString() }
+                : {}),
               ...(state.currentPeriodEnd ? { current_period_end: state.currentPeriodEnd.toISOString() } : {}),
             },
           }

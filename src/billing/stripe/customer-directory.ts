@@ -39,17 +39,25 @@ export interface CustomerMappingStore {
    * For each key: its latest explicit mapping row (removals included), and the Stripe customer id of
    * the latest Moesif company profile that has one. Keys with neither are absent.
    */
-  lookup(customerKeys: readonly string[]): Promise<{ explicit: Map<string, ExplicitMapping>; moesif: Map<string, string> }>;
+  lookup(
+    customerKeys: readonly string[],
+  ): Promise<{ explicit: Map<string, ExplicitMapping>; moesif: Map<string, string> }>;
   write(mapping: ExplicitMapping): Promise<void>;
   /** Current (not removed) explicit mappings with customerKey > after, ordered by key (bytewise). */
   list(q: { limit: number; after?: string }): Promise<ExplicitMapping[]>;
 }
 
 /** The precedence above, as a pure function. */
-export function chooseMapping(customerKey: string, explicit: ExplicitMapping | undefined, moesif: string | undefined): ResolvedCustomer | undefined {
-  if (explicit && explicit.stripeCustomerId !== '') return { stripeCustomerId: explicit.stripeCustomerId, source: explicit.source };
+export function chooseMapping(
+  customerKey: string,
+  explicit: ExplicitMapping | undefined,
+  moesif: string | undefined,
+): ResolvedCustomer | undefined {
+  if (explicit && explicit.stripeCustomerId !== '')
+    return { stripeCustomerId: explicit.stripeCustomerId, source: explicit.source };
   // Moesif metadata is free text sent by the API owner's SDK: only a well-formed id counts.
-  if (moesif !== undefined && STRIPE_CUSTOMER_ID.test(moesif)) return { stripeCustomerId: moesif, source: 'moesif' };
+  if (moesif !== undefined && STRIPE_CUSTOMER_ID.test(moesif))
+    return { stripeCustomerId: moesif, source: 'moesif' };
   if (STRIPE_CUSTOMER_ID.test(customerKey)) return { stripeCustomerId: customerKey, source: 'customer_id' };
   return undefined;
 }
@@ -60,7 +68,10 @@ export function chooseMapping(customerKey: string, explicit: ExplicitMapping | u
  * (current + 1); older than the current version's second: 'stale', the change must not be written.
  * A change made now by an operator (`at` undefined) always wins: max(now, current + 1).
  */
-export function nextVersion(current: bigint | undefined, at: { eventCreatedSeconds: number } | { nowMs: number }): bigint | 'stale' {
+export function nextVersion(
+  current: bigint | undefined,
+  at: { eventCreatedSeconds: number } | { nowMs: number },
+): bigint | 'stale' {
   if ('nowMs' in at) {
     const now = BigInt(at.nowMs);
     return current === undefined || current < now ? now : current + 1n;
@@ -81,9 +92,13 @@ export function checkCustomerKey(key: string): void {
 
 export function checkStripeCustomerId(id: string): void {
   if (!STRIPE_CUSTOMER_ID.test(id)) {
-    throw new DomainError('invalid_request', 'a Stripe customer id is cus_ followed by 1 to 250 letters and digits', {
-      errors: [{ field: 'stripe_customer_id', reason: 'not a Stripe customer id (cus_…)' }],
-    });
+    throw new DomainError(
+      'invalid_request',
+      'a Stripe customer id is cus_ followed by 1 to 250 letters and digits',
+      {
+        errors: [{ field: 'stripe_customer_id', reason: 'not a Stripe customer id (cus_…)' }],
+      },
+    );
   }
 }
 
@@ -126,7 +141,9 @@ export class CustomerMappingService implements CustomerDirectory {
 
   /** The Stripe customer of each key that has one; keys without one are absent. */
   async resolve(customerKeys: readonly string[]): Promise<Map<string, string>> {
-    const keys = [...new Set(customerKeys)].filter((k) => k.length > 0 && k.length <= MAX_CUSTOMER_KEY_LENGTH);
+    const keys = [...new Set(customerKeys)].filter(
+      (k) => k.length > 0 && k.length <= MAX_CUSTOMER_KEY_LENGTH,
+    );
     const out = new Map<string, string>();
     if (keys.length === 0) return out;
     const { explicit, moesif } = await this.store.lookup(keys);
@@ -149,16 +166,25 @@ export class CustomerMappingService implements CustomerDirectory {
    * mapping: an event older than the current explicit mapping changes nothing ('stale'). An admin
    * mapping is made now and always wins.
    */
-  async map(customerKey: string, stripeCustomerId: string, source: ExplicitSource, eventCreatedSeconds?: number): Promise<MapOutcome> {
+  async map(
+    customerKey: string,
+    stripeCustomerId: string,
+    source: ExplicitSource,
+    eventCreatedSeconds?: number,
+  ): Promise<MapOutcome> {
     checkCustomerKey(customerKey);
     checkStripeCustomerId(stripeCustomerId);
     return this.serializer.run(customerKey, async () => {
       const current = (await this.store.lookup([customerKey])).explicit.get(customerKey);
       const now = this.now();
-      const version = nextVersion(current?.version, eventCreatedSeconds === undefined ? { nowMs: now.getTime() } : { eventCreatedSeconds });
+      const version = nextVersion(
+        current?.version,
+        eventCreatedSeconds === undefined ? { nowMs: now.getTime() } : { eventCreatedSeconds },
+      );
       if (version === 'stale') return 'stale';
       // A repeat (a webhook redelivered after a crash, the same admin call twice) writes nothing new.
-      if (current && current.stripeCustomerId === stripeCustomerId && current.source === source) return 'unchanged';
+      if (current && current.stripeCustomerId === stripeCustomerId && current.source === source)
+        return 'unchanged';
       await this.store.write({ customerKey, stripeCustomerId, source, updatedAt: now, version });
       return 'mapped';
     });
@@ -180,6 +206,11 @@ export class CustomerMappingService implements CustomerDirectory {
   /** Explicit mappings, by key; `after` is the last key of the previous page. */
   async list(q: { limit: number; after?: string } = { limit: 100 }): Promise<MappingView[]> {
     const rows = await this.store.list(q);
-    return rows.map((r) => ({ customerKey: r.customerKey, stripeCustomerId: r.stripeCustomerId, source: r.source, updatedAt: r.updatedAt }));
+    return rows.map((r) => ({
+      customerKey: r.customerKey,
+      stripeCustomerId: r.stripeCustomerId,
+      source: r.source,
+      updatedAt: r.updatedAt,
+    }));
   }
 }

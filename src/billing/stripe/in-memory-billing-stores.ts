@@ -33,7 +33,11 @@ export class InMemoryCustomerMappingStore implements CustomerMappingStore {
   async list(q: { limit: number; after?: string }): Promise<ExplicitMapping[]> {
     const after = q.after;
     return [...this.explicit.values()]
-      .filter((m) => m.stripeCustomerId !== '' && (after === undefined || Buffer.compare(Buffer.from(m.customerKey), Buffer.from(after)) > 0))
+      .filter(
+        (m) =>
+          m.stripeCustomerId !== '' &&
+          (after === undefined || Buffer.compare(Buffer.from(m.customerKey), Buffer.from(after)) > 0),
+      )
       .sort((a, b) => Buffer.compare(Buffer.from(a.customerKey), Buffer.from(b.customerKey)))
       .slice(0, q.limit)
       .map((m) => ({ ...m }));

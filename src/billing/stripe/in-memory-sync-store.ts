@@ -1,5 +1,13 @@
 import { periodStart } from '../../meters/evaluation.ts';
-import { lastLiveSend, liveSends, type Discrepancy, type LedgerOp, type SyncCandidate, type SyncStore, type UsageForSync } from './sync-ledger.ts';
+import {
+  lastLiveSend,
+  liveSends,
+  type Discrepancy,
+  type LedgerOp,
+  type SyncCandidate,
+  type SyncStore,
+  type UsageForSync,
+} from './sync-ledger.ts';
 
 /** The SyncStore fake for unit tests: same semantics as the ClickHouse one (latest row wins). */
 export class InMemorySyncStore implements SyncStore {
@@ -11,23 +19,49 @@ export class InMemorySyncStore implements SyncStore {
 
   /** Sets a meter's hour as the evaluation would (the latest write of a key wins). */
   setUsage(meter: string, row: UsageForSync): void {
-    const i = this.usageRows.findIndex((r) => r.meter === meter && r.version === row.version && r.customer === row.customer && +r.hour === +row.hour);
+    const i = this.usageRows.findIndex(
+      (r) =>
+        r.meter === meter &&
+        r.version === row.version &&
+        r.customer === row.customer &&
+        +r.hour === +row.hour,
+    );
     if (i >= 0) this.usageRows.splice(i, 1);
     this.usageRows.push({ meter, ...row });
   }
 
   async usage(meter: string, from: Date, to: Date): Promise<UsageForSync[]> {
-    return this.usageRows.filter((r) => r.meter === meter && r.hour >= from && r.hour < to).map(({ meter: _, ...rest }) => rest);
+    return this.usageRows
+      .filter((r) => r.meter === meter && r.hour >= from && r.hour < to)
+      .map(({ meter: _, ...rest }) => rest);
   }
 
   /** The reference the ClickHouse query is tested against (same scenarios, both engines). */
-  async candidates(meter: string, additive: boolean, from: Date, to: Date, dryRun: boolean): Promise<SyncCandidate[]> {
+  async candidates(
+    meter: string,
+    additive: boolean,
+    from: Date,
+    to: Date,
+    dryRun: boolean,
+  ): Promise<SyncCandidate[]> {
     const usage = await this.usage(meter, from, to);
     const ops = await this.ops(meter, from, to);
     const open = (await this.openDiscrepancies(meter)).filter((d) => d.hour >= from && d.hour < to);
     const keyHour = (hour: Date) => (additive ? hour : periodStart(hour));
-    const k = (version: string, customer: string, hour: Date) => [version, customer, keyHour(hour).getTime()].join('\u0000');
-    const keys = new Map<string, { version: string; customer: string; hour: Date; target: bigint; ops: LedgerOp[]; open: boolean; latestUsage: number }>();
+    const k = (version: string, customer: string, hour: Date) =>
+      [version, customer, keyHour(hour).getTime()].join('\u0000');
+    const keys = new Map<
+      string,
+      {
+        version: string;
+        customer: string;
+        hour: Date;
+        target: bigint;
+        ops: LedgerOp[];
+        open: boolean;
+        latestUsage: number;
+      }
+    >();
     const at = (version: string, customer: string, hour: Date) => {
       const key = k(version, customer, hour);
       let found = keys.get(key);
@@ -53,7 +87,13 @@ export class InMemorySyncStore implements SyncStore {
       const sent = additive ? liveSends(c.ops, dryRun).total : (lastLiveSend(c.ops, dryRun)?.value ?? 0n);
       const pending = c.ops.some((o) => o.state === 'intent');
       if (c.target === sent && !pending && !c.open) continue;
-      out.push({ version: c.version, customer: c.customer, hour: c.hour, ...(additive ? {} : { period: periodStart(c.hour) }), target: c.target });
+      out.push({
+        version: c.version,
+        customer: c.customer,
+        hour: c.hour,
+        ...(additive ? {} : { period: periodStart(c.hour) }),
+        target: c.target,
+      });
     }
     return out;
   }
@@ -89,7 +129,12 @@ export class InMemorySyncStore implements SyncStore {
     this.discrepancyRows.push(...discrepancies.map((d) => ({ ...d })));
   }
 
-  async discrepancies(filter: { resolved?: boolean; meter?: string; customer?: string; limit: number }): Promise<Discrepancy[]> {
+  async discrepancies(filter: {
+    resolved?: boolean;
+    meter?: string;
+    customer?: string;
+    limit: number;
+  }): Promise<Discrepancy[]> {
     return this.current()
       .filter(
         (d) =>
@@ -102,7 +147,8 @@ export class InMemorySyncStore implements SyncStore {
 
   private current(): Discrepancy[] {
     const latest = new Map<string, Discrepancy>();
-    for (const d of this.discrepancyRows) latest.set([d.meter, d.version, d.customerKey, d.hour.getTime(), d.kind].join('\u0000'), d);
+    for (const d of this.discrepancyRows)
+      latest.set([d.meter, d.version, d.customerKey, d.hour.getTime(), d.kind].join('\u0000'), d);
     return [...latest.values()];
   }
 }

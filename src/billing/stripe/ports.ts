@@ -113,10 +113,15 @@ export interface StripeCatalog {
   updateMeterDisplayName(id: string, displayName: string): Promise<StripeMeter>;
   retrieveProduct(id: string): Promise<StripeProduct | undefined>;
   createProduct(spec: { id: string; name: string; description?: string }): Promise<StripeProduct>;
-  updateProduct(id: string, spec: { name: string; description?: string; active?: boolean }): Promise<StripeProduct>;
+  updateProduct(
+    id: string,
+    spec: { name: string; description?: string; active?: boolean },
+  ): Promise<StripeProduct>;
   pricesByLookupKey(lookupKeys: readonly string[]): Promise<StripePrice[]>;
   /** With `transfer_lookup_key`, so the new price takes the lookup key from the old one. */
-  createPrice(spec: Omit<StripePrice, 'id' | 'active'> & { lookupKey: string; nickname?: string }): Promise<StripePrice>;
+  createPrice(
+    spec: Omit<StripePrice, 'id' | 'active'> & { lookupKey: string; nickname?: string },
+  ): Promise<StripePrice>;
 }
 
 /** What reconciliation reads: Stripe's aggregate of a meter for a customer over [start, end). */

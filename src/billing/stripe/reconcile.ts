@@ -37,7 +37,10 @@ export class ReconcileService {
     private readonly summaries: StripeUsageSummaries,
   ) {}
 
-  async reconcile(meters: readonly MeterDefinition[], range: { from: Date; to: Date }): Promise<ReconcileResult> {
+  async reconcile(
+    meters: readonly MeterDefinition[],
+    range: { from: Date; to: Date },
+  ): Promise<ReconcileResult> {
     // Stripe's summaries take whole minutes; usage is hourly, so whole hours lose nothing.
     const from = floorHour(range.from);
     const to = floorHour(range.to);
@@ -50,7 +53,15 @@ export class ReconcileService {
       const stripeMeter = await this.summaries.meterByEventName(meter.stripe.event_name);
       for (const [customer, value] of [...ours].sort(([a], [b]) => (a < b ? -1 : 1))) {
         const stripeCustomerId = mapping.get(customer) ?? null;
-        const line: ReconcileLine = { meter: meter.name, customer, stripeCustomerId, ours: value.toString(), stripe: null, difference: null, status: 'ok' };
+        const line: ReconcileLine = {
+          meter: meter.name,
+          customer,
+          stripeCustomerId,
+          ours: value.toString(),
+          stripe: null,
+          difference: null,
+          status: 'ok',
+        };
         if (stripeCustomerId === null) line.status = value === 0n ? 'ok' : 'unmapped';
         else if (!stripeMeter) line.status = 'no_stripe_meter';
         else {
@@ -62,7 +73,12 @@ export class ReconcileService {
         lines.push(line);
       }
     }
-    return { from: from.toISOString(), to: to.toISOString(), lines, mismatches: lines.filter((l) => l.status !== 'ok').length };
+    return {
+      from: from.toISOString(),
+      to: to.toISOString(),
+      lines,
+      mismatches: lines.filter((l) => l.status !== 'ok').length,
+    };
   }
 
   private async totals(meter: MeterDefinition, from: Date, to: Date): Promise<Map<string, bigint>> {
@@ -86,9 +102,21 @@ export class ReconcileService {
 /** The result as a fixed-width table for a terminal. */
 export function formatReconcile(result: ReconcileResult): string {
   const header = ['meter', 'customer', 'stripe customer', 'ours', 'stripe', 'difference', 'status'];
-  const rows = result.lines.map((l) => [l.meter, l.customer, l.stripeCustomerId ?? '-', l.ours, l.stripe ?? '-', l.difference ?? '-', l.status]);
+  const rows = result.lines.map((l) => [
+    l.meter,
+    l.customer,
+    l.stripeCustomerId ?? '-',
+    l.ours,
+    l.stripe ?? '-',
+    l.difference ?? '-',
+    l.status,
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [
     `reconciliation ${result.from} → ${result.to}`,
     line(header),

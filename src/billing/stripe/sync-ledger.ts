@@ -26,13 +26,7 @@ export type OpKind = 'send' | 'cancel';
  * - not_cancellable: a cancel Stripe refused because the event is older than its 24 h window.
  */
 export type OpState =
-  | 'intent'
-  | 'applied'
-  | 'duplicate'
-  | 'dry_run'
-  | 'rejected'
-  | 'unknown_outcome'
-  | 'not_cancellable';
+  'intent' | 'applied' | 'duplicate' | 'dry_run' | 'rejected' | 'unknown_outcome' | 'not_cancellable';
 
 export interface LedgerOp {
   opId: string;
@@ -102,14 +96,25 @@ export interface SyncStore {
    * The keys of a meter in [from, to) that need the sync (see SyncCandidate), computed where the data
    * is: a run reads what changed, not 35 days of every customer. `dryRun`: dry-run rows count as sent.
    */
-  candidates(meter: string, additive: boolean, from: Date, to: Date, dryRun: boolean): Promise<SyncCandidate[]>;
+  candidates(
+    meter: string,
+    additive: boolean,
+    from: Date,
+    to: Date,
+    dryRun: boolean,
+  ): Promise<SyncCandidate[]>;
   /** The current state (latest row) of every op of a meter with an hour in [from, to), of these customers only if given. */
   ops(meter: string, from: Date, to: Date, customers?: readonly string[]): Promise<LedgerOp[]>;
   /** Durable once resolved. */
   record(ops: readonly LedgerOp[]): Promise<void>;
   openDiscrepancies(meter: string): Promise<Discrepancy[]>;
   recordDiscrepancies(discrepancies: readonly Discrepancy[]): Promise<void>;
-  discrepancies(filter: { resolved?: boolean; meter?: string; customer?: string; limit: number }): Promise<Discrepancy[]>;
+  discrepancies(filter: {
+    resolved?: boolean;
+    meter?: string;
+    customer?: string;
+    limit: number;
+  }): Promise<Discrepancy[]>;
 }
 
 /** Stripe allows identifiers of up to 100 characters. */
@@ -122,7 +127,13 @@ const compactHour = (hour: Date): string => hour.toISOString().slice(0, 13).repl
  * everything that identifies it, including the customer key, which is not shown to keep it short and
  * keep customer keys out of Stripe's dashboard).
  */
-export function eventIdentifier(meter: string, version: string, customerKey: string, hour: Date, revision: number): string {
+export function eventIdentifier(
+  meter: string,
+  version: string,
+  customerKey: string,
+  hour: Date,
+  revision: number,
+): string {
   const hash = createHash('sha256')
     .update(JSON.stringify([meter, version, customerKey, hour.toISOString(), revision]))
     .digest('hex')
@@ -134,12 +145,19 @@ export const cancelOpId = (identifier: string): string => `cancel:${identifier}`
 
 /** The state of a send as far as Stripe's totals are concerned. */
 export const countsAsSent = (state: OpState, dryRun: boolean): boolean =>
-  state === 'applied' || state === 'duplicate' || state === 'unknown_outcome' || (dryRun && state === 'dry_run');
+  state === 'applied' ||
+  state === 'duplicate' ||
+  state === 'unknown_outcome' ||
+  (dryRun && state === 'dry_run');
 
 /** The sends that count for Stripe's totals (applied or as good as, not cancelled), and their sum. */
 export function liveSends(ops: readonly LedgerOp[], dryRun: boolean): { live: LedgerOp[]; total: bigint } {
-  const cancelled = new Set(ops.filter((o) => o.kind === 'cancel' && countsAsSent(o.state, dryRun)).map((o) => o.targetOpId));
-  const live = ops.filter((o) => o.kind === 'send' && countsAsSent(o.state, dryRun) && !cancelled.has(o.opId));
+  const cancelled = new Set(
+    ops.filter((o) => o.kind === 'cancel' && countsAsSent(o.state, dryRun)).map((o) => o.targetOpId),
+  );
+  const live = ops.filter(
+    (o) => o.kind === 'send' && countsAsSent(o.state, dryRun) && !cancelled.has(o.opId),
+  );
   return { live, total: live.reduce((sum, o) => sum + o.value, 0n) };
 }
 

@@ -201,10 +201,24 @@ export class SyncService {
     }
 
     report.held = [...held.values()].sort((a, b) => (a.oldestHour < b.oldestHour ? -1 : 1));
-    const log = report.aborted ? this.deps.logger.warn.bind(this.deps.logger) : this.deps.logger.info.bind(this.deps.logger);
+    const log = report.aborted
+      ? this.deps.logger.warn.bind(this.deps.logger)
+      : this.deps.logger.info.bind(this.deps.logger);
     log(
-      { dryRun: report.dryRun, keys: report.keysChecked, sent: report.sent, duplicates: report.duplicates, cancelled: report.cancelled, rejected: report.rejected, pending: report.pending, held: report.held.length, discrepancies: report.discrepancies },
-      report.aborted ? 'stripe sync stopped early: stripe keeps failing; the next run resumes' : 'stripe sync done',
+      {
+        dryRun: report.dryRun,
+        keys: report.keysChecked,
+        sent: report.sent,
+        duplicates: report.duplicates,
+        cancelled: report.cancelled,
+        rejected: report.rejected,
+        pending: report.pending,
+        held: report.held.length,
+        discrepancies: report.discrepancies,
+      },
+      report.aborted
+        ? 'stripe sync stopped early: stripe keeps failing; the next run resumes'
+        : 'stripe sync done',
     );
     return report;
   }
@@ -218,7 +232,8 @@ export class SyncService {
     for (const item of items) {
       if (mapping.has(item.customer) || !item.sendable) continue;
       const sent = item.additive ? this.effective(item.ops).total : (this.lastSent(item.ops)?.value ?? 0n);
-      if (item.additive ? item.target > sent : item.target !== sent) this.hold(held, item, item.additive ? item.target - sent : item.target);
+      if (item.additive ? item.target > sent : item.target !== sent)
+        this.hold(held, item, item.additive ? item.target - sent : item.target);
     }
     return [...held.values()].sort((a, b) => (a.oldestHour < b.oldestHour ? -1 : 1));
   }
@@ -226,9 +241,14 @@ export class SyncService {
   // ---------------------------------------------------------------------------------------------
   // What to look at
 
-  private async collect(meters: readonly MeterDefinition[], runAt: Date): Promise<{ items: WorkItem[]; open: Map<string, Discrepancy[]> }> {
+  private async collect(
+    meters: readonly MeterDefinition[],
+    runAt: Date,
+  ): Promise<{ items: WorkItem[]; open: Map<string, Discrepancy[]> }> {
     const sendableFrom = addMs(floorHour(addMs(runAt, -STRIPE_MAX_AGE_MS)), SENDABLE_MARGIN_MS);
-    const scanFrom = new Date(Math.min(periodStart(sendableFrom).getTime(), sendableFrom.getTime() - LOOKBACK_BEYOND_WINDOW_MS));
+    const scanFrom = new Date(
+      Math.min(periodStart(sendableFrom).getTime(), sendableFrom.getTime() - LOOKBACK_BEYOND_WINDOW_MS),
+    );
     const items: WorkItem[] = [];
     const open = new Map<string, Discrepancy[]>();
     // The meters' reads run side by side: they are independent, and ClickHouse's latency dominates.
@@ -244,7 +264,8 @@ export class SyncService {
             this.deps.store.openDiscrepancies(meter.name),
           ]);
           const customers = [...new Set(candidates.map((c) => c.customer))];
-          const ops = customers.length === 0 ? [] : await this.deps.store.ops(meter.name, scanFrom, runAt, customers);
+          const ops =
+            customers.length === 0 ? [] : await this.deps.store.ops(meter.name, scanFrom, runAt, customers);
           return { meter, additive, candidates, ops, discrepancies };
         }),
     );
@@ -282,16 +303,35 @@ export class SyncService {
   // ---------------------------------------------------------------------------------------------
   // One key
 
-  private async syncItem(item: WorkItem, stripeCustomerId: string | undefined, ctx: RunContext): Promise<void> {
+  private async syncItem(
+    item: WorkItem,
+    stripeCustomerId: string | undefined,
+    ctx: RunContext,
+  ): Promise<void> {
     const { runAt } = ctx;
     const ops = new Map(item.ops.map((op) => [op.opId, op]));
     const track = (op: LedgerOp) => ops.set(op.opId, op);
 
     // 1. Finish what an earlier run (or a crashed process) started, with exactly what it intended.
-    for (const op of [...ops.values()].filter((o) => o.state === 'intent').sort((a, b) => (a.seq < b.seq ? -1 : 1))) {
+    for (const op of [...ops.values()]
+      .filter((o) => o.state === 'intent')
+      .sort((a, b) => (a.seq < b.seq ? -1 : 1))) {
       if (runAt.getTime() - op.intentAt.getTime() > STRIPE_DEDUPE_MS - DEDUPE_MARGIN_MS) {
-        track(this.settle(op, 'unknown_outcome', 'never heard back within Stripe 24 h identifier window; counted as sent'));
-        await this.discrepancy(item, 'unknown_outcome', op.value, op.value, `operation ${op.opId} (${op.kind}): outcome unknown`, ctx);
+        track(
+          this.settle(
+            op,
+            'unknown_outcome',
+            'never heard back within Stripe 24 h identifier window; counted as sent',
+          ),
+        );
+        await this.discrepancy(
+          item,
+          'unknown_outcome',
+          op.value,
+          op.value,
+          `operation ${op.opId} (${op.kind}): outcome unknown`,
+          ctx,
+        );
         continue;
       }
       track(await this.execute(op, item, ctx, true));
@@ -304,21 +344,43 @@ export class SyncService {
       return;
     }
     if (!item.sendable) {
-      await this.discrepancy(item, 'outside_stripe_window', item.target, sent, 'usage changed after Stripe stopped accepting events for this hour (35 days)', ctx);
+      await this.discrepancy(
+        item,
+        'outside_stripe_window',
+        item.target,
+        sent,
+        'usage changed after Stripe stopped accepting events for this hour (35 days)',
+        ctx,
+      );
       return;
     }
     if (stripeCustomerId === undefined) {
       this.hold(ctx.held, item, item.additive ? item.target - sent : item.target);
       return;
     }
-    const nextRevision = () => 1 + Math.max(0, ...[...ops.values()].filter((o) => o.kind === 'send').map((o) => o.revision));
+    const nextRevision = () =>
+      1 + Math.max(0, ...[...ops.values()].filter((o) => o.kind === 'send').map((o) => o.revision));
 
     if (!item.additive) {
-      track(await this.execute(this.newSend(item, stripeCustomerId, nextRevision(), item.target, runAt), item, ctx, false));
+      track(
+        await this.execute(
+          this.newSend(item, stripeCustomerId, nextRevision(), item.target, runAt),
+          item,
+          ctx,
+          false,
+        ),
+      );
       return;
     }
     if (item.target > sent) {
-      track(await this.execute(this.newSend(item, stripeCustomerId, nextRevision(), item.target - sent, runAt), item, ctx, false));
+      track(
+        await this.execute(
+          this.newSend(item, stripeCustomerId, nextRevision(), item.target - sent, runAt),
+          item,
+          ctx,
+          false,
+        ),
+      );
       await this.resolve(item, ctx, item.target);
       return;
     }
@@ -326,7 +388,9 @@ export class SyncService {
     // A decrease: cancel what Stripe still lets us cancel, then send the hour's value again.
     const { live } = this.effective(current);
     const cancellable = live.filter(
-      (op) => op.state !== 'unknown_outcome' && runAt.getTime() - op.intentAt.getTime() < STRIPE_DEDUPE_MS - DEDUPE_MARGIN_MS,
+      (op) =>
+        op.state !== 'unknown_outcome' &&
+        runAt.getTime() - op.intentAt.getTime() < STRIPE_DEDUPE_MS - DEDUPE_MARGIN_MS,
     );
     for (const target of cancellable) {
       const cancel: LedgerOp = {
@@ -344,10 +408,24 @@ export class SyncService {
     }
     const after = this.effective([...ops.values()]).total;
     if (item.target > after) {
-      track(await this.execute(this.newSend(item, stripeCustomerId, nextRevision(), item.target - after, runAt), item, ctx, false));
+      track(
+        await this.execute(
+          this.newSend(item, stripeCustomerId, nextRevision(), item.target - after, runAt),
+          item,
+          ctx,
+          false,
+        ),
+      );
       await this.resolve(item, ctx, item.target);
     } else if (item.target < after) {
-      await this.discrepancy(item, 'decrease_after_24h', item.target, after, 'usage went down after Stripe\'s 24 h cancel window: Stripe holds more than was used', ctx);
+      await this.discrepancy(
+        item,
+        'decrease_after_24h',
+        item.target,
+        after,
+        "usage went down after Stripe's 24 h cancel window: Stripe holds more than was used",
+        ctx,
+      );
     } else {
       await this.resolve(item, ctx, after);
     }
@@ -361,7 +439,13 @@ export class SyncService {
     return lastLiveSend(ops, this.dryRun);
   }
 
-  private newSend(item: WorkItem, stripeCustomerId: string, revision: number, value: bigint, runAt: Date): LedgerOp {
+  private newSend(
+    item: WorkItem,
+    stripeCustomerId: string,
+    revision: number,
+    value: bigint,
+    runAt: Date,
+  ): LedgerOp {
     let eventTime = item.hour;
     if (!item.additive) {
       // Later revisions are later events: `last` must pick them, decreases included.
@@ -399,7 +483,14 @@ export class SyncService {
     if (this.dryRun) {
       const settled = this.settle(op, 'dry_run', 'dry-run: no STRIPE_SECRET_KEY');
       this.deps.logger.info(
-        { meter: op.meter, customer: op.customerKey, hour: op.hour.toISOString(), kind: op.kind, value: op.value.toString(), identifier: op.kind === 'send' ? op.opId : op.targetOpId },
+        {
+          meter: op.meter,
+          customer: op.customerKey,
+          hour: op.hour.toISOString(),
+          kind: op.kind,
+          value: op.value.toString(),
+          identifier: op.kind === 'send' ? op.opId : op.targetOpId,
+        },
         'stripe sync dry-run: would send',
       );
       return settled;
@@ -407,7 +498,13 @@ export class SyncService {
     if (!resumed) await this.deps.store.record([{ ...op, state: 'intent', recordedAt: this.now() }]);
     try {
       if (op.kind === 'send') {
-        const outcome = await this.sendEvent({ eventName: op.eventName, identifier: op.opId, timestamp: op.eventTime, stripeCustomerId: op.stripeCustomerId, value: op.value });
+        const outcome = await this.sendEvent({
+          eventName: op.eventName,
+          identifier: op.opId,
+          timestamp: op.eventTime,
+          stripeCustomerId: op.stripeCustomerId,
+          value: op.value,
+        });
         if (outcome === 'duplicate') report.duplicates += 1;
         else report.sent += 1;
         return this.settle(op, outcome, '');
@@ -418,20 +515,40 @@ export class SyncService {
         report.cancelled += 1;
         return this.settle(op, 'applied', outcome);
       }
-      if (outcome === 'window_passed') return this.settle(op, 'not_cancellable', 'Stripe: older than its 24 h cancel window');
+      if (outcome === 'window_passed')
+        return this.settle(op, 'not_cancellable', 'Stripe: older than its 24 h cancel window');
       report.rejected += 1;
-      await this.discrepancy(item, 'rejected', item.target, op.value, `cancel of ${identifier}: Stripe has no such event`, ctx);
+      await this.discrepancy(
+        item,
+        'rejected',
+        item.target,
+        op.value,
+        `cancel of ${identifier}: Stripe has no such event`,
+        ctx,
+      );
       return this.settle(op, 'rejected', 'Stripe: no such event');
     } catch (err) {
       if (err instanceof StripeCallError && !err.retryable) {
         report.rejected += 1;
         const detail = `Stripe refused ${op.kind} ${op.opId}: ${err.message}`;
-        this.deps.logger.warn({ meter: op.meter, customer: op.customerKey, hour: op.hour.toISOString(), code: err.details.code, status: err.details.status }, 'stripe refused a usage operation');
+        this.deps.logger.warn(
+          {
+            meter: op.meter,
+            customer: op.customerKey,
+            hour: op.hour.toISOString(),
+            code: err.details.code,
+            status: err.details.status,
+          },
+          'stripe refused a usage operation',
+        );
         await this.discrepancy(item, 'rejected', item.target, op.value, detail, ctx);
         return this.settle(op, 'rejected', detail.slice(0, 1000));
       }
       if (err instanceof UpstreamError) {
-        this.deps.logger.warn({ meter: op.meter, customer: op.customerKey, hour: op.hour.toISOString(), err: err.message }, 'stripe call failed after retries; the next run resumes it');
+        this.deps.logger.warn(
+          { meter: op.meter, customer: op.customerKey, hour: op.hour.toISOString(), err: err.message },
+          'stripe call failed after retries; the next run resumes it',
+        );
         throw new RunAborted();
       }
       throw err;
@@ -446,7 +563,10 @@ export class SyncService {
   private settle(op: LedgerOp, state: OpState, detail: string): LedgerOp {
     const settled: LedgerOp = { ...op, state, detail, recordedAt: this.now(), seq: this.seq() };
     const write = this.deps.store.record([settled]).catch((err: unknown) => {
-      this.deps.logger.warn({ op: op.opId, state, err: String(err) }, 'could not record a stripe outcome; the next run resends it as a duplicate');
+      this.deps.logger.warn(
+        { op: op.opId, state, err: String(err) },
+        'could not record a stripe outcome; the next run resends it as a duplicate',
+      );
     });
     this.outcomeWrites.add(write);
     void write.finally(() => this.outcomeWrites.delete(write));
@@ -456,7 +576,9 @@ export class SyncService {
   private readonly outcomeWrites = new Set<Promise<void>>();
 
   // v2 stream: sends of many customers share requests of up to stream.maxBatch events.
-  private batch: { events: MeterEventCall[]; waiters: { resolve: () => void; reject: (e: unknown) => void }[] } | undefined;
+  private batch:
+    | { events: MeterEventCall[]; waiters: { resolve: () => void; reject: (e: unknown) => void }[] }
+    | undefined;
 
   private async sendEvent(event: MeterEventCall): Promise<'applied' | 'duplicate'> {
     const stream = this.deps.stream;
@@ -495,7 +617,14 @@ export class SyncService {
     const hour = item.period ?? item.hour;
     const until = (d: Date) => addMs(d, STRIPE_MAX_AGE_MS - SENDABLE_MARGIN_MS).toISOString();
     if (!h) {
-      held.set(k, { meter: item.meter.name, customer: item.customer, hours: 1, value: value.toString(), oldestHour: item.hour.toISOString(), sendableUntil: until(hour < item.earliestEventTime ? item.hour : hour) });
+      held.set(k, {
+        meter: item.meter.name,
+        customer: item.customer,
+        hours: 1,
+        value: value.toString(),
+        oldestHour: item.hour.toISOString(),
+        sendableUntil: until(hour < item.earliestEventTime ? item.hour : hour),
+      });
       return;
     }
     h.hours += 1;
@@ -514,12 +643,35 @@ export class SyncService {
     detail: string,
     ctx: RunContext,
   ): Promise<void> {
-    const existing = (ctx.open.get(keyOf(item.meter.name, item.version, item.customer, item.hour.getTime())) ?? []).find((d) => d.kind === kind);
+    const existing = (
+      ctx.open.get(keyOf(item.meter.name, item.version, item.customer, item.hour.getTime())) ?? []
+    ).find((d) => d.kind === kind);
     if (existing && existing.expected === expected && existing.sent === sent) return;
     ctx.report.discrepancies += 1;
-    this.deps.logger.warn({ meter: item.meter.name, customer: item.customer, hour: item.hour.toISOString(), kind, expected: expected.toString(), sent: sent.toString() }, 'stripe sync discrepancy');
+    this.deps.logger.warn(
+      {
+        meter: item.meter.name,
+        customer: item.customer,
+        hour: item.hour.toISOString(),
+        kind,
+        expected: expected.toString(),
+        sent: sent.toString(),
+      },
+      'stripe sync discrepancy',
+    );
     await this.deps.store.recordDiscrepancies([
-      { meter: item.meter.name, version: item.version, customerKey: item.customer, hour: item.hour, kind, expected, sent, detail, resolved: false, recordedAt: this.now() },
+      {
+        meter: item.meter.name,
+        version: item.version,
+        customerKey: item.customer,
+        hour: item.hour,
+        kind,
+        expected,
+        sent,
+        detail,
+        resolved: false,
+        recordedAt: this.now(),
+      },
     ]);
   }
 
@@ -529,7 +681,18 @@ export class SyncService {
     const k = keyOf(item.meter.name, item.version, item.customer, item.hour.getTime());
     const mine = (open.get(k) ?? []).filter((d) => d.kind !== 'unknown_outcome');
     if (mine.length === 0) return;
-    await this.deps.store.recordDiscrepancies(mine.map((d) => ({ ...d, resolved: true, sent, detail: `${d.detail} (resolved)`, recordedAt: this.now() })));
-    open.set(k, (open.get(k) ?? []).filter((d) => d.kind === 'unknown_outcome'));
+    await this.deps.store.recordDiscrepancies(
+      mine.map((d) => ({
+        ...d,
+        resolved: true,
+        sent,
+        detail: `${d.detail} (resolved)`,
+        recordedAt: this.now(),
+      })),
+    );
+    open.set(
+      k,
+      (open.get(k) ?? []).filter((d) => d.kind === 'unknown_outcome'),
+    );
   }
 }

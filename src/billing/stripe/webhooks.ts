@@ -2,7 +2,12 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { DomainError } from '../../errors.ts';
 import type { BillingState, BillingStateStore } from './billing-status.ts';
-import { KeyedSerializer, nextVersion, STRIPE_CUSTOMER_ID, type CustomerMappingService } from './customer-directory.ts';
+import {
+  KeyedSerializer,
+  nextVersion,
+  STRIPE_CUSTOMER_ID,
+  type CustomerMappingService,
+} from './customer-directory.ts';
 
 /**
  * Stripe webhooks: signature verification (done here with node:crypto, as Stripe documents it, so the
@@ -45,8 +50,10 @@ function invalidSignature(reason: string): DomainError {
 
 /** `t=<unix seconds>,v1=<hex>[,v1=<hex>…][,v0=…]`; other schemes are ignored, as Stripe's libraries do. */
 export function parseSignatureHeader(header: string | undefined): SignatureHeader {
-  if (header === undefined || header.trim() === '') throw invalidSignature('the Stripe-Signature header is missing');
-  if (header.length > MAX_SIGNATURE_HEADER_LENGTH) throw invalidSignature('the Stripe-Signature header is too long');
+  if (header === undefined || header.trim() === '')
+    throw invalidSignature('the Stripe-Signature header is missing');
+  if (header.length > MAX_SIGNATURE_HEADER_LENGTH)
+    throw invalidSignature('the Stripe-Signature header is too long');
   let timestamp: number | undefined;
   const v1: string[] = [];
   for (const part of header.split(',')) {
@@ -55,11 +62,13 @@ export function parseSignatureHeader(header: string | undefined): SignatureHeade
     const key = part.slice(0, eq).trim();
     const value = part.slice(eq + 1).trim();
     if (key === 't') {
-      if (timestamp !== undefined || !/^\d{1,12}$/.test(value)) throw invalidSignature('the Stripe-Signature header has a bad or repeated timestamp (t)');
+      if (timestamp !== undefined || !/^\d{1,12}$/.test(value))
+        throw invalidSignature('the Stripe-Signature header has a bad or repeated timestamp (t)');
       timestamp = Number(value);
     } else if (key === 'v1') {
       // Anything else than a SHA-256 hex digest can never match: refuse it as malformed.
-      if (!/^[0-9a-fA-F]{64}$/.test(value)) throw invalidSignature('the Stripe-Signature header has a malformed v1 signature');
+      if (!/^[0-9a-fA-F]{64}$/.test(value))
+        throw invalidSignature('the Stripe-Signature header has a malformed v1 signature');
       v1.push(value.toLowerCase());
     }
   }
@@ -78,15 +87,24 @@ export function computeSignature(payload: Buffer, timestamp: number, secret: str
  * timestamp is within `toleranceSeconds` of now, either way: an old signature is a replay, a far-future
  * one is a signature made to be replayed later.
  */
-export function verifyStripeSignature(opts: { payload: Buffer; header: string | undefined; secret: string; toleranceSeconds: number; nowSeconds: number }): SignatureHeader {
+export function verifyStripeSignature(opts: {
+  payload: Buffer;
+  header: string | undefined;
+  secret: string;
+  toleranceSeconds: number;
+  nowSeconds: number;
+}): SignatureHeader {
   const parsed = parseSignatureHeader(opts.header);
   const expected = Buffer.from(computeSignature(opts.payload, parsed.timestamp, opts.secret), 'hex');
   let matched = false;
   // Every candidate is compared, so the time taken does not tell which one (if any) matched.
-  for (const candidate of parsed.v1) matched = timingSafeEqual(expected, Buffer.from(candidate, 'hex')) || matched;
+  for (const candidate of parsed.v1)
+    matched = timingSafeEqual(expected, Buffer.from(candidate, 'hex')) || matched;
   if (!matched) throw invalidSignature('no v1 signature matches this body and the endpoint secret');
   if (Math.abs(opts.nowSeconds - parsed.timestamp) > opts.toleranceSeconds) {
-    throw invalidSignature(`the signature timestamp is more than ${opts.toleranceSeconds}s from now (a replay, or a clock far off)`);
+    throw invalidSignature(
+      `the signature timestamp is more than ${opts.toleranceSeconds}s from now (a replay, or a clock far off)`,
+    );
   }
   return parsed;
 }
@@ -120,7 +138,11 @@ const subscriptionObject = z.object({
   status: z.string().min(1),
   // API 2025-03-31.basil and later (2026 included): the period lives on each item.
   items: z
-    .object({ data: z.array(z.object({ current_period_start: unixSeconds.nullish(), current_period_end: unixSeconds.nullish() })) })
+    .object({
+      data: z.array(
+        z.object({ current_period_start: unixSeconds.nullish(), current_period_end: unixSeconds.nullish() }),
+      ),
+    })
     .nullish(),
   // Older API versions: on the subscription itself.
   current_period_start: unixSeconds.nullish(),
@@ -130,11 +152,21 @@ const subscriptionObject = z.object({
 const invoiceObject = z.object({ id: z.string().min(1), customer: customerRef });
 
 export type BillingChange =
-  | { kind: 'subscription'; stripeCustomerId: string; subscriptionId: string; status: string; periodStart?: Date; periodEnd?: Date }
+  | {
+      kind: 'subscription';
+      stripeCustomerId: string;
+      subscriptionId: string;
+      status: string;
+      periodStart?: Date;
+      periodEnd?: Date;
+    }
   | { kind: 'payment'; stripeCustomerId: string; invoiceId: string; paymentStatus: 'paid' | 'failed' };
 
 /** The subscription's current period: over its items (min start, max end), else its own fields. */
-export function subscriptionPeriod(sub: z.infer<typeof subscriptionObject>): { periodStart?: Date; periodEnd?: Date } {
+export function subscriptionPeriod(sub: z.infer<typeof subscriptionObject>): {
+  periodStart?: Date;
+  periodEnd?: Date;
+} {
   const items = sub.items?.data ?? [];
   const starts = items.map((i) => i.current_period_start).filter((s): s is number => typeof s === 'number');
   const ends = items.map((i) => i.current_period_end).filter((s): s is number => typeof s === 'number');
@@ -156,12 +188,24 @@ export function subscriptionPeriod(sub: z.infer<typeof subscriptionObject>): { p
  * exception: `paid` over `failed` for the same invoice always applies (a paid invoice is final, so that
  * event is necessarily the later one).
  */
-export function applyBillingChange(current: BillingState | undefined, change: BillingChange, eventCreatedSeconds: number, now: Date): BillingState | undefined {
-  const kindVersion = current ? (change.kind === 'subscription' ? current.subscriptionVersion : current.paymentVersion) : 0n;
+export function applyBillingChange(
+  current: BillingState | undefined,
+  change: BillingChange,
+  eventCreatedSeconds: number,
+  now: Date,
+): BillingState | undefined {
+  const kindVersion = current
+    ? change.kind === 'subscription'
+      ? current.subscriptionVersion
+      : current.paymentVersion
+    : 0n;
   let applyAt = nextVersion(kindVersion === 0n ? undefined : kindVersion, { eventCreatedSeconds });
   if (applyAt === 'stale') {
     const paysFailedInvoice =
-      change.kind === 'payment' && change.paymentStatus === 'paid' && current!.paymentStatus === 'failed' && current!.lastInvoiceId === change.invoiceId;
+      change.kind === 'payment' &&
+      change.paymentStatus === 'paid' &&
+      current!.paymentStatus === 'failed' &&
+      current!.lastInvoiceId === change.invoiceId;
     if (!paysFailedInvoice) return undefined;
     applyAt = kindVersion + 1n;
   }
@@ -180,8 +224,20 @@ export function applyBillingChange(current: BillingState | undefined, change: Bi
   };
   const next: BillingState =
     change.kind === 'subscription'
-      ? { ...base, subscriptionId: change.subscriptionId, subscriptionStatus: change.status, currentPeriodStart: change.periodStart, currentPeriodEnd: change.periodEnd, subscriptionVersion: applyAt }
-      : { ...base, paymentStatus: change.paymentStatus, lastInvoiceId: change.invoiceId, paymentVersion: applyAt };
+      ? {
+          ...base,
+          subscriptionId: change.subscriptionId,
+          subscriptionStatus: change.status,
+          currentPeriodStart: change.periodStart,
+          currentPeriodEnd: change.periodEnd,
+          subscriptionVersion: applyAt,
+        }
+      : {
+          ...base,
+          paymentStatus: change.paymentStatus,
+          lastInvoiceId: change.invoiceId,
+          paymentVersion: applyAt,
+        };
   if (current && sameState(current, next)) return undefined;
   const rowVersion = current && current.version >= applyAt ? current.version + 1n : applyAt;
   return { ...next, updatedAt: now, version: rowVersion };
@@ -242,7 +298,8 @@ export class StripeWebhookService {
   /** Verifies, parses and handles one delivery: the raw body, exactly as received, and its Stripe-Signature. */
   async receive(rawBody: Buffer, signatureHeader: string | undefined): Promise<WebhookResult> {
     const secret = this.deps.secret;
-    if (secret === undefined || secret === '') throw new DomainError('webhooks_disabled', 'STRIPE_WEBHOOK_SECRET is not set');
+    if (secret === undefined || secret === '')
+      throw new DomainError('webhooks_disabled', 'STRIPE_WEBHOOK_SECRET is not set');
     const receivedAt = this.now();
     verifyStripeSignature({
       payload: rawBody,
@@ -259,15 +316,25 @@ export class StripeWebhookService {
     }
     const parsed = eventEnvelope.safeParse(json);
     if (!parsed.success) {
-      throw new DomainError('invalid_request', 'not a Stripe event: expected id, type, created and data.object', {
-        errors: parsed.error.issues.map((i) => ({ field: i.path.join('.'), reason: i.message })),
-      });
+      throw new DomainError(
+        'invalid_request',
+        'not a Stripe event: expected id, type, created and data.object',
+        {
+          errors: parsed.error.issues.map((i) => ({ field: i.path.join('.'), reason: i.message })),
+        },
+      );
     }
     const event = parsed.data;
-    if (await this.deps.events.seen(event.id)) return { id: event.id, type: event.type, outcome: 'duplicate' };
+    if (await this.deps.events.seen(event.id))
+      return { id: event.id, type: event.type, outcome: 'duplicate' };
     const outcome = await this.handle(event);
     // Only now: had the effects failed, the id stays unrecorded and Stripe's retry redoes them.
-    await this.deps.events.record({ id: event.id, type: event.type, created: new Date(event.created * 1000), receivedAt });
+    await this.deps.events.record({
+      id: event.id,
+      type: event.type,
+      created: new Date(event.created * 1000),
+      receivedAt,
+    });
     this.deps.logger.info({ eventId: event.id, type: event.type, outcome }, 'stripe webhook');
     return { id: event.id, type: event.type, outcome };
   }
@@ -283,14 +350,25 @@ export class StripeWebhookService {
       case 'customer.subscription.deleted': {
         const sub = this.object(event, subscriptionObject);
         if (!sub) return 'ignored';
-        return this.applyChange(event, { kind: 'subscription', stripeCustomerId: sub.customer, subscriptionId: sub.id, status: sub.status, ...subscriptionPeriod(sub) });
+        return this.applyChange(event, {
+          kind: 'subscription',
+          stripeCustomerId: sub.customer,
+          subscriptionId: sub.id,
+          status: sub.status,
+          ...subscriptionPeriod(sub),
+        });
       }
       case 'invoice.paid':
       case 'invoice.payment_failed': {
         const invoice = this.object(event, invoiceObject);
         if (!invoice) return 'ignored';
         const paymentStatus = event.type === 'invoice.paid' ? 'paid' : 'failed';
-        return this.applyChange(event, { kind: 'payment', stripeCustomerId: invoice.customer, invoiceId: invoice.id, paymentStatus });
+        return this.applyChange(event, {
+          kind: 'payment',
+          stripeCustomerId: invoice.customer,
+          invoiceId: invoice.id,
+          paymentStatus,
+        });
       }
       default:
         return 'ignored';
@@ -302,7 +380,11 @@ export class StripeWebhookService {
     const parsed = schema.safeParse(event.data.object);
     if (!parsed.success) {
       this.deps.logger.warn(
-        { eventId: event.id, type: event.type, problems: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) },
+        {
+          eventId: event.id,
+          type: event.type,
+          problems: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+        },
         'stripe webhook object not understood; event ignored',
       );
       return undefined;
@@ -314,7 +396,10 @@ export class StripeWebhookService {
     const customer = this.object(event, customerObject);
     if (!customer) return 'ignored';
     if (!STRIPE_CUSTOMER_ID.test(customer.id)) {
-      this.deps.logger.warn({ eventId: event.id, type: event.type }, 'stripe webhook customer id is not cus_…; event ignored');
+      this.deps.logger.warn(
+        { eventId: event.id, type: event.type },
+        'stripe webhook customer id is not cus_…; event ignored',
+      );
       return 'ignored';
     }
     const key = customer.metadata?.[CUSTOMER_METADATA_KEY];
@@ -335,22 +420,34 @@ export class StripeWebhookService {
       return outcome === 'mapped' ? 'handled' : outcome;
     } catch (err) {
       if (!(err instanceof DomainError) || err.code !== 'invalid_request') throw err;
-      this.deps.logger.warn({ eventId: event.id, stripeCustomerId: customer.id }, `stripe customer metadata ${CUSTOMER_METADATA_KEY} is not a valid customer key; event ignored`);
+      this.deps.logger.warn(
+        { eventId: event.id, stripeCustomerId: customer.id },
+        `stripe customer metadata ${CUSTOMER_METADATA_KEY} is not a valid customer key; event ignored`,
+      );
       return 'ignored';
     }
   }
 
   private async applyChange(event: StripeEventEnvelope, change: BillingChange): Promise<WebhookOutcome> {
     if (!STRIPE_CUSTOMER_ID.test(change.stripeCustomerId)) {
-      this.deps.logger.warn({ eventId: event.id, type: event.type }, 'stripe webhook names no valid customer (cus_…); event ignored');
+      this.deps.logger.warn(
+        { eventId: event.id, type: event.type },
+        'stripe webhook names no valid customer (cus_…); event ignored',
+      );
       return 'ignored';
     }
     return this.serializer.run(change.stripeCustomerId, async () => {
       const current = (await this.deps.states.get([change.stripeCustomerId])).get(change.stripeCustomerId);
       const next = applyBillingChange(current, change, event.created, this.now());
       if (!next) {
-        const stale = current !== undefined && nextVersion(current.version, { eventCreatedSeconds: event.created }) === 'stale';
-        if (stale) this.deps.logger.info({ eventId: event.id, type: event.type, stripeCustomerId: change.stripeCustomerId }, 'older stripe event left newer state as it was');
+        const stale =
+          current !== undefined &&
+          nextVersion(current.version, { eventCreatedSeconds: event.created }) === 'stale';
+        if (stale)
+          this.deps.logger.info(
+            { eventId: event.id, type: event.type, stripeCustomerId: change.stripeCustomerId },
+            'older stripe event left newer state as it was',
+          );
         return stale ? 'stale' : 'unchanged';
       }
       await this.deps.states.put(next);

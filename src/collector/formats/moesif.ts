@@ -90,7 +90,8 @@ export function moesifEventToRow(raw: unknown, ctx: AdaptContext): RequestLogRow
   const userId = parseId(event.user_id, 'user_id');
   const apiVersion = parseText(request.api_version, 'request.api_version');
   const direction = parseText(event.direction, 'direction');
-  const keepTransactionId = transactionId !== '' && [...transactionId].length <= LIMITS.idChars && !transactionId.includes('\u0000');
+  const keepTransactionId =
+    transactionId !== '' && [...transactionId].length <= LIMITS.idChars && !transactionId.includes('\u0000');
   const [metaKeys, metaValues] = flattenMetadata(event.metadata, {
     alreadyUsed: (direction === '' ? 0 : 1) + (keepTransactionId ? 1 : 0),
   });
@@ -112,7 +113,10 @@ export function moesifEventToRow(raw: unknown, ctx: AdaptContext): RequestLogRow
     event_id:
       transactionId === ''
         ? contentEventId(raw)
-        : `m:${createHash('sha256').update(JSON.stringify([transactionId, requestMs, method, route, host, companyId, userId])).digest('hex').slice(0, 32)}`,
+        : `m:${createHash('sha256')
+            .update(JSON.stringify([transactionId, requestMs, method, route, host, companyId, userId]))
+            .digest('hex')
+            .slice(0, 32)}`,
     app: ctx.app,
     ...timeColumns(ctx, requestMs),
     customer_key: customerKey('', companyId, userId),
@@ -160,12 +164,19 @@ function moesifTarget(request: Record<string, unknown>): { route: string; host: 
         // Only when the Host header is the uri's whole authority: `127.0.0.1:3` is not `127.0.0.1:37785`.
         if (rest !== '' && !/^[/?#]/.test(rest)) continue;
         const { route } = parseTarget(rest.startsWith('/') ? rest : `/${rest}`, 'request.uri');
-        return { route, host: SAFE_HOST.test(hostHeader) ? parseHost(hostHeader, 'request.headers.host') : '' };
+        return {
+          route,
+          host: SAFE_HOST.test(hostHeader) ? parseHost(hostHeader, 'request.headers.host') : '',
+        };
       }
     }
   }
   const target = parseTarget(uri, 'request.uri');
-  const host = target.host || (typeof hostHeader === 'string' && SAFE_HOST.test(hostHeader) ? parseHost(hostHeader, 'request.headers.host') : '');
+  const host =
+    target.host ||
+    (typeof hostHeader === 'string' && SAFE_HOST.test(hostHeader)
+      ? parseHost(hostHeader, 'request.headers.host')
+      : '');
   return { route: target.route, host: SAFE_HOST.test(host) ? host : '' };
 }
 

@@ -50,7 +50,6 @@ import {
   timeColumns,
 } from './normalize.ts';
 
-
 export function nativeToRow(raw: unknown, ctx: AdaptContext): RequestLogRow {
   // A plain check rather than a zod object schema: this runs once per event on the hottest path, and
   // zod's loose objects copy every key.

@@ -686,7 +686,12 @@ export function exchangeHeaders(
   allowList: ReadonlySet<string>,
 ): [string[], string[]] {
   const [requestKeys, requestValues] = headers(request.headers, 'header.', allowList, 'request.headers');
-  const [responseKeys, responseValues] = headers(response.headers, 'response_header.', allowList, 'response.headers');
+  const [responseKeys, responseValues] = headers(
+    response.headers,
+    'response_header.',
+    allowList,
+    'response.headers',
+  );
   return [
     [...requestKeys, ...responseKeys],
     [...requestValues, ...responseValues],

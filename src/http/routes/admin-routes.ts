@@ -57,7 +57,8 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
   });
 
   router.delete('/keys/:id', async (ctx) => {
-    if (!(await deps.keys.revoke(ctx.params.id ?? ''))) throw new DomainError('not_found', `no key ${ctx.params.id}`);
+    if (!(await deps.keys.revoke(ctx.params.id ?? '')))
+      throw new DomainError('not_found', `no key ${ctx.params.id}`);
     ctx.status = 204;
   });
 

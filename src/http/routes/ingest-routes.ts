@@ -27,7 +27,12 @@ export function ingestRoutes(deps: IngestRouteDeps): Router {
   router.use(requireIngestKey(deps.keys));
 
   const logs =
-    (format: SourceFormat, kinds: readonly BodyKind[], shape: BatchShape, respond: (ctx: Context, accepted: number) => void) =>
+    (
+      format: SourceFormat,
+      kinds: readonly BodyKind[],
+      shape: BatchShape,
+      respond: (ctx: Context, accepted: number) => void,
+    ) =>
     async (ctx: Context) => {
       const kind = bodyKind(ctx.get('content-type'), kinds);
       const body = await readBody(ctx.req, deps.limits.maxBodyBytes);
@@ -62,7 +67,12 @@ export function ingestRoutes(deps: IngestRouteDeps): Router {
     for (const batch of [false, true]) {
       router.post(`/v1/${kind}${batch ? '/batch' : ''}`, async (ctx) => {
         const type = bodyKind(ctx.get('content-type'), ['json']);
-        const entries = parseEntries(type, batch ? 'many' : 'one', await readBody(ctx.req, deps.limits.maxBodyBytes), deps.limits.maxEventBytes);
+        const entries = parseEntries(
+          type,
+          batch ? 'many' : 'one',
+          await readBody(ctx.req, deps.limits.maxBodyBytes),
+          deps.limits.maxEventBytes,
+        );
         await deps.moesifRecords.ingestRecords(kind, entries, ctx.state.app as string);
         moesifAccepted(ctx);
       });

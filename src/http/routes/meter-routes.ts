@@ -31,7 +31,10 @@ const usageQuery = z
   })
   .strict()
   .refine((q) => q.from < q.to, { message: 'from must be before to', path: ['to'] })
-  .refine((q) => q.to.getTime() - q.from.getTime() <= MAX_RANGE_HOURS * HOUR_MS, { message: 'at most 400 days at once', path: ['to'] });
+  .refine((q) => q.to.getTime() - q.from.getTime() <= MAX_RANGE_HOURS * HOUR_MS, {
+    message: 'at most 400 days at once',
+    path: ['to'],
+  });
 
 const evaluateBody = z.object({ from: isoDate, to: isoDate }).strict().partial();
 
@@ -41,7 +44,8 @@ function invalid(error: z.ZodError, hint: string): DomainError {
   });
 }
 
-const csvCell = (v: string) => (/[",\n\r]/.test(v) || /^[=+\-@]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+const csvCell = (v: string) =>
+  /[",\n\r]/.test(v) || /^[=+\-@]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v;
 
 /** Meters, usage and evaluation: the admin key's API. */
 export function meterRoutes(deps: MeterRouteDeps): Router {
@@ -53,7 +57,11 @@ export function meterRoutes(deps: MeterRouteDeps): Router {
     if (!meter) throw new DomainError('not_found', `no meter named ${name}`);
     return meter;
   };
-  const versionView = (v: MeterVersionRecord) => ({ version: v.version, effective_from: v.effectiveFrom.toISOString(), definition: v.definition });
+  const versionView = (v: MeterVersionRecord) => ({
+    version: v.version,
+    effective_from: v.effectiveFrom.toISOString(),
+    definition: v.definition,
+  });
 
   router.get('/v1/meters', async (ctx) => {
     const versions = await deps.versions();
@@ -74,21 +82,42 @@ export function meterRoutes(deps: MeterRouteDeps): Router {
 
   router.get('/v1/meters/:name', async (ctx) => {
     const meter = meterOr404(ctx.params.name ?? '');
-    const versions = (await deps.versions()).filter((v) => v.meter === meter.name).sort((a, b) => +a.effectiveFrom - +b.effectiveFrom);
-    ctx.body = { name: meter.name, version: meterVersion(meter), definition: meter, versions: versions.map(versionView) };
+    const versions = (await deps.versions())
+      .filter((v) => v.meter === meter.name)
+      .sort((a, b) => +a.effectiveFrom - +b.effectiveFrom);
+    ctx.body = {
+      name: meter.name,
+      version: meterVersion(meter),
+      definition: meter,
+      versions: versions.map(versionView),
+    };
   });
 
   router.get('/v1/usage', async (ctx) => {
     const parsed = usageQuery.safeParse(ctx.query);
-    if (!parsed.success) throw invalid(parsed.error, 'query: meter, from, to (ISO with zone), window (hour|day|month), customer');
+    if (!parsed.success)
+      throw invalid(
+        parsed.error,
+        'query: meter, from, to (ISO with zone), window (hour|day|month), customer',
+      );
     const q = parsed.data;
     const points = await deps.usage.usage(meterOr404(q.meter), q);
     if (ctx.accepts('application/json', 'text/csv') === 'text/csv') {
       ctx.type = 'text/csv';
-      ctx.body = ['meter,customer,window_start,value', ...points.map((p) => [p.meter, p.customer, p.window_start, p.value].map(csvCell).join(','))].join('\n') + '\n';
+      ctx.body =
+        [
+          'meter,customer,window_start,value',
+          ...points.map((p) => [p.meter, p.customer, p.window_start, p.value].map(csvCell).join(',')),
+        ].join('\n') + '\n';
       return;
     }
-    ctx.body = { meter: q.meter, window: q.window, from: q.from.toISOString(), to: q.to.toISOString(), usage: points };
+    ctx.body = {
+      meter: q.meter,
+      window: q.window,
+      from: q.from.toISOString(),
+      to: q.to.toISOString(),
+      usage: points,
+    };
   });
 
   router.get('/v1/customers/:id/usage', async (ctx) => {
@@ -98,9 +127,11 @@ export function meterRoutes(deps: MeterRouteDeps): Router {
   router.post('/v1/admin/meters/evaluate', async (ctx) => {
     const raw = await readBody(ctx.req, 64 * 1024);
     const parsed = evaluateBody.safeParse(raw.length === 0 ? {} : parseJson(raw));
-    if (!parsed.success) throw invalid(parsed.error, 'send {} for the scheduled run, or {"from": ISO, "to": ISO}');
+    if (!parsed.success)
+      throw invalid(parsed.error, 'send {} for the scheduled run, or {"from": ISO, "to": ISO}');
     const { from, to } = parsed.data;
-    if ((from === undefined) !== (to === undefined)) throw new DomainError('invalid_request', 'send both from and to, or neither');
+    if ((from === undefined) !== (to === undefined))
+      throw new DomainError('invalid_request', 'send both from and to, or neither');
     ctx.body = await deps.evaluate(from && to ? { from, to } : undefined);
   });
 

@@ -48,7 +48,8 @@ export function stripeRoutes(deps: StripeRouteDeps): Router {
   const admin = requireAdminKey(deps.adminApiKey);
 
   router.post('/v1/webhooks/stripe', async (ctx) => {
-    if (!deps.webhooks.enabled) throw new DomainError('webhooks_disabled', 'STRIPE_WEBHOOK_SECRET is not set');
+    if (!deps.webhooks.enabled)
+      throw new DomainError('webhooks_disabled', 'STRIPE_WEBHOOK_SECRET is not set');
     const raw = await readBody(ctx.req, MAX_WEBHOOK_BODY_BYTES);
     const result = await deps.webhooks.receive(raw, ctx.get('stripe-signature') || undefined);
     ctx.body = { received: true, id: result.id, type: result.type, outcome: result.outcome };
@@ -60,7 +61,11 @@ export function stripeRoutes(deps: StripeRouteDeps): Router {
 
   router.get('/v1/admin/customers/mappings', admin, async (ctx) => {
     const parsed = listQuery.safeParse(ctx.query);
-    if (!parsed.success) throw invalid(parsed.error, 'query: limit (1-1000, default 100), after (the last customer_key of the previous page)');
+    if (!parsed.success)
+      throw invalid(
+        parsed.error,
+        'query: limit (1-1000, default 100), after (the last customer_key of the previous page)',
+      );
     const { limit, after } = parsed.data;
     const page = await deps.mappings.list(after === undefined ? { limit } : { limit, after });
     ctx.body = {
@@ -73,7 +78,8 @@ export function stripeRoutes(deps: StripeRouteDeps): Router {
   router.get('/v1/admin/customers/:key/stripe-customer', admin, async (ctx) => {
     const key = ctx.params.key ?? '';
     const resolved = await deps.mappings.get(key);
-    if (!resolved) throw new DomainError('not_found', `no Stripe customer for customer key ${JSON.stringify(key)}`);
+    if (!resolved)
+      throw new DomainError('not_found', `no Stripe customer for customer key ${JSON.stringify(key)}`);
     ctx.body = { customer_key: key, stripe_customer_id: resolved.stripeCustomerId, source: resolved.source };
   });
 
@@ -82,13 +88,21 @@ export function stripeRoutes(deps: StripeRouteDeps): Router {
     const parsed = mapBody.safeParse(parseJson(await readBody(ctx.req, 64 * 1024)));
     if (!parsed.success) throw invalid(parsed.error, 'send {"stripe_customer_id": "cus_…"}');
     const outcome = await deps.mappings.map(key, parsed.data.stripe_customer_id, 'admin');
-    ctx.body = { customer_key: key, stripe_customer_id: parsed.data.stripe_customer_id, source: 'admin', changed: outcome === 'mapped' };
+    ctx.body = {
+      customer_key: key,
+      stripe_customer_id: parsed.data.stripe_customer_id,
+      source: 'admin',
+      changed: outcome === 'mapped',
+    };
   });
 
   router.delete('/v1/admin/customers/:key/stripe-customer', admin, async (ctx) => {
     const key = ctx.params.key ?? '';
     if (!(await deps.mappings.unmap(key))) {
-      throw new DomainError('not_found', `customer key ${JSON.stringify(key)} has no explicit mapping (a Moesif or cus_ key mapping cannot be removed here)`);
+      throw new DomainError(
+        'not_found',
+        `customer key ${JSON.stringify(key)} has no explicit mapping (a Moesif or cus_ key mapping cannot be removed here)`,
+      );
     }
     ctx.status = 204;
   });

@@ -7,7 +7,12 @@ import { requireAdminKey } from '../auth.ts';
 
 export interface SyncRouteDeps {
   adminApiKey: string | undefined;
-  discrepancies(filter: { resolved?: boolean; meter?: string; customer?: string; limit: number }): Promise<Discrepancy[]>;
+  discrepancies(filter: {
+    resolved?: boolean;
+    meter?: string;
+    customer?: string;
+    limit: number;
+  }): Promise<Discrepancy[]>;
   held(): Promise<HeldUsage[]>;
   /** One sync pass now (after the scheduled one, if it is running). */
   run(): Promise<SyncReport>;
@@ -58,9 +63,13 @@ export function syncRoutes(deps: SyncRouteDeps): Router {
   router.get('/v1/sync/discrepancies', async (ctx) => {
     const q = discrepancyQuery.safeParse(ctx.query);
     if (!q.success) {
-      throw new DomainError('invalid_request', 'bad query: status=open|resolved|all, meter, customer, limit (1-10000)', {
-        errors: q.error.issues.map((i) => ({ field: i.path.join('.'), reason: i.message })),
-      });
+      throw new DomainError(
+        'invalid_request',
+        'bad query: status=open|resolved|all, meter, customer, limit (1-10000)',
+        {
+          errors: q.error.issues.map((i) => ({ field: i.path.join('.'), reason: i.message })),
+        },
+      );
     }
     const { status, limit, meter, customer } = q.data;
     const resolved = status === 'all' ? undefined : status === 'resolved';

@@ -1,5 +1,10 @@
 import { Readable } from 'node:stream';
-import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions as ClickHouseClientConfig } from '@clickhouse/client';
+import {
+  ClickHouseLogLevel,
+  createClient,
+  type ClickHouseClient,
+  type ClickHouseClientConfigOptions as ClickHouseClientConfig,
+} from '@clickhouse/client';
 
 import { z } from 'zod';
 import { UpstreamError } from '../../errors.ts';
@@ -26,7 +31,14 @@ export interface ClickHouse {
 }
 
 export type ClickHouseOptions =
-  | { kind: 'server'; url: string; username: string; password: string; database: string; requestTimeoutMs?: number }
+  | {
+      kind: 'server';
+      url: string;
+      username: string;
+      password: string;
+      database: string;
+      requestTimeoutMs?: number;
+    }
   | { kind: 'embedded'; path: string; database: string };
 
 const INSERT_SETTINGS = {
@@ -56,7 +68,9 @@ export async function connectClickHouse(options: ClickHouseOptions): Promise<Cli
     const { createChdbConnection } = await import('chdb/connection');
     // chdb implements the client's Connection contract, but declares it against @clickhouse/client-common's
     // copy of the types, which TypeScript sees as distinct from the client's bundled copy.
-    const connection = createChdbConnection({ path: options.path }) as unknown as ClickHouseClientConfig['connection'];
+    const connection = createChdbConnection({
+      path: options.path,
+    }) as unknown as ClickHouseClientConfig['connection'];
     client = createClient({ connection });
   }
   return new ClickHouseAdapter(client, options.kind, database);

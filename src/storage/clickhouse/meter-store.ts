@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { compileAdditiveHourly, compileMeterFirstSeen, compileMeterHourly, compileMeterPeriod } from '../../meters/compile.ts';
+import {
+  compileAdditiveHourly,
+  compileMeterFirstSeen,
+  compileMeterHourly,
+  compileMeterPeriod,
+} from '../../meters/compile.ts';
 import type {
   EvaluationReport,
   HourlyValue,
@@ -18,7 +23,11 @@ import { dateTime, int64, seconds } from './row-types.ts';
 export class ClickHouseMeterStore implements UsageSource, UsageStore, UsageReader {
   constructor(private readonly ch: ClickHouse) {}
 
-  async hourly(meter: Parameters<typeof compileMeterHourly>[0], from: Date, to: Date): Promise<HourlyValue[]> {
+  async hourly(
+    meter: Parameters<typeof compileMeterHourly>[0],
+    from: Date,
+    to: Date,
+  ): Promise<HourlyValue[]> {
     const rows = await this.ch.query(
       compileMeterHourly(meter, { table: this.ch.table('request_logs'), from, to }),
       z.object({ customer: z.string(), hour: dateTime, value: int64 }),
@@ -26,7 +35,11 @@ export class ClickHouseMeterStore implements UsageSource, UsageStore, UsageReade
     return rows;
   }
 
-  async hourlyAdditive(meters: readonly Parameters<typeof compileMeterHourly>[0][], from: Date, to: Date): Promise<HourlyValue[][]> {
+  async hourlyAdditive(
+    meters: readonly Parameters<typeof compileMeterHourly>[0][],
+    from: Date,
+    to: Date,
+  ): Promise<HourlyValue[][]> {
     const rows = await this.ch.query(
       compileAdditiveHourly(meters, { table: this.ch.table('request_logs'), from, to }),
       z.object({ meter_index: z.coerce.number().int(), customer: z.string(), hour: dateTime, value: int64 }),
@@ -36,7 +49,11 @@ export class ClickHouseMeterStore implements UsageSource, UsageStore, UsageReade
     return out;
   }
 
-  async period(meter: Parameters<typeof compileMeterPeriod>[0], from: Date, to: Date): Promise<Map<string, bigint>> {
+  async period(
+    meter: Parameters<typeof compileMeterPeriod>[0],
+    from: Date,
+    to: Date,
+  ): Promise<Map<string, bigint>> {
     const rows = await this.ch.query(
       compileMeterPeriod(meter, { table: this.ch.table('request_logs'), from, to }),
       z.object({ customer: z.string(), value: int64 }),
@@ -44,7 +61,11 @@ export class ClickHouseMeterStore implements UsageSource, UsageStore, UsageReade
     return new Map(rows.map((r) => [r.customer, r.value]));
   }
 
-  async firstSeen(meter: Parameters<typeof compileMeterFirstSeen>[0], from: Date, to: Date): Promise<HourlyValue[]> {
+  async firstSeen(
+    meter: Parameters<typeof compileMeterFirstSeen>[0],
+    from: Date,
+    to: Date,
+  ): Promise<HourlyValue[]> {
     return this.ch.query(
       compileMeterFirstSeen(meter, { table: this.ch.table('request_logs'), from, to }),
       z.object({ customer: z.string(), hour: dateTime, value: int64 }),
@@ -98,7 +119,9 @@ export class ClickHouseMeterStore implements UsageSource, UsageStore, UsageReade
   }
 
   async setWatermark(meter: string, version: string, through: Date, revision: bigint): Promise<void> {
-    await this.insert('meter_watermarks', [{ meter, version, evaluated_through: seconds(through), revision: revision.toString() }]);
+    await this.insert('meter_watermarks', [
+      { meter, version, evaluated_through: seconds(through), revision: revision.toString() },
+    ]);
   }
 
   async stored(meter: string, version: string, from: Date, to: Date): Promise<HourlyValue[]> {
@@ -149,14 +172,23 @@ export class ClickHouseMeterStore implements UsageSource, UsageStore, UsageReade
   }
 
   async usage(meter: string, from: Date, to: Date, customer?: string): Promise<StoredUsage[]> {
-    return this.ch.query(
-      `SELECT customer, hour, toString(argMax(value, revision)) AS value, toString(argMax(period_value, revision)) AS period_value
+    return this.ch
+      .query(
+        `SELECT customer, hour, toString(argMax(value, revision)) AS value, toString(argMax(period_value, revision)) AS period_value
        FROM ${this.ch.table('meter_usage')}
        WHERE meter = ${literal(meter)} AND hour >= ${literal(from)} AND hour < ${literal(to)}
          ${customer === undefined ? '' : `AND customer = ${literal(customer)}`}
        GROUP BY version, customer, hour ORDER BY hour, customer`,
-      z.object({ customer: z.string(), hour: dateTime, value: int64, period_value: int64 }),
-    ).then((rows) => rows.map((r) => ({ customer: r.customer, hour: r.hour, value: r.value, periodValue: r.period_value })));
+        z.object({ customer: z.string(), hour: dateTime, value: int64, period_value: int64 }),
+      )
+      .then((rows) =>
+        rows.map((r) => ({
+          customer: r.customer,
+          hour: r.hour,
+          value: r.value,
+          periodValue: r.period_value,
+        })),
+      );
   }
 
   private async insert(table: string, rows: object[]): Promise<void> {

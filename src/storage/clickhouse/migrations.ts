@@ -250,7 +250,10 @@ export const MIGRATIONS: readonly Migration[] = [
 const appliedRow = z.object({ version: z.coerce.number() });
 
 /** Applies every migration not yet recorded. Returns the versions it applied. */
-export async function migrate(ch: ClickHouse, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+export async function migrate(
+  ch: ClickHouse,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<number[]> {
   const db = ch.database;
   await ch.command(`CREATE DATABASE IF NOT EXISTS ${db}`);
   await ch.command(
@@ -261,7 +264,9 @@ export async function migrate(ch: ClickHouse, migrations: readonly Migration[] =
     ) ENGINE = ReplacingMergeTree() ORDER BY version`,
   );
   const done = new Set(
-    (await ch.query(`SELECT DISTINCT version FROM ${db}.schema_migrations`, appliedRow)).map((r) => r.version),
+    (await ch.query(`SELECT DISTINCT version FROM ${db}.schema_migrations`, appliedRow)).map(
+      (r) => r.version,
+    ),
   );
   const applied: number[] = [];
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {

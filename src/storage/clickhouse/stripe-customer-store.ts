@@ -1,7 +1,21 @@
 import { z } from 'zod';
-import { BillingStatusService, type BillingState, type BillingStateStore, type BillingStatusDeps, type PaymentStatus } from '../../billing/stripe/billing-status.ts';
-import { CustomerMappingService, type CustomerMappingStore, type ExplicitMapping } from '../../billing/stripe/customer-directory.ts';
-import { StripeWebhookService, type BillingLogger, type WebhookEventStore } from '../../billing/stripe/webhooks.ts';
+import {
+  BillingStatusService,
+  type BillingState,
+  type BillingStateStore,
+  type BillingStatusDeps,
+  type PaymentStatus,
+} from '../../billing/stripe/billing-status.ts';
+import {
+  CustomerMappingService,
+  type CustomerMappingStore,
+  type ExplicitMapping,
+} from '../../billing/stripe/customer-directory.ts';
+import {
+  StripeWebhookService,
+  type BillingLogger,
+  type WebhookEventStore,
+} from '../../billing/stripe/webhooks.ts';
 import type { MeterDefinition } from '../../meters/meter-schema.ts';
 import type { ClickHouse } from './clickhouse.ts';
 import { literal } from './escape.ts';
@@ -16,14 +30,19 @@ import { seconds } from './row-types.ts';
  * cannot leak into another aggregate (ClickHouse substitutes aliases in expressions).
  */
 
-const uint64 = z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative()]).transform((v) => BigInt(v));
+const uint64 = z
+  .union([z.string().regex(/^\d+$/), z.number().int().nonnegative()])
+  .transform((v) => BigInt(v));
 const epochSeconds = z.coerce.number().int().nonnegative();
 const explicitSource = z.enum(['admin', 'webhook']);
 
 export { chunkKeys } from './key-lists.ts';
 
 /** Latest explicit mapping of each key, and the latest non-empty Moesif company value, in one query. */
-export function mappingLookupSql(tables: { mappings: string; companies: string }, keys: readonly string[]): string {
+export function mappingLookupSql(
+  tables: { mappings: string; companies: string },
+  keys: readonly string[],
+): string {
   const list = inList(keys);
   return `SELECT 'explicit' AS kind, customer_key AS mapped_key,
        argMax(stripe_customer_id, version) AS mapped_id, argMax(source, version) AS mapped_source,
@@ -126,7 +145,12 @@ export class ClickHouseWebhookEventStore implements WebhookEventStore {
   }
 
   async record(event: { id: string; type: string; created: Date; receivedAt: Date }): Promise<void> {
-    const row = { event_id: event.id, type: event.type, stripe_created: seconds(event.created), received_at: seconds(event.receivedAt) };
+    const row = {
+      event_id: event.id,
+      type: event.type,
+      stripe_created: seconds(event.created),
+      received_at: seconds(event.receivedAt),
+    };
     await this.ch.insertJsonEachRow('stripe_webhook_events', `${JSON.stringify(row)}\n`);
   }
 }
@@ -161,7 +185,10 @@ export class ClickHouseBillingStateStore implements BillingStateStore {
   async get(stripeCustomerIds: readonly string[]): Promise<Map<string, BillingState>> {
     const out = new Map<string, BillingState>();
     for (const ids of chunkKeys([...new Set(stripeCustomerIds)])) {
-      for (const r of await this.ch.query(billingStateSql(this.ch.table('stripe_billing_state'), ids), stateRow)) {
+      for (const r of await this.ch.query(
+        billingStateSql(this.ch.table('stripe_billing_state'), ids),
+        stateRow,
+      )) {
         out.set(r.state_customer, {
           stripeCustomerId: r.state_customer,
           subscriptionId: r.sub_id,

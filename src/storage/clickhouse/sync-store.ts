@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import type { Discrepancy, DiscrepancyKind, LedgerOp, OpKind, OpState, SyncCandidate, SyncStore, UsageForSync } from '../../billing/stripe/sync-ledger.ts';
+import type {
+  Discrepancy,
+  DiscrepancyKind,
+  LedgerOp,
+  OpKind,
+  OpState,
+  SyncCandidate,
+  SyncStore,
+  UsageForSync,
+} from '../../billing/stripe/sync-ledger.ts';
 import type { ClickHouse } from './clickhouse.ts';
 import { literal } from './escape.ts';
 import { chunkKeys, inList } from './key-lists.ts';
@@ -36,7 +45,11 @@ const candidateRow = z.object({
 
 /** States whose sends count for Stripe's totals (countsAsSent in sync-ledger.ts, as SQL). */
 const countedStates = (dryRun: boolean) =>
-  inList(dryRun ? ['applied', 'duplicate', 'unknown_outcome', 'dry_run'] : ['applied', 'duplicate', 'unknown_outcome']);
+  inList(
+    dryRun
+      ? ['applied', 'duplicate', 'unknown_outcome', 'dry_run']
+      : ['applied', 'duplicate', 'unknown_outcome'],
+  );
 
 /**
  * The keys of a meter in [from, to) that need the sync: latest usage (meter_usage), what counts as sent
@@ -45,14 +58,23 @@ const countedStates = (dryRun: boolean) =>
  * The key is the hour (additive) or the month (non-additive). Aliases never repeat a column name:
  * 18.16 resolves such an alias inside aggregates. Exported for a table-driven test of the exact SQL.
  */
-export function candidatesSql(t: { usage: string; ledger: string; discrepancies: string }, meter: string, additive: boolean, from: Date, to: Date, dryRun: boolean): string {
+export function candidatesSql(
+  t: { usage: string; ledger: string; discrepancies: string },
+  meter: string,
+  additive: boolean,
+  from: Date,
+  to: Date,
+  dryRun: boolean,
+): string {
   const window = `meter = ${literal(meter)} AND hour >= ${literal(from)} AND hour < ${literal(to)}`;
   const key = (column: string) => (additive ? `toUInt32(${column})` : `toUInt32(toYYYYMM(${column}))`);
   const counted = countedStates(dryRun);
   const perOp = `SELECT op_id, any(kind) AS o_kind, any(version) AS o_version, any(customer_key) AS o_customer, any(hour) AS o_hour,
            any(value) AS o_value, any(revision) AS o_revision, any(target_op_id) AS o_target, argMax(state, seq) AS o_state
     FROM ${t.ledger} WHERE ${window} GROUP BY op_id`;
-  const sent = additive ? 'toInt64(sumIf(o_value, o_live))' : 'toInt64(argMaxIf(o_value, o_revision, o_live))';
+  const sent = additive
+    ? 'toInt64(sumIf(o_value, o_live))'
+    : 'toInt64(argMaxIf(o_value, o_revision, o_live))';
   return `SELECT c_version, c_customer, toUInt32(max(c_hour)) AS c_latest, toString(argMax(c_usage, c_usage_at)) AS target_text
 FROM (
   SELECT version AS c_version, customer AS c_customer, ${key('hour')} AS c_key, hour AS c_hour,
@@ -116,12 +138,28 @@ export class ClickHouseSyncStore implements SyncStore {
        GROUP BY version, customer, hour`,
       z.object({ version: z.string(), customer: z.string(), hour: dateTime, v: int64, pv: int64 }),
     );
-    return rows.map((r) => ({ version: r.version, customer: r.customer, hour: r.hour, value: r.v, periodValue: r.pv }));
+    return rows.map((r) => ({
+      version: r.version,
+      customer: r.customer,
+      hour: r.hour,
+      value: r.v,
+      periodValue: r.pv,
+    }));
   }
 
-  async candidates(meter: string, additive: boolean, from: Date, to: Date, dryRun: boolean): Promise<SyncCandidate[]> {
+  async candidates(
+    meter: string,
+    additive: boolean,
+    from: Date,
+    to: Date,
+    dryRun: boolean,
+  ): Promise<SyncCandidate[]> {
     const sql = candidatesSql(
-      { usage: this.ch.table('meter_usage'), ledger: this.ch.table('sync_ledger'), discrepancies: this.ch.table('sync_discrepancies') },
+      {
+        usage: this.ch.table('meter_usage'),
+        ledger: this.ch.table('sync_ledger'),
+        discrepancies: this.ch.table('sync_discrepancies'),
+      },
       meter,
       additive,
       from,
@@ -131,14 +169,21 @@ export class ClickHouseSyncStore implements SyncStore {
     return (await this.ch.query(sql, candidateRow)).map((r) => {
       const hour = new Date(r.c_latest * 1000);
       const period = new Date(Date.UTC(hour.getUTCFullYear(), hour.getUTCMonth(), 1));
-      return { version: r.c_version, customer: r.c_customer, hour, ...(additive ? {} : { period }), target: r.target_text };
+      return {
+        version: r.c_version,
+        customer: r.c_customer,
+        hour,
+        ...(additive ? {} : { period }),
+        target: r.target_text,
+      };
     });
   }
 
   async ops(meter: string, from: Date, to: Date, customers?: readonly string[]): Promise<LedgerOp[]> {
     if (customers === undefined) return this.opsWhere(meter, from, to, '');
     const out: LedgerOp[] = [];
-    for (const chunk of chunkKeys([...new Set(customers)])) out.push(...(await this.opsWhere(meter, from, to, `AND customer_key IN ${inList(chunk)}`)));
+    for (const chunk of chunkKeys([...new Set(customers)]))
+      out.push(...(await this.opsWhere(meter, from, to, `AND customer_key IN ${inList(chunk)}`)));
     return out;
   }
 
@@ -216,7 +261,10 @@ export class ClickHouseSyncStore implements SyncStore {
       this.queued = [];
       if (batch.length === 0) return;
       this.inserting += 1;
-      this.insert('sync_ledger', batch.flatMap((b) => b.rows))
+      this.insert(
+        'sync_ledger',
+        batch.flatMap((b) => b.rows),
+      )
         .then(
           () => batch.forEach((b) => b.resolve()),
           (err: unknown) => batch.forEach((b) => b.reject(err)),
@@ -230,7 +278,9 @@ export class ClickHouseSyncStore implements SyncStore {
   }
 
   async openDiscrepancies(meter: string): Promise<Discrepancy[]> {
-    return (await this.readDiscrepancies(`meter = ${literal(meter)}`, 'cur_resolved = 0', 1_000_000)).filter((d) => !d.resolved);
+    return (await this.readDiscrepancies(`meter = ${literal(meter)}`, 'cur_resolved = 0', 1_000_000)).filter(
+      (d) => !d.resolved,
+    );
   }
 
   async recordDiscrepancies(discrepancies: readonly Discrepancy[]): Promise<void> {
@@ -252,7 +302,12 @@ export class ClickHouseSyncStore implements SyncStore {
     );
   }
 
-  async discrepancies(filter: { resolved?: boolean; meter?: string; customer?: string; limit: number }): Promise<Discrepancy[]> {
+  async discrepancies(filter: {
+    resolved?: boolean;
+    meter?: string;
+    customer?: string;
+    limit: number;
+  }): Promise<Discrepancy[]> {
     const where = [
       filter.meter === undefined ? '1' : `meter = ${literal(filter.meter)}`,
       filter.customer === undefined ? '1' : `customer_key = ${literal(filter.customer)}`,

@@ -5,16 +5,33 @@ import { meterSchema, type MeterDefinition } from '../../../src/meters/meter-sch
 import { UsageQueryService } from '../../../src/meters/usage-query.ts';
 import type { ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
 import { ClickHouseMeterStore } from '../../../src/storage/clickhouse/meter-store.ts';
-import { createStripeBilling, type StripeBilling } from '../../../src/storage/clickhouse/stripe-customer-store.ts';
+import {
+  createStripeBilling,
+  type StripeBilling,
+} from '../../../src/storage/clickhouse/stripe-customer-store.ts';
 import { ENGINES, openMigratedDatabase } from '../../support/clickhouse.ts';
-import { ADMIN_KEY, invoiceObject, sdkSignature, deliver, startStripeApp, stripeEvent, WEBHOOK_SECRET } from '../../unit/billing/webhook-fixtures.ts';
+import {
+  ADMIN_KEY,
+  invoiceObject,
+  sdkSignature,
+  deliver,
+  startStripeApp,
+  stripeEvent,
+  WEBHOOK_SECRET,
+} from '../../unit/billing/webhook-fixtures.ts';
 
 // A fixed "now" in the middle of a billing period; usage stored for that period and the one before.
 const NOW = new Date('2026-11-15T12:30:00Z');
 const PERIOD_START = Date.UTC(2026, 10, 1);
 
 const meter = (name: string, quota?: number): MeterDefinition =>
-  meterSchema.parse({ name, description: name, aggregation: { type: 'count' }, unit: 'calls', ...(quota === undefined ? {} : { quota }) });
+  meterSchema.parse({
+    name,
+    description: name,
+    aggregation: { type: 'count' },
+    unit: 'calls',
+    ...(quota === undefined ? {} : { quota }),
+  });
 const METERS = [meter('credit-score', 1000), meter('credit-report', 50), meter('bytes')];
 
 describe.each(ENGINES)('billing status on %s ClickHouse', (engine) => {
@@ -22,15 +39,29 @@ describe.each(ENGINES)('billing status on %s ClickHouse', (engine) => {
   let billing: StripeBilling;
   let app: Awaited<ReturnType<typeof startStripeApp>>;
   const status = async (key: string) => {
-    const res = await fetch(`${app.url}/v1/customers/${encodeURIComponent(key)}/status`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    const res = await fetch(`${app.url}/v1/customers/${encodeURIComponent(key)}/status`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    });
     expect(res.status).toBe(200);
-    return (await res.json()) as { status: string; reasons: { code: string; meter?: string }[]; meters: { meter: string; usage: string; quota?: number }[]; stripe_customer_id?: string };
+    return (await res.json()) as {
+      status: string;
+      reasons: { code: string; meter?: string }[];
+      meters: { meter: string; usage: string; quota?: number }[];
+      stripe_customer_id?: string;
+    };
   };
 
   beforeAll(async () => {
     ch = await openMigratedDatabase(engine, 'status');
     const store = new ClickHouseMeterStore(ch);
-    const row = (m: string, customer: string, hourMs: number, value: number) => ({ meter: m, version: 'v1', customer, hour: new Date(hourMs), value: BigInt(value), periodValue: 0n });
+    const row = (m: string, customer: string, hourMs: number, value: number) => ({
+      meter: m,
+      version: 'v1',
+      customer,
+      hour: new Date(hourMs),
+      value: BigInt(value),
+      periodValue: 0n,
+    });
     await store.writeUsage(
       [
         // Last period: does not count.
@@ -57,8 +88,14 @@ describe.each(ENGINES)('billing status on %s ClickHouse', (engine) => {
     await billing.mappings.map('co_ok', 'cus_Ok1', 'admin');
     await billing.mappings.map('co_over', 'cus_Over1', 'admin');
     await billing.mappings.map('co_unpaid', 'cus_Unpaid1', 'admin');
-    const body = JSON.stringify(stripeEvent('invoice.payment_failed', invoiceObject('in_U1', 'cus_Unpaid1'), { created: Math.floor(Date.now() / 1000) - 5 }));
-    expect((await deliver(app.url, body, sdkSignature(body, Math.floor(Date.now() / 1000)))).status).toBe(200);
+    const body = JSON.stringify(
+      stripeEvent('invoice.payment_failed', invoiceObject('in_U1', 'cus_Unpaid1'), {
+        created: Math.floor(Date.now() / 1000) - 5,
+      }),
+    );
+    expect((await deliver(app.url, body, sdkSignature(body, Math.floor(Date.now() / 1000)))).status).toBe(
+      200,
+    );
   });
   afterAll(async () => {
     await app?.close();

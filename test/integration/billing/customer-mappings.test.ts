@@ -1,12 +1,29 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CustomerMappingService } from '../../../src/billing/stripe/customer-directory.ts';
 import type { ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
-import { chunkKeys, ClickHouseCustomerMappingStore } from '../../../src/storage/clickhouse/stripe-customer-store.ts';
+import {
+  chunkKeys,
+  ClickHouseCustomerMappingStore,
+} from '../../../src/storage/clickhouse/stripe-customer-store.ts';
 import { ENGINES, openMigratedDatabase } from '../../support/clickhouse.ts';
 
 /** A Moesif company profile row, as MoesifRecordService writes it. */
-async function company(ch: ClickHouse, app: string, companyId: string, stripeCustomerId: string, version: number): Promise<void> {
-  const row = { app, company_id: companyId, stripe_customer_id: stripeCustomerId, meta_keys: [], meta_values: [], received_at: Math.floor(version / 1e6), version };
+async function company(
+  ch: ClickHouse,
+  app: string,
+  companyId: string,
+  stripeCustomerId: string,
+  version: number,
+): Promise<void> {
+  const row = {
+    app,
+    company_id: companyId,
+    stripe_customer_id: stripeCustomerId,
+    meta_keys: [],
+    meta_values: [],
+    received_at: Math.floor(version / 1e6),
+    version,
+  };
   await ch.insertJsonEachRow('companies', `${JSON.stringify(row)}\n`);
 }
 
@@ -67,11 +84,20 @@ describe.each(ENGINES)('customer mappings on %s ClickHouse', (engine) => {
   });
 
   it('lists explicit mappings by key, page by page', async () => {
-    for (const k of ['d', 'a', 'c', 'b', 'e']) await mappings.map(k, `cus_${k}`, k === 'e' ? 'webhook' : 'admin', k === 'e' ? Math.floor(nowMs / 1000) : undefined);
+    for (const k of ['d', 'a', 'c', 'b', 'e'])
+      await mappings.map(
+        k,
+        `cus_${k}`,
+        k === 'e' ? 'webhook' : 'admin',
+        k === 'e' ? Math.floor(nowMs / 1000) : undefined,
+      );
     nowMs += 1000;
     await mappings.unmap('c');
     const first = await mappings.list({ limit: 2 });
-    expect(first.map((m) => [m.customerKey, m.stripeCustomerId])).toEqual([['a', 'cus_a'], ['b', 'cus_b']]);
+    expect(first.map((m) => [m.customerKey, m.stripeCustomerId])).toEqual([
+      ['a', 'cus_a'],
+      ['b', 'cus_b'],
+    ]);
     const second = await mappings.list({ limit: 2, after: 'b' });
     expect(second.map((m) => m.customerKey)).toEqual(['d', 'e']);
     expect(second[1]).toMatchObject({ source: 'webhook', updatedAt: new Date(Date.UTC(2026, 10, 2, 12)) });
@@ -84,6 +110,12 @@ describe.each(ENGINES)('customer mappings on %s ClickHouse', (engine) => {
     await mappings.map(keys[0]!, 'cus_First', 'admin');
     await mappings.map(keys[5999]!, 'cus_Last', 'admin');
     const resolved = await mappings.resolve([...keys, 'cus_Direct']);
-    expect(resolved).toEqual(new Map([[keys[0]!, 'cus_First'], [keys[5999]!, 'cus_Last'], ['cus_Direct', 'cus_Direct']]));
+    expect(resolved).toEqual(
+      new Map([
+        [keys[0]!, 'cus_First'],
+        [keys[5999]!, 'cus_Last'],
+        ['cus_Direct', 'cus_Direct'],
+      ]),
+    );
   });
 });

@@ -49,7 +49,9 @@ describe.each(ENGINES)('sync ledger on %s ClickHouse', (engine) => {
 
   it('reads each op at its latest state, with the time of its first intent', async () => {
     await store.record([op({})]);
-    await store.record([op({ state: 'applied', recordedAt: new Date(T0 + 5000), intentAt: new Date(T0 + 5000), seq: seq() })]);
+    await store.record([
+      op({ state: 'applied', recordedAt: new Date(T0 + 5000), intentAt: new Date(T0 + 5000), seq: seq() }),
+    ]);
     const [read] = await store.ops('calls', new Date(T0 - 10 * HOUR), new Date(T0));
     expect(read).toMatchObject({
       opId: 'calls-2026111010-r1-abc',
@@ -72,12 +74,25 @@ describe.each(ENGINES)('sync ledger on %s ClickHouse', (engine) => {
   });
 
   it('keeps discrepancies open until resolved, latest write wins', async () => {
-    const d = { meter: 'calls', version: 'v1', customerKey: 'acme', hour: H1, kind: 'decrease_after_24h' as const, expected: 8n, sent: 12n, detail: 'x', resolved: false, recordedAt: new Date(T0) };
+    const d = {
+      meter: 'calls',
+      version: 'v1',
+      customerKey: 'acme',
+      hour: H1,
+      kind: 'decrease_after_24h' as const,
+      expected: 8n,
+      sent: 12n,
+      detail: 'x',
+      resolved: false,
+      recordedAt: new Date(T0),
+    };
     await store.recordDiscrepancies([d]);
     expect(await store.openDiscrepancies('calls')).toEqual([d]);
     await store.recordDiscrepancies([{ ...d, resolved: true, sent: 8n }]);
     expect(await store.openDiscrepancies('calls')).toEqual([]);
-    expect(await store.discrepancies({ resolved: true, limit: 10 })).toEqual([{ ...d, resolved: true, sent: 8n }]);
+    expect(await store.discrepancies({ resolved: true, limit: 10 })).toEqual([
+      { ...d, resolved: true, sent: 8n },
+    ]);
     expect(await store.discrepancies({ customer: 'nobody', limit: 10 })).toEqual([]);
   });
 
@@ -96,7 +111,11 @@ describe.each(ENGINES)('sync ledger on %s ClickHouse', (engine) => {
         now: () => new Date(now),
       });
     const write = (value: bigint, revision: bigint) =>
-      meters.writeUsage([{ meter: 'calls', version: 'v1', customer: 'acme', hour: H1, value, periodValue: value }], new Date(now), revision);
+      meters.writeUsage(
+        [{ meter: 'calls', version: 'v1', customer: 'acme', hour: H1, value, periodValue: value }],
+        new Date(now),
+        revision,
+      );
     await write(10n, 1n);
     await service().run([countMeter]);
     await write(15n, 2n);
@@ -128,14 +147,37 @@ describe.each(ENGINES)('sync candidates on %s ClickHouse agree with the referenc
     const store = new ClickHouseSyncStore(ch);
     const meters = new ClickHouseMeterStore(ch);
     const h = (n: number) => new Date(Date.UTC(2026, 10, 10, n));
-    const usage = async (meter: string, customer: string, hour: Date, value: bigint, periodValue: bigint, revision: bigint) => {
+    const usage = async (
+      meter: string,
+      customer: string,
+      hour: Date,
+      value: bigint,
+      periodValue: bigint,
+      revision: bigint,
+    ) => {
       reference.setUsage(meter, { version: 'v1', customer, hour, value, periodValue });
-      await meters.writeUsage([{ meter, version: 'v1', customer, hour, value, periodValue }], new Date(T0), revision);
+      await meters.writeUsage(
+        [{ meter, version: 'v1', customer, hour, value, periodValue }],
+        new Date(T0),
+        revision,
+      );
     };
-    const op = async (o: Partial<LedgerOp> & Pick<LedgerOp, 'opId' | 'meter' | 'customerKey' | 'hour' | 'value' | 'state'>) => {
+    const op = async (
+      o: Partial<LedgerOp> & Pick<LedgerOp, 'opId' | 'meter' | 'customerKey' | 'hour' | 'value' | 'state'>,
+    ) => {
       const row: LedgerOp = {
-        kind: 'send', version: 'v1', stripeCustomerId: 'cus_x', eventName: 'e', revision: 1, eventTime: o.hour, targetOpId: '',
-        detail: '', intentAt: new Date(T0), recordedAt: new Date(T0), seq: seq(), ...o,
+        kind: 'send',
+        version: 'v1',
+        stripeCustomerId: 'cus_x',
+        eventName: 'e',
+        revision: 1,
+        eventTime: o.hour,
+        targetOpId: '',
+        detail: '',
+        intentAt: new Date(T0),
+        recordedAt: new Date(T0),
+        seq: seq(),
+        ...o,
       };
       await reference.record([row]);
       await store.record([row]);
@@ -150,44 +192,112 @@ describe.each(ENGINES)('sync candidates on %s ClickHouse agree with the referenc
     await usage('calls', 'pending', h(2), 4n, 4n, 1n);
     await op({ opId: 'p1', meter: 'calls', customerKey: 'pending', hour: h(2), value: 4n, state: 'intent' });
     await usage('calls', 'cancelled', h(2), 6n, 6n, 1n);
-    await op({ opId: 'c1', meter: 'calls', customerKey: 'cancelled', hour: h(2), value: 6n, state: 'applied' });
-    await op({ opId: 'x1', kind: 'cancel', targetOpId: 'c1', meter: 'calls', customerKey: 'cancelled', hour: h(2), value: 6n, state: 'applied' });
+    await op({
+      opId: 'c1',
+      meter: 'calls',
+      customerKey: 'cancelled',
+      hour: h(2),
+      value: 6n,
+      state: 'applied',
+    });
+    await op({
+      opId: 'x1',
+      kind: 'cancel',
+      targetOpId: 'c1',
+      meter: 'calls',
+      customerKey: 'cancelled',
+      hour: h(2),
+      value: 6n,
+      state: 'applied',
+    });
     await usage('calls', 'dry', h(3), 2n, 2n, 1n);
     await op({ opId: 'd1', meter: 'calls', customerKey: 'dry', hour: h(3), value: 2n, state: 'dry_run' });
     await usage('calls', 'refused', h(3), 9n, 9n, 1n);
-    await op({ opId: 'r1', meter: 'calls', customerKey: 'refused', hour: h(3), value: 9n, state: 'rejected' });
+    await op({
+      opId: 'r1',
+      meter: 'calls',
+      customerKey: 'refused',
+      hour: h(3),
+      value: 9n,
+      state: 'rejected',
+    });
     await op({ opId: 'z1', meter: 'calls', customerKey: 'gone', hour: h(4), value: 8n, state: 'applied' });
     await usage('calls', 'flagged', h(4), 1n, 1n, 1n);
     await op({ opId: 'f1', meter: 'calls', customerKey: 'flagged', hour: h(4), value: 1n, state: 'applied' });
-    const flagged = { meter: 'calls', version: 'v1', customerKey: 'flagged', hour: h(4), kind: 'rejected' as const, expected: 1n, sent: 0n, detail: '', resolved: false, recordedAt: new Date(T0) };
+    const flagged = {
+      meter: 'calls',
+      version: 'v1',
+      customerKey: 'flagged',
+      hour: h(4),
+      kind: 'rejected' as const,
+      expected: 1n,
+      sent: 0n,
+      detail: '',
+      resolved: false,
+      recordedAt: new Date(T0),
+    };
     await reference.recordDiscrepancies([flagged]);
     await store.recordDiscrepancies([flagged]);
     // users (period): the latest hour's period value against the highest live revision.
     await usage('users', 'same', h(1), 0n, 2n, 1n);
     await usage('users', 'same', h(2), 0n, 3n, 1n);
-    await op({ opId: 'u1', meter: 'users', customerKey: 'same', hour: h(1), value: 2n, state: 'applied', revision: 1 });
-    await op({ opId: 'u2', meter: 'users', customerKey: 'same', hour: h(2), value: 3n, state: 'applied', revision: 2 });
+    await op({
+      opId: 'u1',
+      meter: 'users',
+      customerKey: 'same',
+      hour: h(1),
+      value: 2n,
+      state: 'applied',
+      revision: 1,
+    });
+    await op({
+      opId: 'u2',
+      meter: 'users',
+      customerKey: 'same',
+      hour: h(2),
+      value: 3n,
+      state: 'applied',
+      revision: 2,
+    });
     await usage('users', 'fell', h(1), 0n, 4n, 1n);
     await usage('users', 'fell', h(2), 0n, 4n, 1n);
     await usage('users', 'fell', h(2), 0n, 2n, 2n);
-    await op({ opId: 'v1', meter: 'users', customerKey: 'fell', hour: h(2), value: 4n, state: 'applied', revision: 1 });
+    await op({
+      opId: 'v1',
+      meter: 'users',
+      customerKey: 'fell',
+      hour: h(2),
+      value: 4n,
+      state: 'applied',
+      revision: 1,
+    });
     await usage('users', 'new', h(3), 0n, 1n, 1n);
 
     const from = h(0);
     const to = h(12);
     const norm = (cs: Awaited<ReturnType<typeof store.candidates>>) =>
-      cs.map((c) => `${c.customer} ${c.hour.toISOString()} ${c.period?.toISOString() ?? '-'} ${c.target}`).sort();
+      cs
+        .map((c) => `${c.customer} ${c.hour.toISOString()} ${c.period?.toISOString() ?? '-'} ${c.target}`)
+        .sort();
     for (const dryRun of [false, true]) {
       const additive = norm(await store.candidates('calls', true, from, to, dryRun));
       expect(additive).toEqual(norm(await reference.candidates('calls', true, from, to, dryRun)));
       expect(additive.map((l) => l.split(' ')[0])).toEqual(
-        dryRun ? ['cancelled', 'flagged', 'gone', 'grew', 'pending', 'refused'] : ['cancelled', 'dry', 'flagged', 'gone', 'grew', 'pending', 'refused'],
+        dryRun
+          ? ['cancelled', 'flagged', 'gone', 'grew', 'pending', 'refused']
+          : ['cancelled', 'dry', 'flagged', 'gone', 'grew', 'pending', 'refused'],
       );
       const period = norm(await store.candidates('users', false, from, to, dryRun));
       expect(period).toEqual(norm(await reference.candidates('users', false, from, to, dryRun)));
-      expect(period).toEqual([`fell ${h(2).toISOString()} ${new Date(Date.UTC(2026, 10, 1)).toISOString()} 2`, `new ${h(3).toISOString()} ${new Date(Date.UTC(2026, 10, 1)).toISOString()} 1`]);
+      expect(period).toEqual([
+        `fell ${h(2).toISOString()} ${new Date(Date.UTC(2026, 10, 1)).toISOString()} 2`,
+        `new ${h(3).toISOString()} ${new Date(Date.UTC(2026, 10, 1)).toISOString()} 1`,
+      ]);
     }
     // ops for some customers only.
-    expect((await store.ops('calls', from, to, ['grew', 'pending'])).map((o) => o.opId).sort()).toEqual(['g1', 'p1']);
+    expect((await store.ops('calls', from, to, ['grew', 'pending'])).map((o) => o.opId).sort()).toEqual([
+      'g1',
+      'p1',
+    ]);
   });
 });

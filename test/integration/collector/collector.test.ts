@@ -20,7 +20,13 @@ async function send(
   svc: TestService,
   path: string,
   body: unknown,
-  opts: { contentType?: string; gzip?: boolean; headers?: Record<string, string>; raw?: Buffer | string; method?: string } = {},
+  opts: {
+    contentType?: string;
+    gzip?: boolean;
+    headers?: Record<string, string>;
+    raw?: Buffer | string;
+    method?: string;
+  } = {},
 ) {
   const payload = opts.raw ?? JSON.stringify(body);
   const buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
@@ -35,7 +41,11 @@ async function send(
     body: opts.gzip ? gzipSync(buf) : buf,
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined,
+  };
 }
 
 const iso = (msAgo = 0) => new Date(Date.now() - msAgo).toISOString();
@@ -51,11 +61,17 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
 
   it('stores a Moesif SDK batch (gzip) as the exact canonical row, without bodies or credentials', async () => {
     const capture = wire('moesif-nodejs-3.11-batched.json').find((c) => c.path === '/v1/events/batch')!;
-    const events = structuredClone(capture.body) as { request: { time: string }; response: { time: string } }[];
+    const events = structuredClone(capture.body) as {
+      request: { time: string };
+      response: { time: string };
+    }[];
     // Shift the capture's times to now so they are inside the accepted window.
     events[0]!.request.time = iso(13);
     events[0]!.response.time = iso(0);
-    const res = await send(svc, '/v1/events/batch', events, { gzip: true, headers: { 'x-moesif-application-id': svc.ingestKey } });
+    const res = await send(svc, '/v1/events/batch', events, {
+      gzip: true,
+      headers: { 'x-moesif-application-id': svc.ingestKey },
+    });
     expect(res.status).toBe(201);
     expect(res.headers.get('x-moesif-config-etag')).toBeTruthy();
     const txId = 'b1e92871-f1f0-4b0f-ae06-b94e823e311f';
@@ -91,11 +107,15 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
   });
 
   it('serves the Moesif config and rules endpoints and stores companies, users and actions', async () => {
-    const config = await fetch(`${svc.url}/v1/config`, { headers: { 'x-moesif-application-id': svc.ingestKey } });
+    const config = await fetch(`${svc.url}/v1/config`, {
+      headers: { 'x-moesif-application-id': svc.ingestKey },
+    });
     expect(config.status).toBe(200);
     expect(await config.json()).toEqual({ sample_rate: 100 });
     expect(config.headers.get('x-moesif-config-etag')).toBeTruthy();
-    const rules = await fetch(`${svc.url}/v1/rules`, { headers: { 'x-moesif-application-id': svc.ingestKey } });
+    const rules = await fetch(`${svc.url}/v1/rules`, {
+      headers: { 'x-moesif-application-id': svc.ingestKey },
+    });
     expect(await rules.json()).toEqual([]);
 
     const captures = wire('moesif-nodejs-3.11-unbatched.json');
@@ -106,7 +126,11 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
       expect((await send(svc, path, body, { gzip: true })).status).toBe(201);
     }
     expect(
-      (await send(svc, '/v1/companies/batch', [{ company_id: 'co_9', metadata: { stripe_customer_id: 'cus_123', plan: 'gold' } }])).status,
+      (
+        await send(svc, '/v1/companies/batch', [
+          { company_id: 'co_9', metadata: { stripe_customer_id: 'cus_123', plan: 'gold' } },
+        ])
+      ).status,
     ).toBe(201);
     await svc.service.flush();
     const ch = svc.service.clickhouse;
@@ -119,9 +143,15 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
       { company_id: 'c1', stripe: '' },
       { company_id: 'co_9', stripe: 'cus_123' },
     ]);
-    const users = await ch.query(`SELECT user_id, company_id FROM ${ch.table('users')}`, z.object({ user_id: z.string(), company_id: z.string() }));
+    const users = await ch.query(
+      `SELECT user_id, company_id FROM ${ch.table('users')}`,
+      z.object({ user_id: z.string(), company_id: z.string() }),
+    );
     expect(users).toEqual([{ user_id: 'u1', company_id: 'c1' }]);
-    const actions = await ch.query(`SELECT action_name FROM ${ch.table('actions')}`, z.object({ action_name: z.string() }));
+    const actions = await ch.query(
+      `SELECT action_name FROM ${ch.table('actions')}`,
+      z.object({ action_name: z.string() }),
+    );
     expect(actions).toEqual([{ action_name: 'Clicked Signup' }]);
   });
 
@@ -129,10 +159,14 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
     const capture = wire('openmeter-sdk-batch.json')[0]!;
     const events = structuredClone(capture.body) as { time: string; id: string }[];
     events[0]!.time = iso();
-    const res = await send(svc, '/api/v1/events', events, { contentType: 'application/cloudevents-batch+json' });
+    const res = await send(svc, '/api/v1/events', events, {
+      contentType: 'application/cloudevents-batch+json',
+    });
     expect(res.status).toBe(204);
     const single = { ...events[0]!, id: 'single-1' };
-    expect((await send(svc, '/api/v1/events', single, { contentType: 'application/cloudevents+json' })).status).toBe(204);
+    expect(
+      (await send(svc, '/api/v1/events', single, { contentType: 'application/cloudevents+json' })).status,
+    ).toBe(204);
     const rows = (await svc.rows()).filter((r) => r.source_format === 'cloudevents');
     expect(rows.map((r) => [r.event_id, r.customer_key, r.method, r.route, r.status])).toEqual([
       ['@openmeter%2Fsdk/020e1b76-3736-4515-8188-c12d1fe2dc1d', 'customer-acme', 'POST', '/v1/widgets', 201],
@@ -150,7 +184,9 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
     expect((await send(svc, '/v1/ingest/kong', one)).status).toBe(202);
     expect((await send(svc, '/v1/ingest/kong', [two])).status).toBe(202);
     const rows = (await svc.rows()).filter((r) => r.source_format === 'kong');
-    expect(rows.map((r) => [r.event_id, r.customer_key, r.route, r.status, r.latency_ms, r.response_bytes])).toEqual([
+    expect(
+      rows.map((r) => [r.event_id, r.customer_key, r.route, r.status, r.latency_ms, r.response_bytes]),
+    ).toEqual([
       ['2f6946328ffc4946b8c9120704a4a155', 'foo', '/example-route', 200, 173, 9982],
       ['kong-second', 'foo', '/example-route', 200, 173, 9982],
     ]);
@@ -172,8 +208,19 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
       metadata: { plan: 'pro', nested: { tier: 2 } },
     }));
     expect((await send(svc, '/v1/logs', records.slice(0, 25))).body).toEqual({ accepted: 25 });
-    const ndjson = records.slice(25).map((r) => JSON.stringify(r)).join('\n');
-    expect((await send(svc, '/v1/logs', undefined, { raw: ndjson, contentType: 'application/x-ndjson', gzip: true })).status).toBe(202);
+    const ndjson = records
+      .slice(25)
+      .map((r) => JSON.stringify(r))
+      .join('\n');
+    expect(
+      (
+        await send(svc, '/v1/logs', undefined, {
+          raw: ndjson,
+          contentType: 'application/x-ndjson',
+          gzip: true,
+        })
+      ).status,
+    ).toBe(202);
     // The client did not hear back and retries everything, twice.
     await send(svc, '/v1/logs', records);
     await send(svc, '/v1/logs', undefined, { raw: ndjson, contentType: 'application/x-ndjson' });
@@ -183,7 +230,12 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
     // Exactly once as every reader sees it (ReplacingMergeTree collapses, LIMIT 1 BY before a merge)...
     const rows = (await svc.rows()).filter((r) => r.customer_key === 'co_native');
     expect(rows).toHaveLength(50);
-    expect(rows.find((r) => r.event_id === 'native-0')).toMatchObject({ method: 'GET', route: '/RetrieveCreditScore', status: 500, latency_ms: 12 });
+    expect(rows.find((r) => r.event_id === 'native-0')).toMatchObject({
+      method: 'GET',
+      route: '/RetrieveCreditScore',
+      status: 500,
+      latency_ms: 12,
+    });
     // ...and physically once after the merge the table engine promises. OPTIMIZE quietly does nothing
     // while a background merge holds the parts (seen on a loaded CI machine): ask again until it ran.
     let n = -1;
@@ -199,7 +251,14 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
   });
 
   it('keeps the valid events of a mixed batch and names each rejected one (index, field, reason)', async () => {
-    const good = { id: 'mixed-ok', timestamp: iso(), company_id: 'co_mixed', method: 'GET', path: '/a', status: 200 };
+    const good = {
+      id: 'mixed-ok',
+      timestamp: iso(),
+      company_id: 'co_mixed',
+      method: 'GET',
+      path: '/a',
+      status: 200,
+    };
     const res = await send(svc, '/v1/logs', [
       good,
       { ...good, id: 'mixed-bad-status', status: 1e30 },
@@ -224,17 +283,34 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
 
   it('answers 400 for malformed JSON or gzip, 415 for a wrong type or encoding, 413 over the limits', async () => {
     expect((await send(svc, '/v1/logs', undefined, { raw: '[{"a":' })).status).toBe(400);
-    expect((await send(svc, '/v1/logs', undefined, { raw: Buffer.from('not gzip'), headers: { 'content-encoding': 'gzip' } })).status).toBe(400);
+    expect(
+      (
+        await send(svc, '/v1/logs', undefined, {
+          raw: Buffer.from('not gzip'),
+          headers: { 'content-encoding': 'gzip' },
+        })
+      ).status,
+    ).toBe(400);
     expect((await send(svc, '/v1/logs', [], { contentType: 'text/csv' })).status).toBe(415);
     expect((await send(svc, '/v1/logs', [], { headers: { 'content-encoding': 'br' } })).status).toBe(415);
     const deep = '['.repeat(200_000) + ']'.repeat(200_000);
     expect((await send(svc, '/v1/logs', undefined, { raw: deep })).status).toBe(400);
 
-    const big = { id: 'big', timestamp: iso(), company_id: 'co_big', method: 'GET', path: '/a', status: 200, metadata: { blob: 'x'.repeat(1024 * 1024) } };
+    const big = {
+      id: 'big',
+      timestamp: iso(),
+      company_id: 'co_big',
+      method: 'GET',
+      path: '/a',
+      status: 200,
+      metadata: { blob: 'x'.repeat(1024 * 1024) },
+    };
     const tooBig = await send(svc, '/v1/logs', [big, { ...big, id: 'small', metadata: {} }]);
     expect(tooBig.status).toBe(413);
     expect(tooBig.body).toMatchObject({ accepted: 1, rejected: [{ index: 0 }] });
-    expect((await svc.rows()).filter((r) => r.customer_key === 'co_big').map((r) => r.event_id)).toEqual(['small']);
+    expect((await svc.rows()).filter((r) => r.customer_key === 'co_big').map((r) => r.event_id)).toEqual([
+      'small',
+    ]);
   });
 
   it('refuses a body over MAX_BODY_BYTES, also when it only gets that big once gunzipped', async () => {
@@ -244,7 +320,11 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
       expect(bomb.length).toBeLessThan(64 * 1024);
       const res = await fetch(`${small.url}/v1/logs`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${small.ingestKey}`, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        headers: {
+          authorization: `Bearer ${small.ingestKey}`,
+          'content-type': 'application/json',
+          'content-encoding': 'gzip',
+        },
         body: bomb,
       });
       expect(res.status).toBe(413);
@@ -257,7 +337,11 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
 
   it('answers 401 problem+json for a missing, unknown or revoked key', async () => {
     const post = (headers: Record<string, string>) =>
-      fetch(`${svc.url}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '[]' });
+      fetch(`${svc.url}/v1/logs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: '[]',
+      });
     expect((await post({})).status).toBe(401);
     expect((await post({ authorization: 'Bearer bmk_AAAAAAAAAAAAAAAA_' + 'A'.repeat(48) })).status).toBe(401);
     const created = await fetch(`${svc.url}/v1/admin/keys`, {
@@ -268,19 +352,34 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
     expect(created.status).toBe(201);
     const { key, key_id } = (await created.json()) as { key: string; key_id: string };
     expect((await post({ 'x-api-key': key })).status).toBe(202);
-    const del = await fetch(`${svc.url}/v1/admin/keys/${key_id}`, { method: 'DELETE', headers: { authorization: `Bearer ${svc.adminKey}` } });
+    const del = await fetch(`${svc.url}/v1/admin/keys/${key_id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${svc.adminKey}` },
+    });
     expect(del.status).toBe(204);
     const res = await post({ 'x-api-key': key });
     expect(res.status).toBe(401);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
     // The admin API wants the admin key, not an ingest key.
-    expect((await fetch(`${svc.url}/v1/admin/keys`, { headers: { authorization: `Bearer ${svc.ingestKey}` } })).status).toBe(401);
+    expect(
+      (await fetch(`${svc.url}/v1/admin/keys`, { headers: { authorization: `Bearer ${svc.ingestKey}` } }))
+        .status,
+    ).toBe(401);
   });
 
   it('stores unicode and SQL metacharacters exactly, and they reach nothing but the data', async () => {
     const nasty = `'; DROP TABLE request_logs; -- \\' \\\\ " \u0000? 😀 Ω ${'\u202e'} \n\t`;
     const res = await send(svc, '/v1/logs', [
-      { id: 'nasty-1', timestamp: iso(), company_id: 'co_ünï', user_id: "o'brien", method: 'GET', path: "/a'b/ü", status: 200, metadata: { note: nasty, big: 1.2345678901234568e29 } },
+      {
+        id: 'nasty-1',
+        timestamp: iso(),
+        company_id: 'co_ünï',
+        user_id: "o'brien",
+        method: 'GET',
+        path: "/a'b/ü",
+        status: 200,
+        metadata: { note: nasty, big: 1.2345678901234568e29 },
+      },
     ]);
     expect(res.status).toBe(202);
     const row = (await svc.rows()).find((r) => r.event_id === 'nasty-1')!;
@@ -293,7 +392,11 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
     expect((await fetch(`${svc.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${svc.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ status: 'ready', clickhouse: 'reachable', spool: { has_room: true } });
+    expect(await ready.json()).toMatchObject({
+      status: 'ready',
+      clickhouse: 'reachable',
+      spool: { has_room: true },
+    });
     const metrics = await (await fetch(`${svc.url}/metrics`)).text();
     expect(metrics).toMatch(/billing_meter_events_accepted_total\{format="moesif"\} [1-9]/);
     expect(metrics).toMatch(/billing_meter_events_rejected_total\{format="native"\} [1-9]/);
@@ -305,7 +408,9 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
   });
 
   it('shows recent logs to an admin', async () => {
-    const res = await fetch(`${svc.url}/v1/admin/logs?limit=2&customer=co_native`, { headers: { authorization: `Bearer ${svc.adminKey}` } });
+    const res = await fetch(`${svc.url}/v1/admin/logs?limit=2&customer=co_native`, {
+      headers: { authorization: `Bearer ${svc.adminKey}` },
+    });
     expect(res.status).toBe(200);
     const { logs } = (await res.json()) as { logs: { customer_key: string }[] };
     expect(logs).toHaveLength(2);

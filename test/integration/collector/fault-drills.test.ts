@@ -26,13 +26,25 @@ interface LoadResult {
  * Sends batches of unique native events from `clients` concurrent senders until `until()` says stop.
  * An event counts as acknowledged only when its batch got a 2xx.
  */
-async function steadyIngest(target: () => { url: string; key: string }, clients: number, until: () => boolean, tag: string): Promise<LoadResult> {
+async function steadyIngest(
+  target: () => { url: string; key: string },
+  clients: number,
+  until: () => boolean,
+  tag: string,
+): Promise<LoadResult> {
   const result: LoadResult = { acked: new Set(), sent: new Set(), statuses: new Map(), networkErrors: 0 };
   let seq = 0;
   const sender = async (client: number) => {
     while (!until()) {
       const ids = Array.from({ length: 20 }, () => `${tag}-${client}-${seq++}`);
-      const body = ids.map((id) => ({ id, timestamp: new Date().toISOString(), company_id: `co_${client}`, method: 'GET', path: '/RetrieveCreditScore', status: 200 }));
+      const body = ids.map((id) => ({
+        id,
+        timestamp: new Date().toISOString(),
+        company_id: `co_${client}`,
+        method: 'GET',
+        path: '/RetrieveCreditScore',
+        status: 200,
+      }));
       for (const id of ids) result.sent.add(id);
       const { url, key } = target();
       try {
@@ -95,13 +107,20 @@ describe('fault drill: ClickHouse stops during a steady ingest', () => {
     const svc = await startTestService('server');
     try {
       let phase: 'before' | 'outage' | 'after' | 'done' = 'before';
-      const loadDone = steadyIngest(() => ({ url: svc.url, key: svc.ingestKey }), 4, () => phase === 'done', 'outage');
+      const loadDone = steadyIngest(
+        () => ({ url: svc.url, key: svc.ingestKey }),
+        4,
+        () => phase === 'done',
+        'outage',
+      );
       await sleep(1000);
       await server.stop();
       phase = 'outage';
       const ready = await (await fetch(`${svc.url}/readyz`)).json();
       await sleep(2000);
-      const spooledDuringOutage = (await (await fetch(`${svc.url}/readyz`)).json()) as { spool: { bytes: number } };
+      const spooledDuringOutage = (await (await fetch(`${svc.url}/readyz`)).json()) as {
+        spool: { bytes: number };
+      };
       await server.start();
       phase = 'after';
       await sleep(1000);
@@ -114,10 +133,14 @@ describe('fault drill: ClickHouse stops during a steady ingest', () => {
       expect([...load.statuses.keys()]).toEqual([202]);
       expect(load.acked.size).toBeGreaterThan(500);
 
-      await waitFor(async () => {
-        await svc.service.flush();
-        return true;
-      }, 60_000, 'the spool to drain into ClickHouse');
+      await waitFor(
+        async () => {
+          await svc.service.flush();
+          return true;
+        },
+        60_000,
+        'the spool to drain into ClickHouse',
+      );
       expectExactlyOnce(load, await storedCounts(svc.service.clickhouse));
     } finally {
       await svc.stop();
@@ -134,7 +157,16 @@ describe('fault drill: ClickHouse stops during a steady ingest', () => {
         const res = await fetch(`${svc.url}/v1/logs`, {
           method: 'POST',
           headers: { authorization: `Bearer ${svc.ingestKey}`, 'content-type': 'application/json' },
-          body: JSON.stringify([{ id: `full-${i}`, timestamp: new Date().toISOString(), company_id: 'co_full', method: 'GET', path: '/x', status: 200 }]),
+          body: JSON.stringify([
+            {
+              id: `full-${i}`,
+              timestamp: new Date().toISOString(),
+              company_id: 'co_full',
+              method: 'GET',
+              path: '/x',
+              status: 200,
+            },
+          ]),
         });
         if (res.status === 202) acked.push(`full-${i}`);
         else full = res;
@@ -144,10 +176,14 @@ describe('fault drill: ClickHouse stops during a steady ingest', () => {
       expect(full?.headers.get('content-type')).toContain('application/problem+json');
       expect((await fetch(`${svc.url}/readyz`)).status).toBe(503);
       await server.start();
-      await waitFor(async () => {
-        await svc.service.flush();
-        return true;
-      }, 60_000, 'the spool to drain');
+      await waitFor(
+        async () => {
+          await svc.service.flush();
+          return true;
+        },
+        60_000,
+        'the spool to drain',
+      );
       const ids = (await svc.rows()).map((r) => r.event_id).sort();
       expect(ids).toEqual(acked.sort());
       expect((await fetch(`${svc.url}/readyz`)).status).toBe(200);
@@ -166,7 +202,10 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+function runCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
@@ -194,7 +233,10 @@ describe('fault drill: the service is SIGKILLed mid-ingest', () => {
     const url = `http://127.0.0.1:${port}`;
 
     const start = async () => {
-      const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, ...env }, stdio: 'ignore' });
+      const child = spawn(process.execPath, [BIN, 'serve'], {
+        env: { ...process.env, ...env },
+        stdio: 'ignore',
+      });
       children.push(child);
       await waitFor(async () => (await fetch(`${url}/readyz`)).ok, 30_000, 'the service to be ready');
       return child;
@@ -202,7 +244,12 @@ describe('fault drill: the service is SIGKILLed mid-ingest', () => {
 
     let done = false;
     let child = await start();
-    const loadDone = steadyIngest(() => ({ url, key }), 4, () => done, 'kill');
+    const loadDone = steadyIngest(
+      () => ({ url, key }),
+      4,
+      () => done,
+      'kill',
+    );
     for (let round = 0; round < 3; round++) {
       await sleep(700 + round * 150);
       child.kill('SIGKILL');
@@ -219,10 +266,17 @@ describe('fault drill: the service is SIGKILLed mid-ingest', () => {
     const ch = await connectClickHouse(config.clickhouse);
     try {
       await migrate(ch);
-      await waitFor(async () => {
-        const res = await fetch(`${url}/v1/admin/flush`, { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` } });
-        return res.status === 204;
-      }, 30_000, 'the spool to drain');
+      await waitFor(
+        async () => {
+          const res = await fetch(`${url}/v1/admin/flush`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
+          });
+          return res.status === 204;
+        },
+        30_000,
+        'the spool to drain',
+      );
       child.kill('SIGTERM');
       await once(child, 'exit');
       expectExactlyOnce(load, await storedCounts(ch));
@@ -237,13 +291,24 @@ describe('fault drill: the service is SIGKILLed mid-ingest', () => {
     // A long flush interval: whatever reaches ClickHouse here is shipped by the shutdown itself.
     const env = await testEnv('server', { PORT: String(port), FLUSH_INTERVAL_MS: '60000' });
     dataDirs.push(env.DATA_DIR!);
-    const key = (await runCli(['keys', 'create', '--name', 'sigterm'], env)).stdout.trim().split('\n').at(-1)!;
+    const key = (await runCli(['keys', 'create', '--name', 'sigterm'], env)).stdout
+      .trim()
+      .split('\n')
+      .at(-1)!;
     const url = `http://127.0.0.1:${port}`;
-    const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, ...env }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [BIN, 'serve'], {
+      env: { ...process.env, ...env },
+      stdio: 'ignore',
+    });
     children.push(child);
     await waitFor(async () => (await fetch(`${url}/readyz`)).ok, 30_000, 'the service to be ready');
     let stop = false;
-    const load = steadyIngest(() => ({ url, key }), 2, () => stop, 'term');
+    const load = steadyIngest(
+      () => ({ url, key }),
+      2,
+      () => stop,
+      'term',
+    );
     await sleep(800);
     stop = true;
     const result = await load;

@@ -21,7 +21,15 @@ describe('ship against the collector', () => {
 
   it('reports stored, rejected and unreadable lines exactly, and stores the valid ones once', async () => {
     const now = new Date().toISOString();
-    const line = (id: string, status: number) => JSON.stringify({ id, timestamp: now, company_id: 'co_ship', method: 'GET', path: '/RetrieveCreditScore', status });
+    const line = (id: string, status: number) =>
+      JSON.stringify({
+        id,
+        timestamp: now,
+        company_id: 'co_ship',
+        method: 'GET',
+        path: '/RetrieveCreditScore',
+        status,
+      });
     const file = join(dir, 'logs.ndjson');
     await writeFile(file, [line('s1', 200), line('s2', 1e30), 'not json', line('s3', 500), ''].join('\n'));
     const report = await shipFile(file, { baseUrl: svc.url, apiKey: svc.ingestKey });

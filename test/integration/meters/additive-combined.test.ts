@@ -10,7 +10,12 @@ import { chdbPath, ENGINES, serverUrl } from '../../support/clickhouse.ts';
 // The single-scan query for several count/sum meters must give each meter exactly what its own query gives.
 const base = { description: '', unit: 'x' };
 const meters = [
-  meterSchema.parse({ ...base, name: 'calls', filter: { routes: ['/RetrieveCreditScore'], status: 200 }, aggregation: { type: 'count' } }),
+  meterSchema.parse({
+    ...base,
+    name: 'calls',
+    filter: { routes: ['/RetrieveCreditScore'], status: 200 },
+    aggregation: { type: 'count' },
+  }),
   meterSchema.parse({ ...base, name: 'bytes', aggregation: { type: 'sum', value: 'response_bytes' } }),
   meterSchema.parse({
     ...base,
@@ -39,7 +44,7 @@ describe.each(ENGINES)('combined additive meters on %s ClickHouse', (engine) => 
       event_id: `e${i}`,
       app: 'a',
       received_at: 1_794_300_000,
-      request_time: Math.floor(from.getTime() / 1000) + (i * 37) % (4 * 3600),
+      request_time: Math.floor(from.getTime() / 1000) + ((i * 37) % (4 * 3600)),
       request_time_ms: 0,
       customer_key: `co_${i % 3}`,
       company_id: `co_${i % 3}`,
@@ -57,7 +62,10 @@ describe.each(ENGINES)('combined additive meters on %s ClickHouse', (engine) => 
       meta_keys: ['metadata.plan', 'metadata.tokens'],
       meta_values: [i % 2 === 0 ? 'pro' : 'free', i % 9 === 0 ? 'n/a' : String(i)],
     }));
-    await ch.insertJsonEachRow('request_logs', Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n') + '\n'));
+    await ch.insertJsonEachRow(
+      'request_logs',
+      Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n') + '\n'),
+    );
   });
   afterAll(async () => {
     await ch.command(`DROP DATABASE IF EXISTS ${ch.database}`);
@@ -71,9 +79,16 @@ describe.each(ENGINES)('combined additive meters on %s ClickHouse', (engine) => 
       z.object({ meter_index: z.coerce.number(), customer: z.string(), hour: z.string(), value: z.string() }),
     );
     for (const [i, meter] of meters.entries()) {
-      const alone = await ch.query(compileMeterHourly(meter, { table, from, to }), z.object({ customer: z.string(), hour: z.string(), value: z.string() }));
+      const alone = await ch.query(
+        compileMeterHourly(meter, { table, from, to }),
+        z.object({ customer: z.string(), hour: z.string(), value: z.string() }),
+      );
       expect(alone.length).toBeGreaterThan(0);
-      expect(combined.filter((r) => r.meter_index === i).map(({ customer, hour, value }) => ({ customer, hour, value }))).toEqual(alone);
+      expect(
+        combined
+          .filter((r) => r.meter_index === i)
+          .map(({ customer, hour, value }) => ({ customer, hour, value })),
+      ).toEqual(alone);
     }
   });
 });

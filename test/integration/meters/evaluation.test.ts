@@ -175,7 +175,11 @@ describe.each(ENGINES)('meter evaluation on %s ClickHouse', (engine) => {
     await service.run([creditScore]);
     // Mid-month, at 02:30, the meter changes to count every 2xx (the service loads it at boot and
     // registers it), from the next whole hour (03:00).
-    const twoXx = meterSchema.parse({ ...creditScore, filter: { routes: ['/RetrieveCreditScore'], status: '2xx' }, effective_from: undefined });
+    const twoXx = meterSchema.parse({
+      ...creditScore,
+      filter: { routes: ['/RetrieveCreditScore'], status: '2xx' },
+      effective_from: undefined,
+    });
     await service.registerVersions([twoXx]);
     clock = at(4, 60_000);
     await service.run([twoXx]);
@@ -204,7 +208,11 @@ describe.each(ENGINES)('meter evaluation on %s ClickHouse', (engine) => {
     expect((await usage('retrieve-credit-score')).length).toBe(1);
     clock = at(32, 5 * 60_000); // 31 hours later
     await service.run([creditScore]);
-    const hours = (await usage('retrieve-credit-score')).map(([, hour, value, period]) => [hour, value, period]);
+    const hours = (await usage('retrieve-credit-score')).map(([, hour, value, period]) => [
+      hour,
+      value,
+      period,
+    ]);
     expect(hours).toEqual(Array.from({ length: 32 }, (_, h) => [h, 1, h + 1]));
   });
 });

@@ -26,6 +26,8 @@ describe.each(ENGINES)('migrations on %s ClickHouse', (engine) => {
       `SELECT name FROM system.columns WHERE database = '${ch.database}' AND table = 'stripe_billing_state' ORDER BY name`,
       z.object({ name: z.string() }),
     );
-    expect(columns.map((c) => c.name)).toEqual(expect.arrayContaining(['payment_version', 'subscription_version']));
+    expect(columns.map((c) => c.name)).toEqual(
+      expect.arrayContaining(['payment_version', 'subscription_version']),
+    );
   });
 });

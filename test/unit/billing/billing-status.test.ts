@@ -1,12 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { BillingStatusService, type BillingState } from '../../../src/billing/stripe/billing-status.ts';
 import { CustomerMappingService } from '../../../src/billing/stripe/customer-directory.ts';
-import { InMemoryBillingStateStore, InMemoryCustomerMappingStore } from '../../../src/billing/stripe/in-memory-billing-stores.ts';
+import {
+  InMemoryBillingStateStore,
+  InMemoryCustomerMappingStore,
+} from '../../../src/billing/stripe/in-memory-billing-stores.ts';
 import { UpstreamError } from '../../../src/errors.ts';
 import { meterSchema, type MeterDefinition } from '../../../src/meters/meter-schema.ts';
 
 const meter = (name: string, quota?: number): MeterDefinition =>
-  meterSchema.parse({ name, description: name, aggregation: { type: 'count' }, unit: 'calls', ...(quota === undefined ? {} : { quota }) });
+  meterSchema.parse({
+    name,
+    description: name,
+    aggregation: { type: 'count' },
+    unit: 'calls',
+    ...(quota === undefined ? {} : { quota }),
+  });
 
 const METERS = [meter('calls', 1000), meter('bytes'), meter('reports', 10)];
 const PERIOD = { start: '2026-11-01T00:00:00.000Z', end: '2026-12-01T00:00:00.000Z' };
@@ -39,7 +48,11 @@ function setup(usage: Record<string, Record<string, string>> = {}) {
     usage: {
       customerPeriod: async (customer, meters) => {
         asked.push(customer);
-        return { customer, period: PERIOD, meters: meters.map((m) => ({ meter: m.name, quantity: usage[customer]?.[m.name] ?? '0' })) };
+        return {
+          customer,
+          period: PERIOD,
+          meters: meters.map((m) => ({ meter: m.name, quantity: usage[customer]?.[m.name] ?? '0' })),
+        };
       },
     },
     meters: METERS,
@@ -51,7 +64,15 @@ describe('billing status', () => {
   it('ok: mapped, paid, under every quota', async () => {
     const t = setup({ acme: { calls: '999', bytes: '123456789012345678', reports: '9' } });
     await t.mappings.map('acme', 'cus_A', 'admin');
-    await t.states.put(state({ paymentStatus: 'paid', lastInvoiceId: 'in_1', subscriptionId: 'sub_1', subscriptionStatus: 'active', currentPeriodStart: new Date(Date.UTC(2026, 10, 1)) }));
+    await t.states.put(
+      state({
+        paymentStatus: 'paid',
+        lastInvoiceId: 'in_1',
+        subscriptionId: 'sub_1',
+        subscriptionStatus: 'active',
+        currentPeriodStart: new Date(Date.UTC(2026, 10, 1)),
+      }),
+    );
     expect(await t.service.status('acme')).toEqual({
       customer: 'acme',
       status: 'ok',
@@ -73,7 +94,12 @@ describe('billing status', () => {
     t.mappingStore.moesif.set('acme', 'cus_A');
     await t.states.put(state({ paymentStatus: 'failed', lastInvoiceId: 'in_9' }));
     const s = await t.service.status('acme');
-    expect(s).toMatchObject({ status: 'unpaid', stripe_customer_id: 'cus_A', mapping_source: 'moesif', reasons: [{ code: 'unpaid', invoice: 'in_9' }] });
+    expect(s).toMatchObject({
+      status: 'unpaid',
+      stripe_customer_id: 'cus_A',
+      mapping_source: 'moesif',
+      reasons: [{ code: 'unpaid', invoice: 'in_9' }],
+    });
   });
 
   it('over_quota: usage at or above a meter quota, every such meter listed', async () => {
@@ -97,7 +123,10 @@ describe('billing status', () => {
 
   it('lists every reason that applies, the status being the first by unpaid > over_quota > unmapped', async () => {
     const over = setup({ acme: { reports: '10' } });
-    expect((await over.service.status('acme')).reasons.map((r) => r.code)).toEqual(['over_quota', 'unmapped']);
+    expect((await over.service.status('acme')).reasons.map((r) => r.code)).toEqual([
+      'over_quota',
+      'unmapped',
+    ]);
     expect((await over.service.status('acme')).status).toBe('over_quota');
 
     const all = setup({ acme: { calls: '5000' } });
@@ -112,7 +141,12 @@ describe('billing status', () => {
     const t = new BillingStatusService({
       directory: { get: async () => ({ stripeCustomerId: 'cus_A', source: 'admin' }) },
       states: new InMemoryBillingStateStore(),
-      usage: { customerPeriod: async (_c, meters) => ({ period: PERIOD, meters: meters.map((m) => ({ meter: m.name, quantity: '0' })) }) },
+      usage: {
+        customerPeriod: async (_c, meters) => ({
+          period: PERIOD,
+          meters: meters.map((m) => ({ meter: m.name, quantity: '0' })),
+        }),
+      },
       meters: [meter('blocked', 0)],
     });
     expect((await t.status('acme')).status).toBe('over_quota');

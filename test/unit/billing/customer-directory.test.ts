@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { chooseMapping, CustomerMappingService, nextVersion } from '../../../src/billing/stripe/customer-directory.ts';
+import {
+  chooseMapping,
+  CustomerMappingService,
+  nextVersion,
+} from '../../../src/billing/stripe/customer-directory.ts';
 import { InMemoryCustomerMappingStore } from '../../../src/billing/stripe/in-memory-billing-stores.ts';
 import { DomainError } from '../../../src/errors.ts';
 
@@ -57,7 +61,10 @@ describe('customer mapping precedence', () => {
 
   it('ignores a Moesif value that is not a Stripe customer id', () => {
     expect(chooseMapping('acme', undefined, 'not-a-customer')).toBeUndefined();
-    expect(chooseMapping('cus_X', undefined, 'cus_bad-id')).toEqual({ stripeCustomerId: 'cus_X', source: 'customer_id' });
+    expect(chooseMapping('cus_X', undefined, 'cus_bad-id')).toEqual({
+      stripeCustomerId: 'cus_X',
+      source: 'customer_id',
+    });
   });
 
   it('does not write a repeat of the current mapping', async () => {
@@ -69,7 +76,11 @@ describe('customer mapping precedence', () => {
 
   it('serialises concurrent changes of one key: the last call wins', async () => {
     const { mappings } = setup();
-    await Promise.all([mappings.map('acme', 'cus_A', 'admin'), mappings.map('acme', 'cus_B', 'admin'), mappings.map('acme', 'cus_C', 'admin')]);
+    await Promise.all([
+      mappings.map('acme', 'cus_A', 'admin'),
+      mappings.map('acme', 'cus_B', 'admin'),
+      mappings.map('acme', 'cus_C', 'admin'),
+    ]);
     expect((await mappings.get('acme'))?.stripeCustomerId).toBe('cus_C');
   });
 });

@@ -85,7 +85,9 @@ describe('createRateLimiter', () => {
         fc.array(fc.integer({ min: 0, max: 60 }), { minLength: 1, maxLength: 10 }),
         async (arrivals, perSecond, lateness) => {
           let i = 0;
-          const acquired = await acquireAt(arrivals, perSecond, { oversleep: () => lateness[i++ % lateness.length]! });
+          const acquired = await acquireAt(arrivals, perSecond, {
+            oversleep: () => lateness[i++ % lateness.length]!,
+          });
           expect(maxInAnyWindow(acquired)).toBeLessThanOrEqual(perSecond);
         },
       ),

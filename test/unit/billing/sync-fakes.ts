@@ -1,4 +1,10 @@
-import { StripeCallError, type CancelOutcome, type MeterEventCall, type MeterEventOutcome, type MeterEventSender } from '../../../src/billing/stripe/ports.ts';
+import {
+  StripeCallError,
+  type CancelOutcome,
+  type MeterEventCall,
+  type MeterEventOutcome,
+  type MeterEventSender,
+} from '../../../src/billing/stripe/ports.ts';
 import { InMemorySyncStore } from '../../../src/billing/stripe/in-memory-sync-store.ts';
 import { SyncService, type SyncDeps } from '../../../src/billing/stripe/sync-service.ts';
 import { meterSchema, type MeterDefinition } from '../../../src/meters/meter-schema.ts';
@@ -17,7 +23,10 @@ export class FakeMeterEvents implements MeterEventSender {
   maxInFlight = 0;
   private total = 0;
 
-  constructor(private readonly now: () => number, private readonly latencyMs = 0) {}
+  constructor(
+    private readonly now: () => number,
+    private readonly latencyMs = 0,
+  ) {}
 
   async send(event: MeterEventCall): Promise<MeterEventOutcome> {
     this.calls.push({ kind: 'send', identifier: event.identifier });
@@ -29,12 +38,15 @@ export class FakeMeterEvents implements MeterEventSender {
     try {
       if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
       const fault = this.faults.shift();
-      if (fault === 'server_error') throw new StripeCallError('An unknown error occurred.', true, { kind: 'server', status: 500 });
-      if (fault === 'reject') throw new StripeCallError('No such customer', false, { kind: 'invalid_request', status: 400 });
+      if (fault === 'server_error')
+        throw new StripeCallError('An unknown error occurred.', true, { kind: 'server', status: 500 });
+      if (fault === 'reject')
+        throw new StripeCallError('No such customer', false, { kind: 'invalid_request', status: 400 });
       const seen = this.events.get(event.identifier);
       if (seen && this.now() - seen.receivedAt < DAY) return 'duplicate';
       this.events.set(event.identifier, { ...event, receivedAt: this.now(), cancelled: false });
-      if (fault === 'drop_after_apply') throw new StripeCallError('socket hang up', true, { kind: 'network' });
+      if (fault === 'drop_after_apply')
+        throw new StripeCallError('socket hang up', true, { kind: 'network' });
       return 'applied';
     } finally {
       this.inFlight.set(event.stripeCustomerId, n - 1);
@@ -55,7 +67,8 @@ export class FakeMeterEvents implements MeterEventSender {
   /** What Stripe's `sum` would say for a customer. */
   sum(stripeCustomerId: string): bigint {
     let total = 0n;
-    for (const e of this.events.values()) if (!e.cancelled && e.stripeCustomerId === stripeCustomerId) total += e.value;
+    for (const e of this.events.values())
+      if (!e.cancelled && e.stripeCustomerId === stripeCustomerId) total += e.value;
     return total;
   }
 
@@ -115,7 +128,10 @@ export class Harness {
   service(overrides: Partial<SyncDeps> = {}): SyncService {
     return new SyncService({
       store: this.store,
-      directory: { resolve: async (keys) => new Map(keys.flatMap((k) => (this.mapping.has(k) ? [[k, this.mapping.get(k)!] as const] : []))) },
+      directory: {
+        resolve: async (keys) =>
+          new Map(keys.flatMap((k) => (this.mapping.has(k) ? [[k, this.mapping.get(k)!] as const] : []))),
+      },
       sender: this.stripe,
       call: retrying(),
       concurrency: 4,

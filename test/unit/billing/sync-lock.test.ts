@@ -21,7 +21,11 @@ describe('one stripe sync per data directory', () => {
       expect(await readFile(lock, 'utf8')).toBe(String(process.pid));
     });
     await expect(readFile(lock)).rejects.toThrow();
-    await expect(withSyncLock(lock, async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+    await expect(
+      withSyncLock(lock, async () => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
     await expect(readFile(lock)).rejects.toThrow();
   });
 

@@ -70,7 +70,13 @@ describe('sync of an additive meter', () => {
     expect(report.discrepancies).toBe(1);
     expect(h.stripe.sum('cus_acme')).toBe(12n);
     const [d] = await h.store.discrepancies({ resolved: false, limit: 10 });
-    expect(d).toMatchObject({ kind: 'decrease_after_24h', customerKey: 'acme', expected: 8n, sent: 12n, resolved: false });
+    expect(d).toMatchObject({
+      kind: 'decrease_after_24h',
+      customerKey: 'acme',
+      expected: 8n,
+      sent: 12n,
+      resolved: false,
+    });
     // The same difference next hour is not recorded again.
     h.advance(HOUR);
     expect((await h.service().run([countMeter])).discrepancies).toBe(0);
@@ -96,7 +102,11 @@ describe('sync of an additive meter', () => {
     h.mapping.set('acme', 'cus_acme');
     setCount(h, 'acme', H1, 10);
     // The first attempt "dies" after its intent: nothing answers, nothing is applied.
-    const dead = h.service({ call: async () => { throw new UpstreamError('stripe', 'connection refused', true); } });
+    const dead = h.service({
+      call: async () => {
+        throw new UpstreamError('stripe', 'connection refused', true);
+      },
+    });
     const crashed = await dead.run([countMeter]);
     expect(crashed.pending).toBe(1);
     expect(h.store.ledger.map((op) => op.state)).toEqual(['intent']);
@@ -111,7 +121,13 @@ describe('sync of an additive meter', () => {
     const h = new Harness(T0);
     h.mapping.set('acme', 'cus_acme');
     setCount(h, 'acme', H1, 10);
-    await h.service({ call: async () => { throw new UpstreamError('stripe', 'down', true); } }).run([countMeter]);
+    await h
+      .service({
+        call: async () => {
+          throw new UpstreamError('stripe', 'down', true);
+        },
+      })
+      .run([countMeter]);
     h.advance(30 * HOUR);
     const report = await h.service().run([countMeter]);
     expect(report.sent).toBe(0);
@@ -127,7 +143,13 @@ describe('sync of an additive meter', () => {
     const report = await h.service().run([countMeter]);
     expect(report.sent).toBe(0);
     expect(report.held).toEqual([
-      expect.objectContaining({ meter: 'calls', customer: 'globex', hours: 2, value: '11', oldestHour: H1.toISOString() }),
+      expect.objectContaining({
+        meter: 'calls',
+        customer: 'globex',
+        hours: 2,
+        value: '11',
+        oldestHour: H1.toISOString(),
+      }),
     ]);
     expect(await h.service().held([countMeter])).toEqual(report.held);
     h.mapping.set('globex', 'cus_globex');
@@ -154,7 +176,10 @@ describe('sync of an additive meter', () => {
     h.stripe.faults.push('reject');
     const report = await h.service().run([countMeter]);
     expect(report.rejected).toBe(1);
-    expect((await h.store.discrepancies({ limit: 10 }))[0]).toMatchObject({ kind: 'rejected', customerKey: 'acme' });
+    expect((await h.store.discrepancies({ limit: 10 }))[0]).toMatchObject({
+      kind: 'rejected',
+      customerKey: 'acme',
+    });
     // The next run tries again (the customer may have been fixed in Stripe).
     await h.service().run([countMeter]);
     expect(h.stripe.sum('cus_gone')).toBe(3n);
@@ -183,7 +208,9 @@ describe('sync of an additive meter', () => {
     const report = await dry.run([countMeter]);
     expect(report.dryRun).toBe(true);
     expect(h.stripe.calls).toHaveLength(0);
-    expect(h.store.ledger).toEqual([expect.objectContaining({ state: 'dry_run', value: 10n, stripeCustomerId: 'cus_acme' })]);
+    expect(h.store.ledger).toEqual([
+      expect.objectContaining({ state: 'dry_run', value: 10n, stripeCustomerId: 'cus_acme' }),
+    ]);
     await dry.run([countMeter]);
     expect(h.store.ledger).toHaveLength(1);
     // Going live later sends for real (dry-run rows do not count as sent).
@@ -194,7 +221,13 @@ describe('sync of an additive meter', () => {
 
 describe('sync of a non-additive meter', () => {
   const setUsers = (h: Harness, hour: Date, periodValue: number) =>
-    h.store.setUsage(uniqueMeter.name, { version: V, customer: 'acme', hour, value: 0n, periodValue: BigInt(periodValue) });
+    h.store.setUsage(uniqueMeter.name, {
+      version: V,
+      customer: 'acme',
+      hour,
+      value: 0n,
+      periodValue: BigInt(periodValue),
+    });
 
   it('sends the period-to-date value of the latest hour; later revisions win, decreases included', async () => {
     const h = new Harness(T0);
@@ -224,7 +257,9 @@ describe('sync through the v2 meter event stream', () => {
     const batches: string[][] = [];
     const stream = {
       maxBatch: 4,
-      sendBatch: async (events: readonly { identifier: string; stripeCustomerId: string; value: bigint }[]) => {
+      sendBatch: async (
+        events: readonly { identifier: string; stripeCustomerId: string; value: bigint }[],
+      ) => {
         batches.push(events.map((e) => e.identifier));
         // Stripe's stream accepts and applies asynchronously; here: at once, through the same account.
         for (const e of events) await h.stripe.send({ ...e, eventName: 'api_calls', timestamp: new Date(0) });
@@ -256,7 +291,9 @@ describe('sync through the v2 meter event stream', () => {
     let fail = true;
     const stream = {
       maxBatch: 100,
-      sendBatch: async (events: readonly { identifier: string; stripeCustomerId: string; value: bigint }[]) => {
+      sendBatch: async (
+        events: readonly { identifier: string; stripeCustomerId: string; value: bigint }[],
+      ) => {
         if (fail) throw new UpstreamError('stripe', 'stream down', true);
         for (const e of events) await h.stripe.send({ ...e, eventName: 'api_calls', timestamp: new Date(0) });
       },

@@ -40,7 +40,14 @@ export function stripeEvent(
 }
 
 export function customerObject(id: string, metadata: Record<string, string> = {}): Record<string, unknown> {
-  return { id, object: 'customer', created: 1_790_000_000, email: 'billing@example.com', livemode: false, metadata };
+  return {
+    id,
+    object: 'customer',
+    created: 1_790_000_000,
+    email: 'billing@example.com',
+    livemode: false,
+    metadata,
+  };
 }
 
 /** On API 2026 the period lives on the items; `ownPeriod` puts it on the subscription (older APIs). */
@@ -70,13 +77,26 @@ export function subscriptionObject(o: {
   };
 }
 
-export function invoiceObject(id: string, customer: string, status: 'paid' | 'open' = 'open'): Record<string, unknown> {
+export function invoiceObject(
+  id: string,
+  customer: string,
+  status: 'paid' | 'open' = 'open',
+): Record<string, unknown> {
   return { id, object: 'invoice', customer, status, amount_due: 420000, currency: 'usd' };
 }
 
 /** The whole service app (createApp) with stand-ins for everything but the Stripe side. */
-export async function startStripeApp(stripe: Omit<StripeRouteDeps, 'adminApiKey'>): Promise<{ url: string; close(): Promise<void> }> {
-  const unused = new Proxy({}, { get: () => { throw new Error('not wired in this test'); } });
+export async function startStripeApp(
+  stripe: Omit<StripeRouteDeps, 'adminApiKey'>,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const unused = new Proxy(
+    {},
+    {
+      get: () => {
+        throw new Error('not wired in this test');
+      },
+    },
+  );
   const deps: AppDeps = {
     ingest: unused as AppDeps['ingest'],
     moesifRecords: unused as AppDeps['moesifRecords'],
@@ -87,7 +107,12 @@ export async function startStripeApp(stripe: Omit<StripeRouteDeps, 'adminApiKey'
     adminApiKey: ADMIN_KEY,
     flush: async () => undefined,
     recentLogs: async () => [],
-    meters: { meters: [], versions: async () => [], usage: unused as AppDeps['meters']['usage'], evaluate: async () => undefined },
+    meters: {
+      meters: [],
+      versions: async () => [],
+      usage: unused as AppDeps['meters']['usage'],
+      evaluate: async () => undefined,
+    },
     logger: pino({ level: 'silent' }),
     stripe,
   };
@@ -96,7 +121,8 @@ export async function startStripeApp(stripe: Omit<StripeRouteDeps, 'adminApiKey'
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve()))),
+    close: () =>
+      new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve()))),
   };
 }
 
@@ -104,7 +130,11 @@ export async function startStripeApp(stripe: Omit<StripeRouteDeps, 'adminApiKey'
 export async function deliver(url: string, body: string, signature: string | undefined): Promise<Response> {
   return fetch(`${url}/v1/webhooks/stripe`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json; charset=utf-8', 'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)', ...(signature === undefined ? {} : { 'stripe-signature': signature }) },
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
+      ...(signature === undefined ? {} : { 'stripe-signature': signature }),
+    },
     body,
   });
 }

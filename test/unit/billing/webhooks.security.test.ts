@@ -2,9 +2,25 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { BillingStatusService } from '../../../src/billing/stripe/billing-status.ts';
 import { CustomerMappingService } from '../../../src/billing/stripe/customer-directory.ts';
-import { InMemoryBillingStateStore, InMemoryCustomerMappingStore, InMemoryWebhookEventStore } from '../../../src/billing/stripe/in-memory-billing-stores.ts';
-import { computeSignature, parseSignatureHeader, StripeWebhookService, verifyStripeSignature } from '../../../src/billing/stripe/webhooks.ts';
-import { customerObject, deliver, sdkSignature, startStripeApp, stripeEvent, WEBHOOK_SECRET } from './webhook-fixtures.ts';
+import {
+  InMemoryBillingStateStore,
+  InMemoryCustomerMappingStore,
+  InMemoryWebhookEventStore,
+} from '../../../src/billing/stripe/in-memory-billing-stores.ts';
+import {
+  computeSignature,
+  parseSignatureHeader,
+  StripeWebhookService,
+  verifyStripeSignature,
+} from '../../../src/billing/stripe/webhooks.ts';
+import {
+  customerObject,
+  deliver,
+  sdkSignature,
+  startStripeApp,
+  stripeEvent,
+  WEBHOOK_SECRET,
+} from './webhook-fixtures.ts';
 
 const NOW = 1_793_000_000; // 2026-10-26
 const TOLERANCE = 300;
@@ -15,7 +31,15 @@ function services(secret: string | null = WEBHOOK_SECRET) {
   const states = new InMemoryBillingStateStore();
   const clock = () => new Date(NOW * 1000);
   const mappings = new CustomerMappingService(mappingStore, clock);
-  const webhooks = new StripeWebhookService({ events, states, mappings, secret: secret ?? undefined, toleranceSeconds: TOLERANCE, logger: pino({ level: 'silent' }), now: clock });
+  const webhooks = new StripeWebhookService({
+    events,
+    states,
+    mappings,
+    secret: secret ?? undefined,
+    toleranceSeconds: TOLERANCE,
+    logger: pino({ level: 'silent' }),
+    now: clock,
+  });
   const status = new BillingStatusService({
     directory: mappings,
     states,
@@ -26,7 +50,11 @@ function services(secret: string | null = WEBHOOK_SECRET) {
 }
 
 const mappingEvent = (created = NOW - 10) =>
-  JSON.stringify(stripeEvent('customer.created', customerObject('cus_Sec1', { billing_meter_customer: 'acme' }), { created }));
+  JSON.stringify(
+    stripeEvent('customer.created', customerObject('cus_Sec1', { billing_meter_customer: 'acme' }), {
+      created,
+    }),
+  );
 
 async function expectRefused(res: Response, status = 400): Promise<Record<string, unknown>> {
   expect(res.status).toBe(status);
@@ -63,8 +91,13 @@ describe('Stripe webhook signatures', () => {
 
   it('refuses a signature made with another secret', async () => {
     const body = mappingEvent();
-    const problem = await expectRefused(await deliver(app.url, body, sdkSignature(body, NOW, 'whsec_forged')));
-    expect(problem).toMatchObject({ type: 'https://billing-meter.dev/problems/invalid-signature', status: 400 });
+    const problem = await expectRefused(
+      await deliver(app.url, body, sdkSignature(body, NOW, 'whsec_forged')),
+    );
+    expect(problem).toMatchObject({
+      type: 'https://billing-meter.dev/problems/invalid-signature',
+      status: 400,
+    });
     expect(s.mappingStore.explicit.size).toBe(0);
     expect(s.events.events.size).toBe(0);
   });
@@ -92,7 +125,9 @@ describe('Stripe webhook signatures', () => {
     expect(s.mappingStore.explicit.size).toBe(0);
 
     // Stripe's own retry of an hour-old event is signed afresh: accepted once, then a no-op.
-    expect((await (await deliver(app.url, body, sdkSignature(body, NOW))).json()) as object).toMatchObject({ outcome: 'handled' });
+    expect((await (await deliver(app.url, body, sdkSignature(body, NOW))).json()) as object).toMatchObject({
+      outcome: 'handled',
+    });
     const writes = s.mappingStore.writes;
     const again = await deliver(app.url, body, sdkSignature(body, NOW));
     expect(again.status).toBe(200);
@@ -103,7 +138,17 @@ describe('Stripe webhook signatures', () => {
   it('refuses a missing or malformed Stripe-Signature with 400, never 5xx', async () => {
     const body = mappingEvent();
     const good = sdkSignature(body, NOW);
-    for (const header of [undefined, '', 'garbage', `v1=${good.split(',v1=')[1]}`, `t=${NOW}`, `t=${NOW},v1=zz`, `t=abc,v1=${'0'.repeat(64)}`, `t=${NOW},t=${NOW},v1=${'0'.repeat(64)}`, 'x'.repeat(5000)]) {
+    for (const header of [
+      undefined,
+      '',
+      'garbage',
+      `v1=${good.split(',v1=')[1]}`,
+      `t=${NOW}`,
+      `t=${NOW},v1=zz`,
+      `t=abc,v1=${'0'.repeat(64)}`,
+      `t=${NOW},t=${NOW},v1=${'0'.repeat(64)}`,
+      'x'.repeat(5000),
+    ]) {
       await expectRefused(await deliver(app.url, body, header));
     }
   });
@@ -114,14 +159,19 @@ describe('Stripe webhook signatures', () => {
     expect(p1.type).toBe('https://billing-meter.dev/problems/malformed-body');
     const notEvent = JSON.stringify({ hello: 'world' });
     await expectRefused(await deliver(app.url, notEvent, sdkSignature(notEvent, NOW)));
-    const unknown = JSON.stringify(stripeEvent('charge.refunded', { id: 'ch_1', object: 'charge' }, { created: NOW }));
+    const unknown = JSON.stringify(
+      stripeEvent('charge.refunded', { id: 'ch_1', object: 'charge' }, { created: NOW }),
+    );
     const res = await deliver(app.url, unknown, sdkSignature(unknown, NOW));
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ outcome: 'ignored' });
   });
 
   it('refuses a body over 1 MiB with 413', async () => {
-    const body = JSON.stringify({ ...stripeEvent('charge.refunded', { id: 'ch_1' }, { created: NOW }), pad: 'x'.repeat(1024 * 1024) });
+    const body = JSON.stringify({
+      ...stripeEvent('charge.refunded', { id: 'ch_1' }, { created: NOW }),
+      pad: 'x'.repeat(1024 * 1024),
+    });
     const res = await deliver(app.url, body, sdkSignature(body, NOW));
     await expectRefused(res, 413);
   });
@@ -135,7 +185,10 @@ describe('Stripe webhooks without a secret', () => {
       const body = mappingEvent();
       const res = await deliver(app.url, body, sdkSignature(body, NOW));
       const problem = await expectRefused(res, 503);
-      expect(problem).toMatchObject({ type: 'https://billing-meter.dev/problems/webhooks-disabled', title: expect.stringContaining('STRIPE_WEBHOOK_SECRET') });
+      expect(problem).toMatchObject({
+        type: 'https://billing-meter.dev/problems/webhooks-disabled',
+        title: expect.stringContaining('STRIPE_WEBHOOK_SECRET'),
+      });
       expect(s.mappingStore.explicit.size).toBe(0);
     } finally {
       await app.close();
@@ -148,16 +201,43 @@ describe('signature verification (pure)', () => {
 
   it('computes what the SDK computes', () => {
     const header = sdkSignature(payload.toString(), 1_700_000_000);
-    expect(parseSignatureHeader(header)).toEqual({ timestamp: 1_700_000_000, v1: [computeSignature(payload, 1_700_000_000, WEBHOOK_SECRET)] });
-    expect(verifyStripeSignature({ payload, header, secret: WEBHOOK_SECRET, toleranceSeconds: 300, nowSeconds: 1_700_000_100 }).timestamp).toBe(1_700_000_000);
+    expect(parseSignatureHeader(header)).toEqual({
+      timestamp: 1_700_000_000,
+      v1: [computeSignature(payload, 1_700_000_000, WEBHOOK_SECRET)],
+    });
+    expect(
+      verifyStripeSignature({
+        payload,
+        header,
+        secret: WEBHOOK_SECRET,
+        toleranceSeconds: 300,
+        nowSeconds: 1_700_000_100,
+      }).timestamp,
+    ).toBe(1_700_000_000);
   });
 
   it('accepts upper-case hex and spaces around parts', () => {
     const sig = computeSignature(payload, 1_700_000_000, WEBHOOK_SECRET).toUpperCase();
-    expect(() => verifyStripeSignature({ payload, header: ` t=1700000000 , v1=${sig}`, secret: WEBHOOK_SECRET, toleranceSeconds: 300, nowSeconds: 1_700_000_000 })).not.toThrow();
+    expect(() =>
+      verifyStripeSignature({
+        payload,
+        header: ` t=1700000000 , v1=${sig}`,
+        secret: WEBHOOK_SECRET,
+        toleranceSeconds: 300,
+        nowSeconds: 1_700_000_000,
+      }),
+    ).not.toThrow();
   });
 
   it('reports a forged signature as forged, whatever its timestamp', () => {
-    expect(() => verifyStripeSignature({ payload, header: `t=1,v1=${'0'.repeat(64)}`, secret: WEBHOOK_SECRET, toleranceSeconds: 300, nowSeconds: 1_700_000_000 })).toThrow(/no v1 signature matches/);
+    expect(() =>
+      verifyStripeSignature({
+        payload,
+        header: `t=1,v1=${'0'.repeat(64)}`,
+        secret: WEBHOOK_SECRET,
+        toleranceSeconds: 300,
+        nowSeconds: 1_700_000_000,
+      }),
+    ).toThrow(/no v1 signature matches/);
   });
 });

@@ -11,7 +11,12 @@ const input = (events: unknown[]): PrepareInput => ({
   app: 'app1',
   receivedAtMs: now,
   headerAllowList: ['content-type'],
-  limits: { maxEventBytes: 1024 * 1024, maxEventsPerRequest: 100_000, maxPastMs: 86_400_000, maxFutureMs: 300_000 },
+  limits: {
+    maxEventBytes: 1024 * 1024,
+    maxEventsPerRequest: 100_000,
+    maxPastMs: 86_400_000,
+    maxFutureMs: 300_000,
+  },
 });
 
 describe('worker pool preparer', () => {
@@ -44,7 +49,17 @@ describe('worker pool preparer', () => {
     expect(bad).toMatchObject({ ok: false, code: 'malformed_body' });
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, b) =>
-        pool.prepare(input(Array.from({ length: 50 }, (_, i) => ({ id: `b${b}-${i}`, timestamp: now, method: 'GET', path: '/x', status: 200 })))),
+        pool.prepare(
+          input(
+            Array.from({ length: 50 }, (_, i) => ({
+              id: `b${b}-${i}`,
+              timestamp: now,
+              method: 'GET',
+              path: '/x',
+              status: 200,
+            })),
+          ),
+        ),
       ),
     );
     expect(results.map((r) => r.ok && r.accepted)).toEqual(Array.from({ length: 20 }, () => 50));

@@ -85,7 +85,12 @@ describe('shipper', () => {
         inserted.push(...body.toString().split('\n').filter(Boolean));
       },
     };
-    const shipper = new Shipper({ spools: new Map([['request_logs', spool]]), sink, intervalMs: 10, logger: quietLogger });
+    const shipper = new Shipper({
+      spools: new Map([['request_logs', spool]]),
+      sink,
+      intervalMs: 10,
+      logger: quietLogger,
+    });
     for (let i = 0; i < 10; i++) await spool.append(line(i));
     await expect(shipper.flush()).rejects.toThrow('connection refused');
     expect(shipper.healthy).toBe(false);
@@ -107,7 +112,12 @@ describe('shipper', () => {
         inserted.push(...body.toString().split('\n').filter(Boolean));
       },
     };
-    const shipper = new Shipper({ spools: new Map([['t', spool]]), sink, intervalMs: 1, logger: quietLogger });
+    const shipper = new Shipper({
+      spools: new Map([['t', spool]]),
+      sink,
+      intervalMs: 1,
+      logger: quietLogger,
+    });
     shipper.start();
     for (let i = 0; i < 40; i++) {
       await spool.append(line(i));
@@ -132,7 +142,12 @@ describe('shipper', () => {
         inserted.push(...body.toString().split('\n').filter(Boolean));
       },
     };
-    const shipper = new Shipper({ spools: new Map([['t', spool]]), sink, intervalMs: 10, logger: quietLogger });
+    const shipper = new Shipper({
+      spools: new Map([['t', spool]]),
+      sink,
+      intervalMs: 10,
+      logger: quietLogger,
+    });
     await shipper.flush();
     expect(inserted).toEqual(['{"event_id":"e1"}', '{"event_id":"e3"}']);
     expect(await readdir(join(spool.dir, 'quarantine'))).toHaveLength(1);

@@ -197,7 +197,10 @@ describe('every rejection reason', () => {
 describe('no longer a rejection', () => {
   it('stores a Moesif event whose transaction id header is over 256 characters, without keeping that id', () => {
     const transactionId = 't'.repeat(257);
-    const event = { ...moesif, request: { ...moesif.request, headers: { 'x-moesif-transaction-id': transactionId } } };
+    const event = {
+      ...moesif,
+      request: { ...moesif.request, headers: { 'x-moesif-transaction-id': transactionId } },
+    };
     const result = adapters.moesif([event], ctx);
     expect(result.rejected).toEqual([]);
     expect(result.rows).toHaveLength(1);
@@ -213,7 +216,10 @@ describe('no longer a rejection', () => {
     );
     expect(result.rows[0]!.meta_keys).toEqual([]);
     // 256 characters is still kept as metadata.
-    const kept = { ...moesif, request: { ...moesif.request, headers: { 'x-moesif-transaction-id': 't'.repeat(256) } } };
+    const kept = {
+      ...moesif,
+      request: { ...moesif.request, headers: { 'x-moesif-transaction-id': 't'.repeat(256) } },
+    };
     const [row] = adapters.moesif([kept], ctx).rows;
     expect(row?.meta_keys).toEqual(['metadata.moesif.transaction_id']);
     expect(row?.meta_values).toEqual(['t'.repeat(256)]);

@@ -421,7 +421,17 @@ describe('cloudevents fixtures', () => {
       'metadata.api_version',
     ]);
     // metadata.path holds the route as stored: without the query string (or host).
-    expect(row?.meta_values).toEqual(['request', '/v2/items', 'delete', '404', '7.6', '10', '20', 'u-9', '3']);
+    expect(row?.meta_values).toEqual([
+      'request',
+      '/v2/items',
+      'delete',
+      '404',
+      '7.6',
+      '10',
+      '20',
+      'u-9',
+      '3',
+    ]);
     expect(
       adapters.cloudevents([{ ...event, data: { route: '/r', host: 'H.test', status: 0 } }], openmeterCtx)
         .rows[0],

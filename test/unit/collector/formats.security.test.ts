@@ -173,7 +173,14 @@ describe('what the API caller chooses cannot make billed calls disappear', () =>
 
   /** A Moesif event as the SDK builds it: uri = scheme + the caller's Host header + the original URL. */
   const sdkEvent = (
-    o: { time?: string; company?: string; user?: string; hostHeader?: string; url?: string; txId?: string } = {},
+    o: {
+      time?: string;
+      company?: string;
+      user?: string;
+      hostHeader?: string;
+      url?: string;
+      txId?: string;
+    } = {},
   ) => {
     const hostHeader = o.hostHeader ?? '127.0.0.1:3000';
     const txHeaders = o.txId === undefined ? {} : { 'x-moesif-transaction-id': o.txId };

@@ -16,8 +16,19 @@ describe('config', () => {
   });
 
   it('uses a ClickHouse server when CLICKHOUSE_URL is set', () => {
-    const c = loadConfig({ CLICKHOUSE_URL: 'http://ch:8123', CLICKHOUSE_USER: 'u', CLICKHOUSE_PASSWORD: 'p', CLICKHOUSE_DATABASE: 'bm' });
-    expect(c.clickhouse).toEqual({ kind: 'server', url: 'http://ch:8123', username: 'u', password: 'p', database: 'bm' });
+    const c = loadConfig({
+      CLICKHOUSE_URL: 'http://ch:8123',
+      CLICKHOUSE_USER: 'u',
+      CLICKHOUSE_PASSWORD: 'p',
+      CLICKHOUSE_DATABASE: 'bm',
+    });
+    expect(c.clickhouse).toEqual({
+      kind: 'server',
+      url: 'http://ch:8123',
+      username: 'u',
+      password: 'p',
+      database: 'bm',
+    });
   });
 
   it('names every bad variable in one error', () => {
@@ -36,7 +47,14 @@ describe('config', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     const problems = (error as ConfigError).problems.join('\n');
-    for (const name of ['PORT', 'CLICKHOUSE_URL', 'CLICKHOUSE_DATABASE', 'MAX_BODY_BYTES', 'ADMIN_API_KEY', 'TRUST_PROXY']) {
+    for (const name of [
+      'PORT',
+      'CLICKHOUSE_URL',
+      'CLICKHOUSE_DATABASE',
+      'MAX_BODY_BYTES',
+      'ADMIN_API_KEY',
+      'TRUST_PROXY',
+    ]) {
       expect(problems).toContain(name);
     }
   });
@@ -53,9 +71,14 @@ describe('config', () => {
   });
 
   it('takes a header allow-list but refuses credential headers in it', () => {
-    expect([...loadConfig({ HEADER_ALLOW_LIST: 'X-Plan, content-type' }).headerAllowList]).toEqual(['x-plan', 'content-type']);
+    expect([...loadConfig({ HEADER_ALLOW_LIST: 'X-Plan, content-type' }).headerAllowList]).toEqual([
+      'x-plan',
+      'content-type',
+    ]);
     for (const h of ['authorization', 'cookie', 'x-api-key', 'set-cookie', 'x-auth-token', 'apikey']) {
-      expect(() => loadConfig({ HEADER_ALLOW_LIST: `content-type,${h}` })).toThrow(/HEADER_ALLOW_LIST.*never stored/s);
+      expect(() => loadConfig({ HEADER_ALLOW_LIST: `content-type,${h}` })).toThrow(
+        /HEADER_ALLOW_LIST.*never stored/s,
+      );
     }
   });
 });

@@ -20,9 +20,7 @@ export interface CaughtRequest {
 }
 
 export type Answer =
-  | { status: number; headers?: Record<string, string>; body?: unknown }
-  | 'hang'
-  | 'destroy';
+  { status: number; headers?: Record<string, string>; body?: unknown } | 'hang' | 'destroy';
 
 export interface Catcher {
   baseUrl: string;

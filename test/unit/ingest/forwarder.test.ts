@@ -21,7 +21,13 @@ function options(extra: Partial<ForwarderOptions> = {}): ForwarderOptions {
 }
 
 function sample(i: number): NativeRecord {
-  return { id: `rec-${i}`, timestamp: 1_700_000_000_000 + i, method: 'POST', path: '/RetrieveCreditScore', status: 200 };
+  return {
+    id: `rec-${i}`,
+    timestamp: 1_700_000_000_000 + i,
+    method: 'POST',
+    path: '/RetrieveCreditScore',
+    status: 200,
+  };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -70,7 +76,10 @@ describe('forwarder batching', () => {
   });
 
   it('counts records the collector rejects in a 2xx answer', async () => {
-    catcher.respond = () => ({ status: 202, body: { accepted: 1, rejected: [{ index: 1, field: 'status', reason: 'not an integer' }] } });
+    catcher.respond = () => ({
+      status: 202,
+      body: { accepted: 1, rejected: [{ index: 1, field: 'status', reason: 'not an integer' }] },
+    });
     const forwarder = createForwarder(options());
     forwarder.record(sample(1));
     forwarder.record(sample(2));
@@ -83,7 +92,9 @@ describe('forwarder batching', () => {
 describe('forwarder retries', () => {
   it('retries a 503, not before its Retry-After, with the same ids', async () => {
     catcher.respond = (request, n) =>
-      n === 1 ? { status: 503, headers: { 'retry-after': '1' }, body: { title: 'spool full' } } : acceptAll(request);
+      n === 1
+        ? { status: 503, headers: { 'retry-after': '1' }, body: { title: 'spool full' } }
+        : acceptAll(request);
     const forwarder = createForwarder(options());
     forwarder.record(sample(1));
     forwarder.record(sample(2));
@@ -147,7 +158,8 @@ describe('forwarder retries', () => {
   });
 
   it('splits a batch in half on 413 until it fits', async () => {
-    catcher.respond = (request) => (request.records.length > 2 ? { status: 413, body: { title: 'too large' } } : acceptAll(request));
+    catcher.respond = (request) =>
+      request.records.length > 2 ? { status: 413, body: { title: 'too large' } } : acceptAll(request);
     const forwarder = createForwarder(options({ batchSize: 100 }));
     const records = Array.from({ length: 5 }, (_, i) => sample(i));
     for (const record of records) forwarder.record(record);
@@ -175,7 +187,9 @@ describe('forwarder bounds and shutdown', () => {
   it('holds at most maxQueue records while the collector hangs, dropping and counting new ones', async () => {
     catcher.respond = () => 'hang';
     const errors: IngestError[] = [];
-    const forwarder = createForwarder(options({ batchSize: 5, maxQueue: 10, onError: (err) => errors.push(err) }));
+    const forwarder = createForwarder(
+      options({ batchSize: 5, maxQueue: 10, onError: (err) => errors.push(err) }),
+    );
     let accepted = 0;
     for (let i = 0; i < 100; i++) if (forwarder.record(sample(i))) accepted++;
     expect(accepted).toBe(10);
@@ -204,7 +218,9 @@ describe('forwarder bounds and shutdown', () => {
     expect(() => createForwarder(options({ apiKey: 'short' }))).toThrow(/at least 50/);
     expect(() => createForwarder(options({ baseUrl: 'not a url' }))).toThrow(/baseUrl/);
     expect(() => createForwarder(options({ batchSize: 0 }))).toThrow(/batchSize/);
-    expect(() => createForwarder(options({ headerAllowList: ['user-agent', 'Authorization'] }))).toThrow(/authorization/);
+    expect(() => createForwarder(options({ headerAllowList: ['user-agent', 'Authorization'] }))).toThrow(
+      /authorization/,
+    );
     expect(() => createForwarder(options({ headerAllowList: ['x-api-key'] }))).toThrow(/never forwarded/);
   });
 
@@ -213,7 +229,9 @@ describe('forwarder bounds and shutdown', () => {
     const script = fileURLToPath(new URL('./fixtures/exit-without-close.ts', import.meta.url));
     const started = Date.now();
     const code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', script, catcher.baseUrl], { stdio: 'inherit' });
+      const child = spawn(process.execPath, ['--import', 'tsx', script, catcher.baseUrl], {
+        stdio: 'inherit',
+      });
       const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       child.on('error', reject);
       child.on('exit', (exitCode) => {

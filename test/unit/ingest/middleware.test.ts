@@ -43,7 +43,11 @@ function track(forwarder: Forwarder): Forwarder {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const secretHeaders = { authorization: 'Bearer caller-secret', cookie: 'sid=caller-secret', 'x-api-key': 'caller-secret' };
+const secretHeaders = {
+  authorization: 'Bearer caller-secret',
+  cookie: 'sid=caller-secret',
+  'x-api-key': 'caller-secret',
+};
 
 describe('koaMiddleware (real Koa app)', () => {
   it('records method, path without query, status, latency, bytes, identity and safe headers only', async () => {
@@ -51,7 +55,9 @@ describe('koaMiddleware (real Koa app)', () => {
     app.silent = true;
     const middleware = koaMiddleware(
       options({
-        identify: (_req, _res, ctx) => ({ company_id: (ctx as { state: { company?: string } }).state.company }),
+        identify: (_req, _res, ctx) => ({
+          company_id: (ctx as { state: { company?: string } }).state.company,
+        }),
       }),
     );
     track(middleware.forwarder);
@@ -77,10 +83,19 @@ describe('koaMiddleware (real Koa app)', () => {
 
     const before = Date.now();
     const res = await fetch(`${base}/RetrieveCreditScore?api_key=caller-secret`, {
-      headers: { ...secretHeaders, 'user-agent': 'test-agent/1', 'x-company': 'co_001', 'x-api-version': '2025-06-01' },
+      headers: {
+        ...secretHeaders,
+        'user-agent': 'test-agent/1',
+        'x-company': 'co_001',
+        'x-api-version': '2025-06-01',
+      },
     });
     expect(await res.json()).toEqual({ score: 712 });
-    const posted = await fetch(`${base}/v1/accounts/acc_42`, { method: 'POST', body: 'x'.repeat(123), headers: { 'x-company': 'co_002' } });
+    const posted = await fetch(`${base}/v1/accounts/acc_42`, {
+      method: 'POST',
+      body: 'x'.repeat(123),
+      headers: { 'x-company': 'co_002' },
+    });
     expect(posted.status).toBe(201);
     await posted.text();
     expect((await fetch(`${base}/boom`)).status).toBe(500);
@@ -125,7 +140,9 @@ describe('koaMiddleware (real Koa app)', () => {
     const base = await serve(app.listen(0, '127.0.0.1'));
     await (await fetch(`${base}/ping`)).text();
     await forwarder.flush();
-    expect(catcher.records()).toMatchObject([{ method: 'GET', path: '/ping', status: 200, response_bytes: 2 }]);
+    expect(catcher.records()).toMatchObject([
+      { method: 'GET', path: '/ping', status: 200, response_bytes: 2 },
+    ]);
   });
 });
 
@@ -134,7 +151,10 @@ describe('expressMiddleware (real Express app)', () => {
     const app = express();
     const middleware = expressMiddleware(
       options({
-        identify: (req) => ({ user_id: (req as { user?: { id: string } }).user?.id, metadata: { plan: 'growth' } }),
+        identify: (req) => ({
+          user_id: (req as { user?: { id: string } }).user?.id,
+          metadata: { plan: 'growth' },
+        }),
         skip: (req) => req.url === '/health',
       }),
     );
@@ -168,7 +188,11 @@ describe('expressMiddleware (real Express app)', () => {
       ['GET', '/RetrieveCreditScore', 200],
       ['GET', '/v1/accounts/acc_7', 200],
     ]);
-    expect(records[0]).toMatchObject({ user_id: 'usr_0001', metadata: { plan: 'growth' }, response_bytes: 13 });
+    expect(records[0]).toMatchObject({
+      user_id: 'usr_0001',
+      metadata: { plan: 'growth' },
+      response_bytes: 13,
+    });
     // No Content-Length: body bytes as the connection wrote them, chunked framing included
     // ("2\r\nab\r\n" + "4\r\ncdé\r\n" + "0\r\n\r\n").
     expect(records[1]).toMatchObject({ response_bytes: 7 + 9 + 5 });
@@ -178,10 +202,13 @@ describe('expressMiddleware (real Express app)', () => {
 
 describe('wrapHandler (node:http)', () => {
   it('takes Content-Length when the handler sets it', async () => {
-    const handler = wrapHandler((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' });
-      res.end('hello');
-    }, options({ responseBytes: 'content-length' }));
+    const handler = wrapHandler(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' });
+        res.end('hello');
+      },
+      options({ responseBytes: 'content-length' }),
+    );
     track(handler.forwarder);
     const base = await serve(http.createServer(handler));
     await (await fetch(`${base}/a`)).text();
@@ -194,12 +221,15 @@ describe('wrapHandler (node:http)', () => {
   });
 
   it("counts exact body bytes of chunked responses with responseBytes: 'exact'", async () => {
-    const handler = wrapHandler((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/csv' });
-      res.write('id,score\n');
-      res.write(Buffer.from('1,742\n'));
-      res.end('2,650é\n', 'utf8');
-    }, options({ responseBytes: 'exact' }));
+    const handler = wrapHandler(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/csv' });
+        res.write('id,score\n');
+        res.write(Buffer.from('1,742\n'));
+        res.end('2,650é\n', 'utf8');
+      },
+      options({ responseBytes: 'exact' }),
+    );
     track(handler.forwarder);
     const base = await serve(http.createServer(handler));
     expect(await (await fetch(`${base}/v1/export`)).text()).toBe('id,score\n1,742\n2,650é\n');
@@ -219,7 +249,9 @@ describe('wrapHandler (node:http)', () => {
     await (await fetch(`${base}/v1/accounts/acc_1`, { method: 'DELETE' })).text();
     await handler.forwarder.flush();
     // writeHead without Content-Length makes the response chunked: "4\r\nnope\r\n" + "0\r\n\r\n".
-    expect(catcher.records()).toMatchObject([{ method: 'DELETE', path: '/v1/accounts/acc_1', status: 404, response_bytes: 14 }]);
+    expect(catcher.records()).toMatchObject([
+      { method: 'DELETE', path: '/v1/accounts/acc_1', status: 404, response_bytes: 14 },
+    ]);
   });
 
   it('does not delay the API response while the collector never answers', async () => {

@@ -19,7 +19,12 @@ describe('parseRetryAfter', () => {
 });
 
 describe('retryDelay', () => {
-  const target = createCollectorTarget({ baseUrl: 'http://127.0.0.1:1', apiKey: 'k'.repeat(50), retryBaseMs: 100, retryMaxMs: 1000 });
+  const target = createCollectorTarget({
+    baseUrl: 'http://127.0.0.1:1',
+    apiKey: 'k'.repeat(50),
+    retryBaseMs: 100,
+    retryMaxMs: 1000,
+  });
   it('doubles with equal jitter, capped, and never undercuts Retry-After', () => {
     for (let i = 0; i < 200; i++) {
       const first = retryDelay(target, 0, undefined);
@@ -34,7 +39,10 @@ describe('retryDelay', () => {
   });
 
   it('appends /v1/logs to the base URL', () => {
-    const withPath = createCollectorTarget({ baseUrl: 'https://meter.example.com/ingest/?x=1', apiKey: 'k'.repeat(50) });
+    const withPath = createCollectorTarget({
+      baseUrl: 'https://meter.example.com/ingest/?x=1',
+      apiKey: 'k'.repeat(50),
+    });
     expect(withPath.url.href).toBe('https://meter.example.com/ingest/v1/logs');
     withPath.destroy();
   });

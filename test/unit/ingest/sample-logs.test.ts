@@ -30,7 +30,8 @@ describe('generateSampleLogs', () => {
     expect(Math.min(...times)).toBeGreaterThanOrEqual(base.start.getTime());
     expect(Math.max(...times)).toBeLessThan(base.end.getTime());
 
-    const share = (predicate: (r: (typeof records)[number]) => boolean) => records.filter(predicate).length / records.length;
+    const share = (predicate: (r: (typeof records)[number]) => boolean) =>
+      records.filter(predicate).length / records.length;
     expect(share((r) => r.path === '/RetrieveCreditScore')).toBeGreaterThan(0.6);
     expect(share((r) => r.path === '/RetrieveCreditReport')).toBeGreaterThan(0.1);
     expect(share((r) => /^\/v1\/accounts\/acc_\d{6}$/.test(r.path ?? ''))).toBeGreaterThan(0.05);
@@ -50,10 +51,13 @@ describe('generateSampleLogs', () => {
   });
 
   it('matches the committed sample file', async () => {
-    const text = await readFile(new URL('../../../ingest/samples/credit-score-sample.ndjson', import.meta.url), 'utf8');
-    const expected = [
-      ...generateSampleLogs({ ...base, count: 200, seed: 1 }),
-    ].map((r) => JSON.stringify(r)).join('\n');
+    const text = await readFile(
+      new URL('../../../ingest/samples/credit-score-sample.ndjson', import.meta.url),
+      'utf8',
+    );
+    const expected = [...generateSampleLogs({ ...base, count: 200, seed: 1 })]
+      .map((r) => JSON.stringify(r))
+      .join('\n');
     expect(text).toBe(`${expected}\n`);
   });
 });

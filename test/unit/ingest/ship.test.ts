@@ -18,7 +18,13 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const record = (i: number) => ({ id: `r${i}`, timestamp: '2026-11-01T00:00:00.000Z', method: 'POST', path: '/RetrieveCreditScore', status: 200 });
+const record = (i: number) => ({
+  id: `r${i}`,
+  timestamp: '2026-11-01T00:00:00.000Z',
+  method: 'POST',
+  path: '/RetrieveCreditScore',
+  status: 200,
+});
 
 describe('shipFile', () => {
   it('sends the good lines in batches and reports bad lines by number without sending them', async () => {
@@ -35,9 +41,22 @@ describe('shipFile', () => {
     const file = join(dir, 'logs.ndjson');
     await writeFile(file, `${lines.join('\r\n')}\n`);
 
-    const report = await shipFile(file, { baseUrl: catcher.baseUrl, apiKey: TEST_KEY, batchSize: 2, retryBaseMs: 1 });
+    const report = await shipFile(file, {
+      baseUrl: catcher.baseUrl,
+      apiKey: TEST_KEY,
+      batchSize: 2,
+      retryBaseMs: 1,
+    });
 
-    expect(report).toMatchObject({ lines: 8, sent: 5, rejectedCount: 0, badLineCount: 2, failed: 0, errors: [], aborted: false });
+    expect(report).toMatchObject({
+      lines: 8,
+      sent: 5,
+      rejectedCount: 0,
+      badLineCount: 2,
+      failed: 0,
+      errors: [],
+      aborted: false,
+    });
     expect(report.badLines.map((b) => b.line)).toEqual([3, 6]);
     expect(report.badLines[0]!.reason).toMatch(/invalid JSON/);
     expect(report.badLines[1]!.reason).toBe('not a JSON object');
@@ -50,12 +69,21 @@ describe('shipFile', () => {
     catcher.respond = (request, n) => {
       if (n === 1) return { status: 503, headers: { 'retry-after': '0' } };
       if (request.records.some((r) => r.id === 'r3')) {
-        return { status: 202, body: { accepted: 1, rejected: [{ index: 0, field: 'status', reason: 'out of range' }] } };
+        return {
+          status: 202,
+          body: { accepted: 1, rejected: [{ index: 0, field: 'status', reason: 'out of range' }] },
+        };
       }
       return acceptAll(request);
     };
     const stdin = Readable.from([1, 2, 3, 4].map((i) => `${JSON.stringify(record(i))}\n`).join(''));
-    const report = await shipFile('-', { baseUrl: catcher.baseUrl, apiKey: TEST_KEY, batchSize: 2, retryBaseMs: 1, stdin });
+    const report = await shipFile('-', {
+      baseUrl: catcher.baseUrl,
+      apiKey: TEST_KEY,
+      batchSize: 2,
+      retryBaseMs: 1,
+      stdin,
+    });
     expect(report).toMatchObject({ lines: 4, sent: 3, rejectedCount: 1, failed: 0 });
     expect(report.rejected).toEqual([{ line: 3, id: 'r3', field: 'status', reason: 'out of range' }]);
     expect(catcher.requests).toHaveLength(3);
@@ -73,7 +101,9 @@ describe('shipFile', () => {
   });
 
   it('rejects a missing file before sending anything', async () => {
-    await expect(shipFile(join(dir, 'nope.ndjson'), { baseUrl: catcher.baseUrl, apiKey: TEST_KEY })).rejects.toThrow(/ENOENT/);
+    await expect(
+      shipFile(join(dir, 'nope.ndjson'), { baseUrl: catcher.baseUrl, apiKey: TEST_KEY }),
+    ).rejects.toThrow(/ENOENT/);
     expect(catcher.requests).toHaveLength(0);
   });
 });

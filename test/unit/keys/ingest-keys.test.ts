@@ -3,7 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InMemoryIngestKeyRepository } from '../../../src/keys/in-memory-ingest-key-repository.ts';
-import { generateIngestKey, hashIngestKey, IngestKeyService, randomBase62 } from '../../../src/keys/ingest-keys.ts';
+import {
+  generateIngestKey,
+  hashIngestKey,
+  IngestKeyService,
+  randomBase62,
+} from '../../../src/keys/ingest-keys.ts';
 
 describe('ingest keys', () => {
   it('are at least 50 random base62 characters with a public key id', () => {

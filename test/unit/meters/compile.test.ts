@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { ZodError } from 'zod';
-import { compileMeterFirstSeen, compileMeterHourly, compileMeterPeriod } from '../../../src/meters/compile.ts';
+import {
+  compileMeterFirstSeen,
+  compileMeterHourly,
+  compileMeterPeriod,
+} from '../../../src/meters/compile.ts';
 import { meterSchema } from '../../../src/meters/meter-schema.ts';
 import type { MeterDefinition, MeterInput } from '../../../src/meters/meter-schema.ts';
 import { InvalidIdentifierError } from '../../../src/storage/clickhouse/escape.ts';

@@ -1,12 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { EvaluationService, HOUR_MS, type HourlyValue, type UsageSource } from '../../../src/meters/evaluation.ts';
+import {
+  EvaluationService,
+  HOUR_MS,
+  type HourlyValue,
+  type UsageSource,
+} from '../../../src/meters/evaluation.ts';
 import { InMemoryUsageStore } from '../../../src/meters/in-memory-usage-store.ts';
 import { meterSchema, type MeterDefinition } from '../../../src/meters/meter-schema.ts';
 
 const T0 = Date.parse('2026-11-10T00:00:00Z');
 const at = (h: number, ms = 0) => new Date(T0 + h * HOUR_MS + ms);
 const meter = (status: number | string): MeterDefinition =>
-  meterSchema.parse({ name: 'calls', description: '', unit: 'calls', filter: { status }, aggregation: { type: 'count' } });
+  meterSchema.parse({
+    name: 'calls',
+    description: '',
+    unit: 'calls',
+    filter: { status },
+    aggregation: { type: 'count' },
+  });
 
 /** A source that counts one call per listed hour and remembers which ranges it was asked for. */
 class FakeSource implements UsageSource {
@@ -14,7 +25,9 @@ class FakeSource implements UsageSource {
   asked: [number, number][] = [];
   async hourly(_m: MeterDefinition, from: Date, to: Date): Promise<HourlyValue[]> {
     this.asked.push([(from.getTime() - T0) / HOUR_MS, (to.getTime() - T0) / HOUR_MS]);
-    return this.calls.filter((h) => at(h) >= from && at(h) < to).map((h) => ({ customer: 'c', hour: at(h), value: 1n }));
+    return this.calls
+      .filter((h) => at(h) >= from && at(h) < to)
+      .map((h) => ({ customer: 'c', hour: at(h), value: 1n }));
   }
   async period(): Promise<Map<string, bigint>> {
     return new Map();
@@ -62,7 +75,11 @@ describe('evaluation (in-memory store)', () => {
     now = at(8, 60_000);
     await service.run([{ ...a, effective_from: undefined }]);
     const byVersion = new Map<string, number[]>();
-    for (const r of store.usage.values()) byVersion.set(r.version, [...(byVersion.get(r.version) ?? []), (r.hour.getTime() - T0) / HOUR_MS].sort());
+    for (const r of store.usage.values())
+      byVersion.set(
+        r.version,
+        [...(byVersion.get(r.version) ?? []), (r.hour.getTime() - T0) / HOUR_MS].sort(),
+      );
     const [versionA, versionB] = [store.versionRecords[0]!.version, store.versionRecords[1]!.version];
     expect(byVersion.get(versionA)).toEqual([1, 5, 7]);
     expect(byVersion.get(versionB)).toEqual([3]);
