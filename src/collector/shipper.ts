@@ -30,6 +30,13 @@ export interface ShipperOptions {
 }
 
 const MAX_BACKOFF_MS = 30_000;
+/**
+ * When this much is still spooled after a shipment, events arrive faster than the interval drains
+ * them: the next shipment starts at once instead of after `intervalMs`, so a backlog (heavy load, or
+ * after an outage) drains without pauses. Below it the interval keeps inserts few and large, and leaves
+ * the CPU to ingest (shipping back-to-back at any load raised bench:ingest's p99 from ~70 to ~90 ms).
+ */
+const BACKLOG_BYTES = 8 * 1024 * 1024;
 
 /**
  * Moves sealed spool segments into ClickHouse, oldest first, deleting each only after ClickHouse
@@ -91,12 +98,20 @@ export class Shipper {
         .then(() => {
           const backoff =
             this.failures === 0
-              ? this.options.intervalMs
+              ? this.backlogBytes() >= BACKLOG_BYTES
+                ? 0
+                : this.options.intervalMs
               : Math.min(MAX_BACKOFF_MS, this.options.intervalMs * 2 ** Math.min(this.failures, 10));
           this.schedule(backoff * (this.failures === 0 ? 1 : 0.5 + Math.random() / 2));
         });
     }, delayMs);
     this.timer.unref();
+  }
+
+  private backlogBytes(): number {
+    let bytes = 0;
+    for (const spool of this.options.spools.values()) bytes += spool.depthBytes;
+    return bytes;
   }
 
   private async shipAll(): Promise<void> {

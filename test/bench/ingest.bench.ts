@@ -120,7 +120,10 @@ async function main(): Promise<void> {
   };
   const url = `http://127.0.0.1:${port}`;
   // The same flags as `npm start`.
-  const service = spawn(process.execPath, ['--max-semi-space-size=64', BIN, 'serve'], {
+  const profile = process.env.BENCH_PROFILE_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+    : [];
+  const service = spawn(process.execPath, ['--max-semi-space-size=64', ...profile, BIN, 'serve'], {
     env,
     stdio: ['ignore', 'inherit', 'inherit'],
   });

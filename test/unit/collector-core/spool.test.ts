@@ -128,6 +128,41 @@ describe('shipper', () => {
     expect(inserted.sort()).toEqual(Array.from({ length: 40 }, (_, i) => `{"event_id":"e${i}"}`).sort());
   });
 
+  it('ships a backlog back-to-back instead of waiting the interval, and calm load at the interval', async () => {
+    const spool = await newSpool(64 << 20);
+    const starts: number[] = [];
+    const ends: number[] = [];
+    let releaseFirst!: () => void;
+    const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
+    const sink: RowSink = {
+      insertJsonEachRow: async () => {
+        starts.push(performance.now());
+        if (starts.length === 1) await firstHeld;
+        ends.push(performance.now());
+      },
+    };
+    const shipper = new Shipper({
+      spools: new Map([['t', spool]]),
+      sink,
+      intervalMs: 400,
+      logger: quietLogger,
+    });
+    await spool.append(line(0));
+    shipper.start();
+    while (starts.length === 0) await new Promise((r) => setTimeout(r, 5));
+    // While the first insert runs, 9 MiB arrive: a backlog.
+    const big = Buffer.from(`${JSON.stringify({ event_id: 'x', pad: 'p'.repeat(1024 * 1024) })}\n`);
+    for (let i = 0; i < 9; i++) await spool.append(big);
+    releaseFirst();
+    while (starts.length < 2) await new Promise((r) => setTimeout(r, 5));
+    expect(starts[1]! - ends[0]!).toBeLessThan(200); // not the 400 ms interval
+    // Nothing left behind: the next one waits the interval again.
+    await spool.append(line(1));
+    while (starts.length < 3) await new Promise((r) => setTimeout(r, 5));
+    expect(starts[2]! - ends[1]!).toBeGreaterThanOrEqual(350);
+    await shipper.stop();
+  });
+
   it('quarantines only the segment ClickHouse refuses for good, and ships the rest', async () => {
     const spool = await newSpool();
     await spool.append(line(1));
