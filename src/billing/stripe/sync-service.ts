@@ -171,20 +171,31 @@ export class SyncService {
     const groups = new Map<string, WorkItem[]>();
     for (const item of items) {
       const k = keyOf(item.meter.name, item.customer);
-      groups.set(k, [...(groups.get(k) ?? []), item]);
+      const group = groups.get(k);
+      if (group) group.push(item);
+      else groups.set(k, [item]);
     }
+    // A customer's hours go oldest first: when a call fails for good, the later ones wait, in order.
+    for (const group of groups.values()) group.sort((a, b) => +a.hour - +b.hour);
 
     let consecutiveFailures = 0;
+    // Anything else than Stripe failing (ClickHouse refusing an intent, a bug) stops every worker
+    // before its next call and fails the run, but only once no call is in flight: the run's lock must
+    // not be released while one of its calls could still be writing.
+    let fatal: { error: unknown } | undefined;
     const work = [...groups.values()];
     const worker = async () => {
       for (let group = work.shift(); group !== undefined; group = work.shift()) {
         for (const item of group) {
-          if (report.aborted) return;
+          if (report.aborted || fatal) return;
           try {
             await this.syncItem(item, mapping.get(item.customer), ctx);
             consecutiveFailures = 0;
           } catch (err) {
-            if (!(err instanceof RunAborted)) throw err;
+            if (!(err instanceof RunAborted)) {
+              fatal ??= { error: err };
+              return;
+            }
             report.pending += 1;
             consecutiveFailures += 1;
             if (consecutiveFailures >= MAX_CONSECUTIVE_FAILURES) report.aborted = true;
@@ -199,6 +210,7 @@ export class SyncService {
     } finally {
       await Promise.all([...this.outcomeWrites]);
     }
+    if (fatal) throw fatal.error;
 
     report.held = [...held.values()].sort((a, b) => (a.oldestHour < b.oldestHour ? -1 : 1));
     const log = report.aborted

@@ -20,6 +20,10 @@ export class FakeMeterEvents implements MeterEventSender {
   readonly faults: Fault[] = [];
   private readonly inFlight = new Map<string, number>();
   maxInFlightPerCustomer = 0;
+  /** Calls started and not finished. */
+  get inFlightNow(): number {
+    return this.total;
+  }
   maxInFlight = 0;
   private total = 0;
 

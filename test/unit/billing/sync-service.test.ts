@@ -199,6 +199,42 @@ describe('sync of an additive meter', () => {
     for (const c of ['a', 'b', 'c', 'd', 'e', 'f']) expect(h.stripe.sum(`cus_${c}`)).toBe(15n);
   });
 
+  it('fails the run, without calling Stripe, when the intent cannot be stored; the next run sends', async () => {
+    const h = new Harness(T0);
+    for (const c of ['a', 'b', 'c']) {
+      h.mapping.set(c, `cus_${c}`);
+      setCount(h, c, H1, 2);
+    }
+    h.store.failRecords = 1;
+    await expect(h.service({ concurrency: 1 }).run([countMeter])).rejects.toThrow('ledger unavailable');
+    expect(h.stripe.calls).toHaveLength(0); // no call without its intent, and none after the failure
+    const report = await h.service().run([countMeter]);
+    expect(report.sent).toBe(3);
+    for (const c of ['a', 'b', 'c']) expect(h.stripe.sum(`cus_${c}`)).toBe(2n);
+  });
+
+  it('fails a run only once none of its calls is in flight (its lock must outlive its calls)', async () => {
+    const h = new Harness(T0, 30);
+    for (const c of ['a', 'b', 'c', 'd']) {
+      h.mapping.set(c, `cus_${c}`);
+      setCount(h, c, H1, 1);
+      setCount(h, c, H2, 1);
+    }
+    // The third intent cannot be stored while two calls are under way.
+    let records = 0;
+    const record = h.store.record.bind(h.store);
+    h.store.record = async (ops) => {
+      if (ops[0]?.state === 'intent' && ++records === 3) throw new Error('ledger unavailable');
+      return record(ops);
+    };
+    let inFlightAtFailure = -1;
+    await h
+      .service({ concurrency: 4 })
+      .run([countMeter])
+      .catch(() => (inFlightAtFailure = h.stripe.inFlightNow));
+    expect(inFlightAtFailure).toBe(0);
+  });
+
   it('in dry-run sends nothing, writes what it would have sent, and does not repeat it', async () => {
     const h = new Harness(T0);
     h.mapping.set('acme', 'cus_acme');
