@@ -143,20 +143,25 @@ export function eventIdentifier(
 
 export const cancelOpId = (identifier: string): string => `cancel:${identifier}`;
 
-/** The state of a send as far as Stripe's totals are concerned. */
-export const countsAsSent = (state: OpState, dryRun: boolean): boolean =>
-  state === 'applied' ||
-  state === 'duplicate' ||
-  state === 'unknown_outcome' ||
+/**
+ * Whether an operation in this state took effect, as far as Stripe's totals are concerned. An outcome
+ * never heard (`unknown_outcome`) is taken the way that cannot bill twice: a send as applied, a cancel
+ * as not applied.
+ */
+export const SEND_COUNTED_STATES: readonly OpState[] = ['applied', 'duplicate', 'unknown_outcome'];
+export const CANCEL_COUNTED_STATES: readonly OpState[] = ['applied', 'duplicate'];
+
+export const tookEffect = (kind: OpKind, state: OpState, dryRun: boolean): boolean =>
+  (kind === 'send' ? SEND_COUNTED_STATES : CANCEL_COUNTED_STATES).includes(state) ||
   (dryRun && state === 'dry_run');
 
 /** The sends that count for Stripe's totals (applied or as good as, not cancelled), and their sum. */
 export function liveSends(ops: readonly LedgerOp[], dryRun: boolean): { live: LedgerOp[]; total: bigint } {
   const cancelled = new Set(
-    ops.filter((o) => o.kind === 'cancel' && countsAsSent(o.state, dryRun)).map((o) => o.targetOpId),
+    ops.filter((o) => o.kind === 'cancel' && tookEffect('cancel', o.state, dryRun)).map((o) => o.targetOpId),
   );
   const live = ops.filter(
-    (o) => o.kind === 'send' && countsAsSent(o.state, dryRun) && !cancelled.has(o.opId),
+    (o) => o.kind === 'send' && tookEffect('send', o.state, dryRun) && !cancelled.has(o.opId),
   );
   return { live, total: live.reduce((sum, o) => sum + o.value, 0n) };
 }

@@ -1,13 +1,15 @@
 import { z } from 'zod';
-import type {
-  Discrepancy,
-  DiscrepancyKind,
-  LedgerOp,
-  OpKind,
-  OpState,
-  SyncCandidate,
-  SyncStore,
-  UsageForSync,
+import {
+  CANCEL_COUNTED_STATES,
+  SEND_COUNTED_STATES,
+  type Discrepancy,
+  type DiscrepancyKind,
+  type LedgerOp,
+  type OpKind,
+  type OpState,
+  type SyncCandidate,
+  type SyncStore,
+  type UsageForSync,
 } from '../../billing/stripe/sync-ledger.ts';
 import type { ClickHouse } from './clickhouse.ts';
 import { literal } from './escape.ts';
@@ -43,13 +45,9 @@ const candidateRow = z.object({
   target_text: int64,
 });
 
-/** States whose sends count for Stripe's totals (countsAsSent in sync-ledger.ts, as SQL). */
-const countedStates = (dryRun: boolean) =>
-  inList(
-    dryRun
-      ? ['applied', 'duplicate', 'unknown_outcome', 'dry_run']
-      : ['applied', 'duplicate', 'unknown_outcome'],
-  );
+/** States in which an operation of this kind took effect (tookEffect in sync-ledger.ts, as SQL). */
+const counted = (states: readonly string[], dryRun: boolean) =>
+  inList(dryRun ? [...states, 'dry_run'] : states);
 
 /**
  * The keys of a meter in [from, to) that need the sync: latest usage (meter_usage), what counts as sent
@@ -68,7 +66,8 @@ export function candidatesSql(
 ): string {
   const window = `meter = ${literal(meter)} AND hour >= ${literal(from)} AND hour < ${literal(to)}`;
   const key = (column: string) => (additive ? `toUInt32(${column})` : `toUInt32(toYYYYMM(${column}))`);
-  const counted = countedStates(dryRun);
+  const sends = counted(SEND_COUNTED_STATES, dryRun);
+  const cancels = counted(CANCEL_COUNTED_STATES, dryRun);
   const perOp = `SELECT op_id, any(kind) AS o_kind, any(version) AS o_version, any(customer_key) AS o_customer, any(hour) AS o_hour,
            any(value) AS o_value, any(revision) AS o_revision, any(target_op_id) AS o_target, argMax(state, seq) AS o_state
     FROM ${t.ledger} WHERE ${window} GROUP BY op_id`;
@@ -86,8 +85,8 @@ FROM (
          toInt64(0) AS c_usage, toUInt32(0) AS c_usage_at, ${sent} AS c_sent,
          toUInt64(countIf(o_state = 'intent')) AS c_pending, toUInt64(0) AS c_open
   FROM (
-    SELECT *, o_kind = 'send' AND o_state IN ${counted}
-              AND op_id NOT IN (SELECT o_target FROM (${perOp}) WHERE o_kind = 'cancel' AND o_state IN ${counted}) AS o_live
+    SELECT *, o_kind = 'send' AND o_state IN ${sends}
+              AND op_id NOT IN (SELECT o_target FROM (${perOp}) WHERE o_kind = 'cancel' AND o_state IN ${cancels}) AS o_live
     FROM (${perOp})
   )
   GROUP BY o_version, o_customer, c_key

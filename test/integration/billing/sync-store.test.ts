@@ -222,6 +222,26 @@ describe.each(ENGINES)('sync candidates on %s ClickHouse agree with the referenc
       state: 'rejected',
     });
     await op({ opId: 'z1', meter: 'calls', customerKey: 'gone', hour: h(4), value: 8n, state: 'applied' });
+    // A cancel never heard of does not count: the send it aimed at still holds.
+    await usage('calls', 'uncertain', h(5), 10n, 10n, 1n);
+    await op({
+      opId: 'n1',
+      meter: 'calls',
+      customerKey: 'uncertain',
+      hour: h(5),
+      value: 10n,
+      state: 'applied',
+    });
+    await op({
+      opId: 'n2',
+      kind: 'cancel',
+      targetOpId: 'n1',
+      meter: 'calls',
+      customerKey: 'uncertain',
+      hour: h(5),
+      value: 10n,
+      state: 'unknown_outcome',
+    });
     await usage('calls', 'flagged', h(4), 1n, 1n, 1n);
     await op({ opId: 'f1', meter: 'calls', customerKey: 'flagged', hour: h(4), value: 1n, state: 'applied' });
     const flagged = {

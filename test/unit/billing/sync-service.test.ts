@@ -136,6 +136,29 @@ describe('sync of an additive meter', () => {
     expect(d).toMatchObject({ kind: 'unknown_outcome', expected: 10n });
   });
 
+  it('takes a cancel whose outcome was never heard within 24 h as not applied: never bills twice', async () => {
+    const h = new Harness(T0);
+    h.mapping.set('acme', 'cus_acme');
+    setCount(h, 'acme', H1, 10);
+    await h.service().run([countMeter]);
+    setCount(h, 'acme', H1, 6);
+    h.advance(HOUR);
+    // The cancel's intent is stored, then nothing is heard: the process is gone for 30 hours.
+    const silent = {
+      send: (e: Parameters<typeof h.stripe.send>[0]) => h.stripe.send(e),
+      cancel: async () => {
+        throw new UpstreamError('stripe', 'timeout', true);
+      },
+    };
+    expect((await h.service({ sender: silent }).run([countMeter])).pending).toBe(1);
+    h.advance(30 * HOUR);
+    const report = await h.service().run([countMeter]);
+    expect(report.sent).toBe(0); // resending 6 on top of an uncancelled 10 would bill 16
+    expect(h.stripe.sum('cus_acme')).toBe(10n);
+    const kinds = (await h.store.discrepancies({ limit: 10 })).map((d) => d.kind).sort();
+    expect(kinds).toEqual(['decrease_after_24h', 'unknown_outcome']);
+  });
+
   it('holds usage of an unmapped customer, and sends it once mapped', async () => {
     const h = new Harness(T0);
     setCount(h, 'globex', H1, 5);
