@@ -556,7 +556,9 @@ export class SyncService {
         await this.discrepancy(item, 'rejected', item.target, op.value, detail, ctx);
         return this.settle(op, 'rejected', detail.slice(0, 1000));
       }
-      if (err instanceof UpstreamError) {
+      // Stripe still failing after the retries: this key waits for the next run. Anything else (the
+      // ledger's ClickHouse refusing a write, say) is not Stripe's and fails the run.
+      if (err instanceof UpstreamError && err.service === 'stripe') {
         this.deps.logger.warn(
           { meter: op.meter, customer: op.customerKey, hour: op.hour.toISOString(), err: err.message },
           'stripe call failed after retries; the next run resumes it',
