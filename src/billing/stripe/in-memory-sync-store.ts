@@ -3,6 +3,7 @@ import {
   lastLiveSend,
   liveSends,
   type Discrepancy,
+  type DiscrepancyFilter,
   type LedgerOp,
   type SyncCandidate,
   type SyncStore,
@@ -129,12 +130,7 @@ export class InMemorySyncStore implements SyncStore {
     this.discrepancyRows.push(...discrepancies.map((d) => ({ ...d })));
   }
 
-  async discrepancies(filter: {
-    resolved?: boolean;
-    meter?: string;
-    customer?: string;
-    limit: number;
-  }): Promise<Discrepancy[]> {
+  async discrepancies(filter: DiscrepancyFilter): Promise<Discrepancy[]> {
     return this.current()
       .filter(
         (d) =>

@@ -109,12 +109,15 @@ export interface SyncStore {
   record(ops: readonly LedgerOp[]): Promise<void>;
   openDiscrepancies(meter: string): Promise<Discrepancy[]>;
   recordDiscrepancies(discrepancies: readonly Discrepancy[]): Promise<void>;
-  discrepancies(filter: {
-    resolved?: boolean;
-    meter?: string;
-    customer?: string;
-    limit: number;
-  }): Promise<Discrepancy[]>;
+  discrepancies(filter: DiscrepancyFilter): Promise<Discrepancy[]>;
+}
+
+/** Which discrepancies to list: open or resolved (both when absent), of a meter or customer. */
+export interface DiscrepancyFilter {
+  resolved?: boolean;
+  meter?: string;
+  customer?: string;
+  limit: number;
 }
 
 /** Stripe allows identifiers of up to 100 characters. */

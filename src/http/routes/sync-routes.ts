@@ -1,18 +1,13 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import type { Discrepancy } from '../../billing/stripe/sync-ledger.ts';
+import type { Discrepancy, DiscrepancyFilter } from '../../billing/stripe/sync-ledger.ts';
 import type { HeldUsage, SyncReport } from '../../billing/stripe/sync-service.ts';
 import { DomainError } from '../../errors.ts';
 import { requireAdminKey } from '../auth.ts';
 
 export interface SyncRouteDeps {
   adminApiKey: string | undefined;
-  discrepancies(filter: {
-    resolved?: boolean;
-    meter?: string;
-    customer?: string;
-    limit: number;
-  }): Promise<Discrepancy[]>;
+  discrepancies(filter: DiscrepancyFilter): Promise<Discrepancy[]>;
   held(): Promise<HeldUsage[]>;
   /** One sync pass now (after the scheduled one, if it is running). */
   run(): Promise<SyncReport>;

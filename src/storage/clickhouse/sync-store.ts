@@ -3,6 +3,7 @@ import {
   CANCEL_COUNTED_STATES,
   SEND_COUNTED_STATES,
   type Discrepancy,
+  type DiscrepancyFilter,
   type DiscrepancyKind,
   type LedgerOp,
   type OpKind,
@@ -301,12 +302,7 @@ export class ClickHouseSyncStore implements SyncStore {
     );
   }
 
-  async discrepancies(filter: {
-    resolved?: boolean;
-    meter?: string;
-    customer?: string;
-    limit: number;
-  }): Promise<Discrepancy[]> {
+  async discrepancies(filter: DiscrepancyFilter): Promise<Discrepancy[]> {
     const where = [
       filter.meter === undefined ? '1' : `meter = ${literal(filter.meter)}`,
       filter.customer === undefined ? '1' : `customer_key = ${literal(filter.customer)}`,
