@@ -2,6 +2,7 @@
 // are immutable on Stripe), list (lookup_keys, active, product, type, currency). Tiers appear on the
 // wire only when asked for with `expand[]=tiers` (`expand[]=data.tiers` on a list), as on Stripe.
 import { formatDecimal, isWhole, parseDecimal } from './money.ts';
+import { newProduct } from './products.ts';
 import {
   applyMetadata,
   arrayParam,
@@ -308,29 +309,8 @@ export const priceRoutes: Route[] = [
     if (productData !== undefined) {
       const name = stringParam(productData, 'name');
       if (!name) throw missingParam('product_data[name]');
-      const now = state.nowSeconds();
       productId = state.newId('prod');
-      state.products.set(productId, {
-        id: productId,
-        object: 'product',
-        active: true,
-        created: now,
-        default_price: null,
-        description: null,
-        images: [],
-        livemode: false,
-        marketing_features: [],
-        metadata: {},
-        name,
-        package_dimensions: null,
-        shippable: null,
-        statement_descriptor: null,
-        tax_code: null,
-        type: 'service',
-        unit_label: null,
-        updated: now,
-        url: null,
-      });
+      state.products.set(productId, newProduct(productId, name, state.nowSeconds()));
     }
     commitLookupKey();
     const nickname = stringParam(body, 'nickname');

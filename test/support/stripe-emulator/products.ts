@@ -32,6 +32,31 @@ function applyProductFields(product: Product, body: Record<string, unknown>): vo
   applyMetadata(product.metadata, body.metadata);
 }
 
+/** A product as Stripe creates it, before any optional field is applied (POST /v1/products, prices' product_data). */
+export function newProduct(id: string, name: string, now: number): Product {
+  return {
+    id,
+    object: 'product',
+    active: true,
+    created: now,
+    default_price: null,
+    description: null,
+    images: [],
+    livemode: false,
+    marketing_features: [],
+    metadata: {},
+    name,
+    package_dimensions: null,
+    shippable: null,
+    statement_descriptor: null,
+    tax_code: null,
+    type: 'service',
+    unit_label: null,
+    updated: now,
+    url: null,
+  };
+}
+
 export const productRoutes: Route[] = [
   route('POST', '/v1/products', (req) => {
     unknownParams(req.body, ['id', 'name', 'description', 'active', 'metadata']);
@@ -42,28 +67,7 @@ export const productRoutes: Route[] = [
     if (req.state.products.has(id)) {
       throw invalidParam(`Product already exists.`, 'id', 'resource_already_exists');
     }
-    const now = req.state.nowSeconds();
-    const product: Product = {
-      id,
-      object: 'product',
-      active: true,
-      created: now,
-      default_price: null,
-      description: null,
-      images: [],
-      livemode: false,
-      marketing_features: [],
-      metadata: {},
-      name,
-      package_dimensions: null,
-      shippable: null,
-      statement_descriptor: null,
-      tax_code: null,
-      type: 'service',
-      unit_label: null,
-      updated: now,
-      url: null,
-    };
+    const product = newProduct(id, name, req.state.nowSeconds());
     applyProductFields(product, req.body);
     req.state.products.set(id, product);
     req.state.emit('product.created', product, req.cause);
