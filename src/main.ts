@@ -7,8 +7,10 @@ import { pino, type Logger } from 'pino';
 import { inlinePreparer, WorkerPoolPreparer } from './collector/batch-preparer.ts';
 import { IngestService } from './collector/ingest-service.ts';
 import { MoesifRecordService } from './collector/moesif-records.ts';
-import { Shipper } from './collector/shipper.ts';
+import { Shipper, type RowSink } from './collector/shipper.ts';
 import { Spool } from './collector/spool.ts';
+import { JSON_EACH_ROW, tabSeparated } from './collector/row-format.ts';
+import { REQUEST_LOG_COLUMNS } from './collector/request-log.ts';
 import { ReconcileService } from './billing/stripe/reconcile.ts';
 import { createStripeGateway, type StripeGateway } from './billing/stripe/stripe-gateway.ts';
 import { withSyncLock } from './billing/stripe/sync-lock.ts';
@@ -214,14 +216,20 @@ export async function startService(
   };
   const spools = new Map<string, Spool>();
   for (const table of SPOOLED_TABLES) {
-    const spool = new Spool({ dir: join(config.spoolDir, table), maxBytes: config.spoolMaxBytes });
+    const spool = new Spool({
+      dir: join(config.spoolDir, table),
+      maxBytes: config.spoolMaxBytes,
+      // request_logs rows are TabSeparated (tab-separated.ts); the side tables' records are free-form.
+      format: table === 'request_logs' ? tabSeparated(REQUEST_LOG_COLUMNS) : JSON_EACH_ROW,
+    });
     await spool.open();
     spools.set(table, spool);
   }
-  const sink = {
-    insertJsonEachRow: async (table: string, body: Buffer) => {
+  const sink: RowSink = {
+    insertRows: async (table, format, body) => {
       await ensureSchema();
-      await clickhouse.insertJsonEachRow(table, body);
+      if (format.kind === 'TabSeparated') await clickhouse.insertTabSeparated(table, format.columns, body);
+      else await clickhouse.insertJsonEachRow(table, body);
     },
   };
   const shipper = new Shipper({ spools, sink, intervalMs: config.flushIntervalMs, logger, events: metrics });

@@ -1,13 +1,13 @@
 import { DomainError, type ErrorCode } from '../errors.ts';
 import { adapters } from './formats/index.ts';
 import { isEventTooLarge } from './formats/normalize.ts';
-import { toJsonEachRow } from './json-each-row.ts';
+import { toTabSeparated } from './tab-separated.ts';
 import { parseEntries, type BatchShape, type BodyKind } from './parse-batch.ts';
 import type { EventRejection, SourceFormat } from './request-log.ts';
 
 /**
  * Everything between the bytes of a request body and the bytes the spool stores: parse, check each
- * event, map it to the canonical row, serialise to JSONEachRow. Pure and self-contained (plain data in,
+ * event, map it to the canonical row, serialise to TabSeparated (the request_logs spool's format). Pure and self-contained (plain data in,
  * plain data out), so it runs the same inline or in a worker thread.
  */
 export interface PrepareInput {
@@ -68,7 +68,13 @@ export function prepareBatch(input: PrepareInput): PrepareOutput {
       tooLarge ||= isEventTooLarge(r);
     }
     rejected.sort((a, b) => a.index - b.index);
-    return { ok: true, rows: toJsonEachRow(adapted.rows), accepted: adapted.rows.length, rejected, tooLarge };
+    return {
+      ok: true,
+      rows: toTabSeparated(adapted.rows),
+      accepted: adapted.rows.length,
+      rejected,
+      tooLarge,
+    };
   } catch (err) {
     if (err instanceof DomainError) return { ok: false, code: err.code, message: err.message };
     throw err;

@@ -1,10 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { UpstreamError } from '../errors.ts';
+import { sameRowFormat, type RowFormat } from './row-format.ts';
 import type { SealedSegment, Spool } from './spool.ts';
 
-/** Where spooled rows go: a table of JSONEachRow rows (ClickHouse, or a fake in unit tests). */
+/** Where spooled rows go: a table (ClickHouse, or a fake in unit tests). */
 export interface RowSink {
-  insertJsonEachRow(table: string, body: Buffer): Promise<void>;
+  /** Inserts whole lines of rows in `format` (without a TabSeparated segment's header line). */
+  insertRows(table: string, format: RowFormat, body: Buffer): Promise<void>;
 }
 
 export interface ShipperLogger {
@@ -93,16 +95,23 @@ export class Shipper {
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
+      const started = performance.now();
       void this.flush()
         .catch(() => undefined)
         .then(() => {
-          const backoff =
-            this.failures === 0
-              ? this.backlogBytes() >= BACKLOG_BYTES
-                ? 0
-                : this.options.intervalMs
-              : Math.min(MAX_BACKOFF_MS, this.options.intervalMs * 2 ** Math.min(this.failures, 10));
-          this.schedule(backoff * (this.failures === 0 ? 1 : 0.5 + Math.random() / 2));
+          if (this.failures > 0) {
+            const backoff = Math.min(
+              MAX_BACKOFF_MS,
+              this.options.intervalMs * 2 ** Math.min(this.failures, 10),
+            );
+            this.schedule(backoff * (0.5 + Math.random() / 2));
+            return;
+          }
+          // The interval runs from start to start: a shipment that took longer than the interval
+          // (a big insert under load) is followed at once, not after another full interval.
+          const elapsed = performance.now() - started;
+          const backlog = this.backlogBytes() >= BACKLOG_BYTES;
+          this.schedule(backlog ? 0 : Math.max(0, this.options.intervalMs - elapsed));
         });
     }, delayMs);
     this.timer.unref();
@@ -144,11 +153,11 @@ export class Shipper {
   }
 
   private async shipGroup(table: string, spool: Spool, group: SealedSegment[]): Promise<void> {
-    const bodies = await Promise.all(group.map((s) => readFile(s.path)));
+    const bodies = await Promise.all(group.map(async (s) => (await readFile(s.path)).subarray(s.rowsOffset)));
     const body = bodies.length === 1 ? bodies[0]! : Buffer.concat(bodies);
     const started = performance.now();
     try {
-      await this.options.sink.insertJsonEachRow(table, body);
+      await this.options.sink.insertRows(table, group[0]!.format, body);
       this.options.events?.onInsert?.(table, body.length, (performance.now() - started) / 1000, true);
     } catch (err) {
       this.options.events?.onInsert?.(table, body.length, (performance.now() - started) / 1000, false);
@@ -168,11 +177,16 @@ export class Shipper {
   }
 }
 
+/** The oldest segments, up to maxBytes, all of one format (one INSERT). */
 function takeGroup(sealed: readonly SealedSegment[], maxBytes: number): SealedSegment[] {
   const group: SealedSegment[] = [];
   let bytes = 0;
   for (const segment of sealed) {
-    if (group.length > 0 && bytes + segment.bytes > maxBytes) break;
+    if (
+      group.length > 0 &&
+      (bytes + segment.bytes > maxBytes || !sameRowFormat(group[0]!.format, segment.format))
+    )
+      break;
     group.push(segment);
     bytes += segment.bytes;
   }

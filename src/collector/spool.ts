@@ -11,6 +11,7 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SpoolFullError } from '../errors.ts';
+import { JSON_EACH_ROW, tabSeparated, type RowFormat } from './row-format.ts';
 
 /**
  * A write-ahead spool: the durability point of ingest. An append resolves only after its bytes are
@@ -20,7 +21,9 @@ import { SpoolFullError } from '../errors.ts';
  *   next one, so the cost of fsync is shared by every concurrent request rather than paid by each.
  * - Segments: appends go to the active segment; `seal()` closes it so the shipper may read it. Sealed
  *   segments are shipped in order and removed once ClickHouse has them.
- * - Content: JSONEachRow lines, exactly what ClickHouse is sent, so replay needs no re-serialisation.
+ * - Content: rows in the spool's RowFormat, exactly what ClickHouse is sent, so replay needs no
+ *   re-serialisation. Each segment records its own format (`.ndjson` JSONEachRow, or `.tsv` with a
+ *   header line naming the columns), so a spool left by an older version ships unchanged.
  *   A crash mid-write can leave a torn last line; `open()` cuts it (it was never acknowledged).
  * - Bounded: past `maxBytes` an append throws SpoolFullError (the HTTP layer's 503 + Retry-After).
  */
@@ -31,12 +34,18 @@ export interface SpoolOptions {
   segmentMaxBytes?: number;
   /** Seconds a client should wait when the spool is full. */
   retryAfterSeconds?: number;
+  /** How appended rows are written; default JSONEachRow. */
+  format?: RowFormat;
 }
 
 export interface SealedSegment {
   name: string;
   path: string;
+  /** The whole file, header line included. */
   bytes: number;
+  format: RowFormat;
+  /** Where the rows start (after a TabSeparated segment's header line). */
+  rowsOffset: number;
 }
 
 interface PendingAppend {
@@ -45,12 +54,15 @@ interface PendingAppend {
   reject: (err: unknown) => void;
 }
 
-const SEGMENT_PATTERN = /^seg-(\d{16})\.ndjson$/;
+const SEGMENT_PATTERN = /^seg-(\d{16})\.(ndjson|tsv)$/;
 
 export class Spool {
   private readonly maxBytes: number;
   private readonly segmentMaxBytes: number;
   private readonly retryAfterSeconds: number;
+  private readonly format: RowFormat;
+  /** What a new segment starts with: the column names of a TabSeparated spool, else nothing. */
+  private readonly header: Buffer;
   private nextSeq = 0;
   private active: { handle: FileHandle; name: string; bytes: number } | undefined;
   private sealed: SealedSegment[] = [];
@@ -66,6 +78,11 @@ export class Spool {
     this.maxBytes = options.maxBytes;
     this.segmentMaxBytes = options.segmentMaxBytes ?? 16 * 1024 * 1024;
     this.retryAfterSeconds = options.retryAfterSeconds ?? 5;
+    this.format = options.format ?? JSON_EACH_ROW;
+    this.header =
+      this.format.kind === 'TabSeparated'
+        ? Buffer.from(`${this.format.columns.join('\t')}\n`)
+        : Buffer.alloc(0);
   }
 
   get dir(): string {
@@ -91,19 +108,20 @@ export class Spool {
     const names = (await readdir(this.options.dir)).filter((n) => SEGMENT_PATTERN.test(n)).sort();
     for (const name of names) {
       const path = join(this.options.dir, name);
-      const bytes = await cutTornTail(path);
-      if (bytes === 0) {
+      const content = await cutTornTail(path);
+      const segment = content && describeSegment(name, path, content);
+      if (!segment) {
         await rm(path, { force: true });
         continue;
       }
-      this.sealed.push({ name, path, bytes });
-      this.totalBytes += bytes;
+      this.sealed.push(segment);
+      this.totalBytes += segment.bytes;
     }
     const last = names.at(-1);
     this.nextSeq = last ? Number(SEGMENT_PATTERN.exec(last)?.[1]) + 1 : 0;
   }
 
-  /** Appends whole JSONEachRow lines; resolves once they are on disk. */
+  /** Appends whole lines of rows in the spool's format; resolves once they are on disk. */
   append(data: Buffer): Promise<void> {
     if (this.closed) return Promise.reject(new Error('spool is closed'));
     if (data.length === 0) return Promise.resolve();
@@ -202,10 +220,15 @@ export class Spool {
 
   private async ensureActive(): Promise<{ handle: FileHandle; name: string; bytes: number }> {
     if (this.active) return this.active;
-    const name = `seg-${String(this.nextSeq++).padStart(16, '0')}.ndjson`;
+    const extension = this.format.kind === 'TabSeparated' ? 'tsv' : 'ndjson';
+    const name = `seg-${String(this.nextSeq++).padStart(16, '0')}.${extension}`;
     const handle = await open(join(this.options.dir, name), 'w');
+    // The header goes down with the first commit's datasync; a segment torn inside it is dropped
+    // on open (it held no acknowledged row).
+    if (this.header.length > 0) await handle.write(this.header, 0, this.header.length, 0);
     await syncDir(this.options.dir);
-    this.active = { handle, name, bytes: 0 };
+    this.totalBytes += this.header.length;
+    this.active = { handle, name, bytes: this.header.length };
     return this.active;
   }
 
@@ -215,23 +238,43 @@ export class Spool {
     this.active = undefined;
     await active.handle.close();
     const path = join(this.options.dir, active.name);
-    if (active.bytes === 0) {
+    if (active.bytes <= this.header.length) {
+      this.totalBytes -= active.bytes;
       await rm(path, { force: true });
       return;
     }
-    this.sealed.push({ name: active.name, path, bytes: active.bytes });
+    this.sealed.push({
+      name: active.name,
+      path,
+      bytes: active.bytes,
+      format: this.format,
+      rowsOffset: this.header.length,
+    });
   }
 }
 
-/** Truncates a segment after its last newline; returns its remaining size. */
-async function cutTornTail(path: string): Promise<number> {
+/** Truncates a segment after its last newline; returns what remains (undefined when nothing does). */
+async function cutTornTail(path: string): Promise<Buffer | undefined> {
   const { size } = await stat(path);
-  if (size === 0) return 0;
+  if (size === 0) return undefined;
   const content = await readFile(path);
-  const lastNewline = content.lastIndexOf(0x0a);
-  const keep = lastNewline + 1;
+  const keep = content.lastIndexOf(0x0a) + 1;
   if (keep !== size) await truncate(path, keep);
-  return keep;
+  return keep === 0 ? undefined : content.subarray(0, keep);
+}
+
+/** A recovered segment's format, from its extension and header line; undefined when it holds no row. */
+function describeSegment(name: string, path: string, content: Buffer): SealedSegment | undefined {
+  if (SEGMENT_PATTERN.exec(name)?.[2] !== 'tsv') {
+    return { name, path, bytes: content.length, format: JSON_EACH_ROW, rowsOffset: 0 };
+  }
+  const headerEnd = content.indexOf(0x0a) + 1;
+  if (headerEnd === content.length) return undefined;
+  const columns = content
+    .subarray(0, headerEnd - 1)
+    .toString('utf8')
+    .split('\t');
+  return { name, path, bytes: content.length, format: tabSeparated(columns), rowsOffset: headerEnd };
 }
 
 /** Makes a file's creation durable: fsync its directory. */

@@ -8,7 +8,7 @@ import {
 
 import { z } from 'zod';
 import { UpstreamError } from '../../errors.ts';
-import { identifier } from './escape.ts';
+import { identifier, IDENTIFIER_PATTERN } from './escape.ts';
 
 /**
  * The one adapter around `@clickhouse/client`. Both engines (a server over HTTP, or chdb in-process)
@@ -26,6 +26,8 @@ export interface ClickHouse {
   query<S extends z.ZodType>(sql: string, row: S): Promise<z.infer<S>[]>;
   /** Inserts ready-made JSONEachRow text (one JSON object a line) into a table of this database. */
   insertJsonEachRow(table: string, body: Buffer | string): Promise<void>;
+  /** Inserts ready-made TabSeparated text whose fields are `columns`, in order (the rest get defaults). */
+  insertTabSeparated(table: string, columns: readonly string[], body: Buffer): Promise<void>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -105,12 +107,27 @@ class ClickHouseAdapter implements ClickHouse {
   }
 
   async insertJsonEachRow(table: string, body: Buffer | string): Promise<void> {
+    await this.insert(
+      `INSERT INTO ${this.table(table)} FORMAT JSONEachRow`,
+      typeof body === 'string' ? Buffer.from(body) : body,
+    );
+  }
+
+  async insertTabSeparated(table: string, columns: readonly string[], body: Buffer): Promise<void> {
+    // The columns come from a spool segment's header line: a bad one is a bad segment, never retried.
+    const bad = columns.find((c) => !IDENTIFIER_PATTERN.test(c));
+    if (bad !== undefined || columns.length === 0) {
+      throw new UpstreamError('clickhouse', `insert failed: bad column name ${JSON.stringify(bad)}`, false);
+    }
+    await this.insert(`INSERT INTO ${this.table(table)} (${columns.join(', ')}) FORMAT TabSeparated`, body);
+  }
+
+  private async insert(query: string, body: Buffer): Promise<void> {
     if (body.length === 0) return;
-    const target = this.table(table);
     await this.guard('insert', async () => {
       const result = await this.client.exec({
-        query: `INSERT INTO ${target} FORMAT JSONEachRow`,
-        values: Readable.from([typeof body === 'string' ? Buffer.from(body) : body]),
+        query,
+        values: Readable.from([body]),
         clickhouse_settings: INSERT_SETTINGS,
       });
       // The response stream must be drained or the socket is never released.
@@ -145,21 +162,32 @@ class ClickHouseAdapter implements ClickHouse {
 
 /** Server-side errors with these codes are about the statement, not the server's health: retrying won't help. */
 const NON_RETRYABLE_CLICKHOUSE_CODES = new Set([
+  '6', // CANNOT_PARSE_TEXT
+  '16', // NO_SUCH_COLUMN_IN_TABLE
+  '25', // CANNOT_PARSE_ESCAPE_SEQUENCE
   '26', // CANNOT_PARSE_QUOTED_STRING
   '27', // CANNOT_PARSE_INPUT_ASSERTION_FAILED
   '36', // BAD_ARGUMENTS
+  '38', // CANNOT_PARSE_DATE
+  '41', // CANNOT_PARSE_DATETIME
   '43', // ILLEGAL_TYPE_OF_ARGUMENT
   '47', // UNKNOWN_IDENTIFIER
   '53', // TYPE_MISMATCH
   '60', // UNKNOWN_TABLE
   '62', // SYNTAX_ERROR
+  '72', // CANNOT_PARSE_NUMBER
   '81', // UNKNOWN_DATABASE
   '117', // INCORRECT_DATA
+  '130', // CANNOT_READ_ARRAY_FROM_TEXT
 ]);
 
 function toUpstreamError(operation: string, err: unknown): UpstreamError {
-  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
   const message = err instanceof Error ? err.message : String(err);
+  // The client sets `code` from the error format of recent servers; 18.16 answers `Code: 27, e.displayText() = …`.
+  const code =
+    typeof err === 'object' && err !== null && 'code' in err && err.code !== undefined
+      ? String(err.code)
+      : (/^Code: (\d+)[.,]/.exec(message)?.[1] ?? '');
   const retryable = !NON_RETRYABLE_CLICKHOUSE_CODES.has(code);
   return new UpstreamError('clickhouse', `${operation} failed: ${message.slice(0, 500)}`, retryable, {
     cause: err,

@@ -1,9 +1,10 @@
-import { appendFile, mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Shipper, type RowSink } from '../../../src/collector/shipper.ts';
+import { JSON_EACH_ROW, tabSeparated, type RowFormat } from '../../../src/collector/row-format.ts';
 import { Spool } from '../../../src/collector/spool.ts';
 import { SpoolFullError, UpstreamError } from '../../../src/errors.ts';
 
@@ -80,7 +81,7 @@ describe('shipper', () => {
     const inserted: string[] = [];
     let down = true;
     const sink: RowSink = {
-      insertJsonEachRow: async (_table, body) => {
+      insertRows: async (_table, _format, body) => {
         if (down) throw new UpstreamError('clickhouse', 'connection refused', true);
         inserted.push(...body.toString().split('\n').filter(Boolean));
       },
@@ -107,7 +108,7 @@ describe('shipper', () => {
     const spool = await newSpool();
     const inserted: string[] = [];
     const sink: RowSink = {
-      insertJsonEachRow: async (_t, body) => {
+      insertRows: async (_t, _f, body) => {
         await new Promise((r) => setTimeout(r, 5));
         inserted.push(...body.toString().split('\n').filter(Boolean));
       },
@@ -135,7 +136,7 @@ describe('shipper', () => {
     let releaseFirst!: () => void;
     const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
     const sink: RowSink = {
-      insertJsonEachRow: async () => {
+      insertRows: async () => {
         starts.push(performance.now());
         if (starts.length === 1) await firstHeld;
         ends.push(performance.now());
@@ -163,6 +164,32 @@ describe('shipper', () => {
     await shipper.stop();
   });
 
+  it('counts the interval from start to start: an insert longer than the interval is followed at once', async () => {
+    const spool = await newSpool();
+    const starts: number[] = [];
+    const ends: number[] = [];
+    const sink: RowSink = {
+      insertRows: async () => {
+        starts.push(performance.now());
+        if (starts.length === 1) await new Promise((r) => setTimeout(r, 450));
+        ends.push(performance.now());
+      },
+    };
+    const shipper = new Shipper({
+      spools: new Map([['t', spool]]),
+      sink,
+      intervalMs: 300,
+      logger: quietLogger,
+    });
+    await spool.append(line(0));
+    shipper.start();
+    while (starts.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await spool.append(line(1)); // a little more arrives during the slow insert: no backlog
+    while (starts.length < 2) await new Promise((r) => setTimeout(r, 5));
+    await shipper.stop();
+    expect(starts[1]! - ends[0]!).toBeLessThan(150); // not another 300 ms after the slow one ended
+  });
+
   it('quarantines only the segment ClickHouse refuses for good, and ships the rest', async () => {
     const spool = await newSpool();
     await spool.append(line(1));
@@ -172,7 +199,7 @@ describe('shipper', () => {
     await spool.append(line(3));
     const inserted: string[] = [];
     const sink: RowSink = {
-      insertJsonEachRow: async (_t, body) => {
+      insertRows: async (_t, _f, body) => {
         if (body.includes('poison')) throw new UpstreamError('clickhouse', 'Cannot parse input', false);
         inserted.push(...body.toString().split('\n').filter(Boolean));
       },
@@ -186,5 +213,96 @@ describe('shipper', () => {
     await shipper.flush();
     expect(inserted).toEqual(['{"event_id":"e1"}', '{"event_id":"e3"}']);
     expect(await readdir(join(spool.dir, 'quarantine'))).toHaveLength(1);
+  });
+});
+
+describe('segment formats', () => {
+  const columns = ['event_id', 'status'];
+  const tsvLine = (i: number) => Buffer.from(`e${i}\t200\n`);
+
+  async function tsvSpool(dir?: string) {
+    const where = dir ?? (await mkdtemp(join(tmpdir(), 'bm-spool-')));
+    if (!dir) dirs.push(where);
+    const spool = new Spool({ dir: where, maxBytes: 1 << 20, format: tabSeparated(columns) });
+    await spool.open();
+    opened.push(spool);
+    return spool;
+  }
+
+  function recordingSink() {
+    const inserts: { format: RowFormat; body: string }[] = [];
+    const sink: RowSink = {
+      insertRows: async (_t, format, body) => {
+        inserts.push({ format, body: body.toString() });
+      },
+    };
+    return { sink, inserts };
+  }
+
+  it('starts every TabSeparated segment with its column names, and ships the rows without them', async () => {
+    const spool = await tsvSpool();
+    await spool.append(tsvLine(1));
+    await spool.seal();
+    await spool.append(tsvLine(2));
+    await spool.seal();
+    const names = (await readdir(spool.dir)).sort();
+    expect(names.every((n) => n.endsWith('.tsv'))).toBe(true);
+    expect(await readFile(join(spool.dir, names[0]!), 'utf8')).toBe('event_id\tstatus\ne1\t200\n');
+    const { sink, inserts } = recordingSink();
+    const shipper = new Shipper({
+      spools: new Map([['t', spool]]),
+      sink,
+      intervalMs: 10,
+      logger: quietLogger,
+    });
+    await shipper.flush();
+    // Two segments merged into one insert, each without its header line.
+    expect(inserts).toEqual([{ format: tabSeparated(columns), body: 'e1\t200\ne2\t200\n' }]);
+    expect(spool.depthBytes).toBe(0);
+  });
+
+  it('drops on open a segment torn inside its header or holding no row, and keeps the rest', async () => {
+    const spool = await tsvSpool();
+    await spool.append(tsvLine(1));
+    await spool.seal();
+    await writeFile(join(spool.dir, 'seg-0000000000000005.tsv'), 'event_id\tsta');
+    await writeFile(join(spool.dir, 'seg-0000000000000006.tsv'), 'event_id\tstatus\n');
+    const reopened = await tsvSpool(spool.dir);
+    expect(reopened.sealedSegments().map((s) => s.name)).toEqual(['seg-0000000000000000.tsv']);
+    expect(reopened.depthBytes).toBe('event_id\tstatus\ne1\t200\n'.length);
+    await reopened.append(tsvLine(2));
+    await reopened.seal();
+    // Numbering goes on after the highest name seen, dropped ones included.
+    expect(reopened.sealedSegments().map((s) => s.name)).toEqual([
+      'seg-0000000000000000.tsv',
+      'seg-0000000000000007.tsv',
+    ]);
+  });
+
+  it('ships a spool left by an older version: JSONEachRow segments first, never merged with TabSeparated ones', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bm-spool-'));
+    dirs.push(dir);
+    const old = new Spool({ dir, maxBytes: 1 << 20 });
+    await old.open();
+    await old.append(line(1));
+    await old.seal();
+    await old.append(line(2));
+    await old.close();
+    const spool = await tsvSpool(dir);
+    await spool.append(tsvLine(3));
+    await spool.seal();
+    expect(spool.sealedSegments().map((s) => s.name.slice(-6))).toEqual(['ndjson', 'ndjson', '02.tsv']);
+    const { sink, inserts } = recordingSink();
+    const shipper = new Shipper({
+      spools: new Map([['t', spool]]),
+      sink,
+      intervalMs: 10,
+      logger: quietLogger,
+    });
+    await shipper.flush();
+    expect(inserts).toEqual([
+      { format: JSON_EACH_ROW, body: '{"event_id":"e1"}\n{"event_id":"e2"}\n' },
+      { format: tabSeparated(columns), body: 'e3\t200\n' },
+    ]);
   });
 });
