@@ -68,10 +68,15 @@ async function steadyIngest(
 }
 
 /** Each stored event id with its number of physical rows, after the merge ReplacingMergeTree promises. */
+/**
+ * Copies per event id as the table defines them: ReplacingMergeTree collapses rows with the same
+ * sorting key, and FINAL applies that at read time. (OPTIMIZE … FINAL was used before, but 18.16
+ * returns from it without merging while a background merge runs, and a replayed segment then showed
+ * up as 2 copies in about one run in four.) A replay that changed any key column would still count 2.
+ */
 async function storedCounts(ch: ClickHouse): Promise<Map<string, number>> {
-  await ch.command(`OPTIMIZE TABLE ${ch.table('request_logs')} FINAL`);
   const rows = await ch.query(
-    `SELECT event_id, count() AS n FROM ${ch.table('request_logs')} GROUP BY event_id`,
+    `SELECT event_id, count() AS n FROM ${ch.table('request_logs')} FINAL GROUP BY event_id`,
     z.object({ event_id: z.string(), n: z.coerce.number() }),
   );
   return new Map(rows.map((r) => [r.event_id, r.n]));
@@ -153,7 +158,7 @@ describe('fault drill: ClickHouse stops during a steady ingest', () => {
       await server.stop();
       let full: Response | undefined;
       const acked: string[] = [];
-      for (let i = 0; i < 200 && !full; i++) {
+      for (let i = 0; i < 2000 && !full; i++) {
         const res = await fetch(`${svc.url}/v1/logs`, {
           method: 'POST',
           headers: { authorization: `Bearer ${svc.ingestKey}`, 'content-type': 'application/json' },
