@@ -11,10 +11,11 @@
 // bounded in count and time. The last line is JSON.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateSampleLogs } from '../../ingest/sample-logs.ts';
@@ -101,6 +102,13 @@ async function createKey(url: string): Promise<string> {
   throw new Error('the service did not start within 30 s');
 }
 
+/** CPU seconds (user + system, all threads) a process has used so far, from /proc (Linux). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
@@ -142,6 +150,8 @@ async function main(): Promise<void> {
     // 1. Max rate, until ClickHouse holds every event.
     const bodies = batches(EVENTS, 1, 'max');
     let next = 0;
+    const chPid = Number(readFileSync(join(ch.dir, 'server.pid'), 'utf8'));
+    const cpuBefore = [cpuSeconds(service.pid!), cpuSeconds(chPid), process.cpuUsage()] as const;
     const started = performance.now();
     await Promise.all(
       Array.from({ length: CLIENTS }, async () => {
@@ -155,6 +165,14 @@ async function main(): Promise<void> {
     const ackedAt = performance.now();
     while ((await countRows()) < EVENTS) await new Promise((r) => setTimeout(r, 20));
     const storedAt = performance.now();
+    const cpu = {
+      service: cpuSeconds(service.pid!) - cpuBefore[0],
+      clickhouse: cpuSeconds(chPid) - cpuBefore[1],
+      bench: (() => {
+        const u = process.cpuUsage(cpuBefore[2]);
+        return (u.user + u.system) / 1e6;
+      })(),
+    };
     const eventsPerS = EVENTS / ((storedAt - started) / 1000);
     const ackedPerS = EVENTS / ((ackedAt - started) / 1000);
 
@@ -203,6 +221,12 @@ async function main(): Promise<void> {
       `events                 ${EVENTS} in ${bodies.length} batches of ${BATCH}, ${CLIENTS} clients`,
     );
     console.log(`acked (durable) rate   ${Math.round(ackedPerS)} events/s`);
+    console.log(
+      `cpu during max rate    service ${cpu.service.toFixed(1)} s, clickhouse ${cpu.clickhouse.toFixed(1)} s, ` +
+        `load generator ${cpu.bench.toFixed(1)} s, in ${((storedAt - started) / 1000).toFixed(1)} s on ` +
+        `${availableParallelism()} cores (µs per event: service ${((cpu.service / EVENTS) * 1e6).toFixed(1)}, ` +
+        `clickhouse ${((cpu.clickhouse / EVENTS) * 1e6).toFixed(1)})`,
+    );
     console.log(`into ClickHouse rate   ${result.events_per_s} events/s`);
     console.log(
       `raw ClickHouse insert  ${result.raw_events_per_s} events/s (one JSONEachRow insert, ${(rawBody.length / 1e6).toFixed(1)} MB)`,
