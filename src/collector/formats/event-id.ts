@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 import { jsonText } from './json-text.ts';
 
 /**
@@ -9,5 +9,16 @@ import { jsonText } from './json-text.ts';
  */
 export function contentEventId(raw: unknown): string {
   const canonical = jsonText(raw, { sortKeys: true }) ?? 'null';
-  return `h:${createHash('sha256').update(canonical, 'utf8').digest('hex').slice(0, 32)}`;
+  return `h:${sha256Hex(canonical).slice(0, 32)}`;
 }
+
+/**
+ * SHA-256 of the text's UTF-8 bytes, in hex. crypto.hash, the one-shot form, takes half the time of
+ * a Hash object for a text this short (about 1 µs less per event); it came in Node 20.12 and the
+ * engines field allows 20.9, hence the fallback (and the default import: a named import of an
+ * export Node lacks would fail to load).
+ */
+const sha256Hex: (text: string) => string =
+  typeof crypto.hash === 'function'
+    ? (text) => crypto.hash('sha256', text, 'hex')
+    : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex');
