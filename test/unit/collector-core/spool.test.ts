@@ -5,7 +5,7 @@ import { rm } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Shipper, type RowSink } from '../../../src/collector/shipper.ts';
 import { JSON_EACH_ROW, tabSeparated, type RowFormat } from '../../../src/collector/row-format.ts';
-import { Spool } from '../../../src/collector/spool.ts';
+import { remainder, Spool } from '../../../src/collector/spool.ts';
 import { SpoolFullError, UpstreamError } from '../../../src/errors.ts';
 
 const line = (i: number) => Buffer.from(`{"event_id":"e${i}"}\n`);
@@ -59,6 +59,13 @@ describe('spool', () => {
     await reopened.append(line(3));
     await reopened.seal();
     expect(reopened.sealedSegments()).toHaveLength(2);
+  });
+
+  it('resumes a short writev at the right byte, within or between buffers', () => {
+    const parts = [Buffer.from('abc'), Buffer.from('de'), Buffer.from('fgh')];
+    const text = (bs: Buffer[]) => Buffer.concat(bs).toString();
+    for (let skip = 0; skip <= 8; skip++) expect(text(remainder(parts, skip))).toBe('abcdefgh'.slice(skip));
+    expect(remainder(parts, 3)[0]).toBe(parts[1]); // whole buffers are passed on, not copied
   });
 
   it('refuses appends past its size with a SpoolFullError carrying Retry-After, and loses nothing', async () => {
