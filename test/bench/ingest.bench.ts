@@ -131,10 +131,14 @@ async function main(): Promise<void> {
   const profile = process.env.BENCH_PROFILE_DIR
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
     : [];
-  const service = spawn(process.execPath, ['--max-semi-space-size=64', ...profile, BIN, 'serve'], {
-    env,
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  const service = spawn(
+    process.execPath,
+    ['--max-semi-space-size=64', '--initial-old-space-size=256', ...profile, BIN, 'serve'],
+    {
+      env,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
   try {
     const key = await createKey(url);
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
