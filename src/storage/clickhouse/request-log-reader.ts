@@ -2,7 +2,8 @@ import { z } from 'zod';
 import type { ClickHouse } from './clickhouse.ts';
 import { literal } from './escape.ts';
 
-const storedRow = z.object({
+/** A request_logs row as ClickHouse returns it in JSONEachRow (DateTimes as text). */
+export const storedRow = z.object({
   event_id: z.string(),
   app: z.string(),
   received_at: z.string(),

@@ -82,6 +82,20 @@ describe('spool', () => {
   });
 });
 
+/** A sink that records when each insert starts and ends; the first insert lasts until holdFirst() settles. */
+function timedSink(holdFirst: () => Promise<unknown>) {
+  const starts: number[] = [];
+  const ends: number[] = [];
+  const sink: RowSink = {
+    insertRows: async () => {
+      starts.push(performance.now());
+      if (starts.length === 1) await holdFirst();
+      ends.push(performance.now());
+    },
+  };
+  return { sink, starts, ends };
+}
+
 describe('shipper', () => {
   it('ships sealed segments and deletes them only after the sink took them', async () => {
     const spool = await newSpool();
@@ -138,17 +152,9 @@ describe('shipper', () => {
 
   it('ships a backlog back-to-back instead of waiting the interval, and calm load at the interval', async () => {
     const spool = await newSpool(64 << 20);
-    const starts: number[] = [];
-    const ends: number[] = [];
     let releaseFirst!: () => void;
     const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
-    const sink: RowSink = {
-      insertRows: async () => {
-        starts.push(performance.now());
-        if (starts.length === 1) await firstHeld;
-        ends.push(performance.now());
-      },
-    };
+    const { sink, starts, ends } = timedSink(() => firstHeld);
     const shipper = new Shipper({
       spools: new Map([['t', spool]]),
       sink,
@@ -173,15 +179,7 @@ describe('shipper', () => {
 
   it('counts the interval from start to start: an insert longer than the interval is followed at once', async () => {
     const spool = await newSpool();
-    const starts: number[] = [];
-    const ends: number[] = [];
-    const sink: RowSink = {
-      insertRows: async () => {
-        starts.push(performance.now());
-        if (starts.length === 1) await new Promise((r) => setTimeout(r, 450));
-        ends.push(performance.now());
-      },
-    };
+    const { sink, starts, ends } = timedSink(() => new Promise((r) => setTimeout(r, 450)));
     const shipper = new Shipper({
       spools: new Map([['t', spool]]),
       sink,
