@@ -82,6 +82,16 @@ describe('spool', () => {
   });
 });
 
+/** A shipper of one spool (to table `table`), with a quiet logger. */
+function shipperFor(spool: Spool, sink: RowSink, intervalMs: number, table = 't'): Shipper {
+  return new Shipper({ spools: new Map([[table, spool]]), sink, intervalMs, logger: quietLogger });
+}
+
+/** Polls every 5 ms until `done()` holds. */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((r) => setTimeout(r, 5));
+}
+
 /** A sink that records when each insert starts and ends; the first insert lasts until holdFirst() settles. */
 function timedSink(holdFirst: () => Promise<unknown>) {
   const starts: number[] = [];
@@ -107,12 +117,7 @@ describe('shipper', () => {
         inserted.push(...body.toString().split('\n').filter(Boolean));
       },
     };
-    const shipper = new Shipper({
-      spools: new Map([['request_logs', spool]]),
-      sink,
-      intervalMs: 10,
-      logger: quietLogger,
-    });
+    const shipper = shipperFor(spool, sink, 10, 'request_logs');
     for (let i = 0; i < 10; i++) await spool.append(line(i));
     await expect(shipper.flush()).rejects.toThrow('connection refused');
     expect(shipper.healthy).toBe(false);
@@ -134,12 +139,7 @@ describe('shipper', () => {
         inserted.push(...body.toString().split('\n').filter(Boolean));
       },
     };
-    const shipper = new Shipper({
-      spools: new Map([['t', spool]]),
-      sink,
-      intervalMs: 1,
-      logger: quietLogger,
-    });
+    const shipper = shipperFor(spool, sink, 1);
     shipper.start();
     for (let i = 0; i < 40; i++) {
       await spool.append(line(i));
@@ -155,24 +155,19 @@ describe('shipper', () => {
     let releaseFirst!: () => void;
     const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
     const { sink, starts, ends } = timedSink(() => firstHeld);
-    const shipper = new Shipper({
-      spools: new Map([['t', spool]]),
-      sink,
-      intervalMs: 400,
-      logger: quietLogger,
-    });
+    const shipper = shipperFor(spool, sink, 400);
     await spool.append(line(0));
     shipper.start();
-    while (starts.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await until(() => starts.length >= 1);
     // While the first insert runs, 9 MiB arrive: a backlog.
     const big = Buffer.from(`${JSON.stringify({ event_id: 'x', pad: 'p'.repeat(1024 * 1024) })}\n`);
     for (let i = 0; i < 9; i++) await spool.append(big);
     releaseFirst();
-    while (starts.length < 2) await new Promise((r) => setTimeout(r, 5));
+    await until(() => starts.length >= 2);
     expect(starts[1]! - ends[0]!).toBeLessThan(200); // not the 400 ms interval
     // Nothing left behind: the next one waits the interval again.
     await spool.append(line(1));
-    while (starts.length < 3) await new Promise((r) => setTimeout(r, 5));
+    await until(() => starts.length >= 3);
     expect(starts[2]! - ends[1]!).toBeGreaterThanOrEqual(350);
     await shipper.stop();
   });
@@ -180,17 +175,12 @@ describe('shipper', () => {
   it('counts the interval from start to start: an insert longer than the interval is followed at once', async () => {
     const spool = await newSpool();
     const { sink, starts, ends } = timedSink(() => new Promise((r) => setTimeout(r, 450)));
-    const shipper = new Shipper({
-      spools: new Map([['t', spool]]),
-      sink,
-      intervalMs: 300,
-      logger: quietLogger,
-    });
+    const shipper = shipperFor(spool, sink, 300);
     await spool.append(line(0));
     shipper.start();
-    while (starts.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await until(() => starts.length >= 1);
     await spool.append(line(1)); // a little more arrives during the slow insert: no backlog
-    while (starts.length < 2) await new Promise((r) => setTimeout(r, 5));
+    await until(() => starts.length >= 2);
     await shipper.stop();
     expect(starts[1]! - ends[0]!).toBeLessThan(150); // not another 300 ms after the slow one ended
   });
@@ -209,12 +199,7 @@ describe('shipper', () => {
         inserted.push(...body.toString().split('\n').filter(Boolean));
       },
     };
-    const shipper = new Shipper({
-      spools: new Map([['t', spool]]),
-      sink,
-      intervalMs: 10,
-      logger: quietLogger,
-    });
+    const shipper = shipperFor(spool, sink, 10);
     await shipper.flush();
     expect(inserted).toEqual(['{"event_id":"e1"}', '{"event_id":"e3"}']);
     expect(await readdir(join(spool.dir, 'quarantine'))).toHaveLength(1);
@@ -254,12 +239,7 @@ describe('segment formats', () => {
     expect(names.every((n) => n.endsWith('.tsv'))).toBe(true);
     expect(await readFile(join(spool.dir, names[0]!), 'utf8')).toBe('event_id\tstatus\ne1\t200\n');
     const { sink, inserts } = recordingSink();
-    const shipper = new Shipper({
-      spools: new Map([['t', spool]]),
-      sink,
-      intervalMs: 10,
-      logger: quietLogger,
-    });
+    const shipper = shipperFor(spool, sink, 10);
     await shipper.flush();
     // Two segments merged into one insert, each without its header line.
     expect(inserts).toEqual([{ format: tabSeparated(columns), body: 'e1\t200\ne2\t200\n' }]);
@@ -298,12 +278,7 @@ describe('segment formats', () => {
     await spool.seal();
     expect(spool.sealedSegments().map((s) => s.name.slice(-6))).toEqual(['ndjson', 'ndjson', '02.tsv']);
     const { sink, inserts } = recordingSink();
-    const shipper = new Shipper({
-      spools: new Map([['t', spool]]),
-      sink,
-      intervalMs: 10,
-      logger: quietLogger,
-    });
+    const shipper = shipperFor(spool, sink, 10);
     await shipper.flush();
     expect(inserts).toEqual([
       { format: JSON_EACH_ROW, body: '{"event_id":"e1"}\n{"event_id":"e2"}\n' },
