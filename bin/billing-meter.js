@@ -9,6 +9,6 @@
 import { register } from 'tsx/esm/api';
 
 register();
-const { runCli } = await import('../src/cli.ts');
+const { runCli } = await import('../src/cli/index.ts');
 // Exit explicitly: an open ClickHouse handle must not keep a finished command alive.
 process.exit(await runCli(process.argv.slice(2)));

@@ -13,7 +13,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createCollectorTarget, postBatch } from './post-batch.ts';
-import type { CollectorOptions, IngestErrorCode } from './post-batch.ts';
+import type { CollectorOptions, IngestErrorCode, PostHooks } from './post-batch.ts';
 
 export interface ShipOptions extends CollectorOptions {
   /** Records per request. Default 1000. */
@@ -26,6 +26,8 @@ export interface ShipOptions extends CollectorOptions {
   signal?: AbortSignal;
   /** Called after each batch. */
   onProgress?: (report: Readonly<ShipReport>) => void;
+  /** Called before each retry of a batch: the collector is slow, down or refusing for now. */
+  onRetry?: PostHooks['onRetry'];
 }
 
 export interface BadLine {
@@ -104,7 +106,10 @@ export async function shipFile(path: string, options: ShipOptions): Promise<Ship
     const lines = batchLines;
     batch = [];
     batchLines = [];
-    const result = await postBatch(target, records, options.signal ? { signal: options.signal } : {});
+    const result = await postBatch(target, records, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+    });
     report.sent += result.accepted;
     report.failed += result.failed;
     report.rejectedCount += result.rejected.length;

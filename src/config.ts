@@ -247,3 +247,22 @@ function stripeConfig(e: z.infer<typeof envSchema>): Config['stripe'] {
     syncConcurrency: e.SYNC_CONCURRENCY,
   };
 }
+
+/** What the CLI reads beyond the service's configuration. */
+export interface CliEnv {
+  /** BILLING_METER_URL: the collector `ship` sends to (default: this machine's PORT). */
+  url: string | undefined;
+  /** BILLING_METER_INGEST_KEY: the key `ship` sends with. */
+  ingestKey: string | undefined;
+  /** DEBUG: print the stack of an unexpected error (any value but empty, 0, false, no). */
+  debug: boolean;
+}
+
+export function loadCliEnv(env: Record<string, string | undefined> = process.env): CliEnv {
+  const debug = (env.DEBUG ?? '').trim().toLowerCase();
+  return {
+    url: env.BILLING_METER_URL || undefined,
+    ingestKey: env.BILLING_METER_INGEST_KEY || undefined,
+    debug: debug !== '' && !['0', 'false', 'no'].includes(debug),
+  };
+}

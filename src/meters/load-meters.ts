@@ -40,6 +40,33 @@ export interface LoadMetersResult {
 
 const MAX_ALIAS_COUNT = 100;
 
+/** Meter files that failed validation: every error as file:line:col: reason, one a line. */
+export class MeterDefinitionError extends Error {
+  constructor(readonly errors: readonly MeterError[]) {
+    super(errors.map((e) => e.message).join('\n'));
+    this.name = 'MeterDefinitionError';
+  }
+}
+
+/**
+ * The meters of a directory, as the service boots with them: any invalid file stops the boot
+ * (MeterDefinitionError). A missing directory is no meters (and `onMissing` hears of it).
+ */
+export async function loadMeterDefinitions(
+  dir: string,
+  hooks: { onMissing?: (dir: string) => void } = {},
+): Promise<MeterDefinition[]> {
+  const { meters, errors } = await loadMeters(dir).catch((err: unknown) => {
+    if (typeof err === 'object' && err !== null && 'code' in err && err.code === 'ENOENT') {
+      hooks.onMissing?.(dir);
+      return { meters: [], errors: [] };
+    }
+    throw err;
+  });
+  if (errors.length > 0) throw new MeterDefinitionError(errors);
+  return meters.map((m) => m.definition);
+}
+
 export async function loadMeters(dir: string): Promise<LoadMetersResult> {
   const entries = await readdir(dir, { withFileTypes: true });
   const names = entries

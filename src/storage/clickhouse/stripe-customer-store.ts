@@ -1,22 +1,7 @@
 import { z } from 'zod';
-import {
-  BillingStatusService,
-  type BillingState,
-  type BillingStateStore,
-  type BillingStatusDeps,
-  type PaymentStatus,
-} from '../../billing/stripe/billing-status.ts';
-import {
-  CustomerMappingService,
-  type CustomerMappingStore,
-  type ExplicitMapping,
-} from '../../billing/stripe/customer-directory.ts';
-import {
-  StripeWebhookService,
-  type BillingLogger,
-  type WebhookEventStore,
-} from '../../billing/stripe/webhooks.ts';
-import type { MeterDefinition } from '../../meters/meter-schema.ts';
+import type { BillingState, BillingStateStore, PaymentStatus } from '../../billing/stripe/billing-status.ts';
+import type { CustomerMappingStore, ExplicitMapping } from '../../billing/stripe/customer-directory.ts';
+import type { WebhookEventStore } from '../../billing/stripe/webhooks.ts';
 import type { ClickHouse } from './clickhouse.ts';
 import { literal } from './escape.ts';
 import { chunkKeys, inList } from './key-lists.ts';
@@ -224,41 +209,4 @@ export class ClickHouseBillingStateStore implements BillingStateStore {
     };
     await this.ch.insertJsonEachRow('stripe_billing_state', `${JSON.stringify(row)}\n`);
   }
-}
-
-export interface StripeBillingOptions {
-  ch: ClickHouse;
-  meters: readonly MeterDefinition[];
-  /** UsageQueryService (its customerPeriod). */
-  usage: BillingStatusDeps['usage'];
-  /** config.stripe.webhookSecret; undefined: the webhook endpoint answers 503 webhooks_disabled. */
-  webhookSecret: string | undefined;
-  /** config.stripe.webhookToleranceSeconds. */
-  toleranceSeconds: number;
-  logger: BillingLogger;
-  now?: () => Date;
-}
-
-export interface StripeBilling {
-  mappings: CustomerMappingService;
-  webhooks: StripeWebhookService;
-  status: BillingStatusService;
-}
-
-/** The Stripe customer mapping, webhooks and billing status over ClickHouse, for main.ts to wire. */
-export function createStripeBilling(o: StripeBillingOptions): StripeBilling {
-  const now = o.now ?? (() => new Date());
-  const mappings = new CustomerMappingService(new ClickHouseCustomerMappingStore(o.ch), now);
-  const states = new ClickHouseBillingStateStore(o.ch);
-  const webhooks = new StripeWebhookService({
-    events: new ClickHouseWebhookEventStore(o.ch),
-    states,
-    mappings,
-    secret: o.webhookSecret,
-    toleranceSeconds: o.toleranceSeconds,
-    logger: o.logger,
-    now,
-  });
-  const status = new BillingStatusService({ directory: mappings, states, usage: o.usage, meters: o.meters });
-  return { mappings, webhooks, status };
 }

@@ -5,10 +5,7 @@ import { meterSchema, type MeterDefinition } from '../../../src/meters/meter-sch
 import { UsageQueryService } from '../../../src/meters/usage-query.ts';
 import type { ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
 import { ClickHouseMeterStore } from '../../../src/storage/clickhouse/meter-store.ts';
-import {
-  createStripeBilling,
-  type StripeBilling,
-} from '../../../src/storage/clickhouse/stripe-customer-store.ts';
+import { createStripeBilling, type StripeBilling } from '../../../src/services.ts';
 import { ENGINES, openMigratedDatabase } from '../../support/clickhouse.ts';
 import {
   ADMIN_KEY,

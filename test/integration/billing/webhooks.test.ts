@@ -2,10 +2,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
-import {
-  createStripeBilling,
-  type StripeBilling,
-} from '../../../src/storage/clickhouse/stripe-customer-store.ts';
+import { createStripeBilling, type StripeBilling } from '../../../src/services.ts';
 import { ENGINES, openMigratedDatabase } from '../../support/clickhouse.ts';
 import {
   ADMIN_KEY,

@@ -1,0 +1,75 @@
+import type { Logger } from 'pino';
+import type { SyncReport } from '../billing/stripe/sync-service.ts';
+import type { EvaluationReport, EvaluationService } from '../meters/evaluation.ts';
+import type { MeterDefinition } from '../meters/meter-schema.ts';
+import type { SchemaGuard } from './schema-guard.ts';
+
+export interface SyncMetrics {
+  onSync(report: SyncReport): void;
+  onSyncFailed(): void;
+}
+
+export interface HourlyJob {
+  /** The scheduled evaluation now: every closed hour since the watermarks, plus the lateness window. */
+  evaluate(): Promise<EvaluationReport>;
+  /** One Stripe sync pass (queued behind one already running). */
+  sync(): Promise<SyncReport>;
+  /**
+   * Evaluate, then bring Stripe up to date. A failed evaluation still lets the sync send what earlier
+   * runs computed; a failed sync is resumed by the next one (the ledger knows where).
+   */
+  run(): Promise<{ evaluation: EvaluationReport | undefined; sync: SyncReport }>;
+}
+
+/** What the scheduler runs every hour, and what `meters evaluate` / `sync run` run on demand. */
+export function hourlyJob(deps: {
+  schema: SchemaGuard;
+  evaluation: EvaluationService;
+  meters: readonly MeterDefinition[];
+  runSync(meters: readonly MeterDefinition[]): Promise<SyncReport>;
+  metrics?: SyncMetrics;
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+}): HourlyJob {
+  const { logger } = deps;
+  const evaluate = async () => {
+    await deps.schema.ensure();
+    const report = await deps.evaluation.run(deps.meters);
+    logger.info(
+      {
+        ranges: report.ranges.length,
+        closedThrough: report.closedThrough.toISOString(),
+        lateOutsideWindow: report.lateOutsideWindow,
+      },
+      'meters evaluated',
+    );
+    if (report.lateOutsideWindow > 0) {
+      logger.warn(
+        { events: report.lateOutsideWindow, windowStart: report.windowStart.toISOString() },
+        'events arrived after their lateness window and are not billed',
+      );
+    }
+    return report;
+  };
+  const sync = async () => {
+    await deps.schema.ensure();
+    try {
+      const report = await deps.runSync(deps.meters);
+      deps.metrics?.onSync(report);
+      return report;
+    } catch (err) {
+      deps.metrics?.onSyncFailed();
+      throw err;
+    }
+  };
+  return {
+    evaluate,
+    sync,
+    run: async () => {
+      const evaluation = await evaluate().catch((err: unknown) => {
+        logger.error({ err: String(err) }, 'meter evaluation failed; the next run catches up');
+        return undefined;
+      });
+      return { evaluation, sync: await sync() };
+    },
+  };
+}

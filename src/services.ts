@@ -1,0 +1,281 @@
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { ReconcileService } from './billing/stripe/reconcile.ts';
+import { BillingStatusService, type BillingStatusDeps } from './billing/stripe/billing-status.ts';
+import { CustomerMappingService } from './billing/stripe/customer-directory.ts';
+import { createStripeGateway, type StripeGateway } from './billing/stripe/stripe-gateway.ts';
+import { withSyncLock } from './billing/stripe/sync-lock.ts';
+import { SyncService, type SyncReport } from './billing/stripe/sync-service.ts';
+import { StripeWebhookService, type BillingLogger } from './billing/stripe/webhooks.ts';
+import type { Config } from './config.ts';
+import { IngestKeyService } from './keys/ingest-keys.ts';
+import { schemaGuard, type SchemaGuard } from './lifecycle/schema-guard.ts';
+import { EvaluationService } from './meters/evaluation.ts';
+import { loadMeterDefinitions } from './meters/load-meters.ts';
+import type { MeterDefinition } from './meters/meter-schema.ts';
+import { UsageQueryService } from './meters/usage-query.ts';
+import { connectClickHouse, type ClickHouse } from './storage/clickhouse/clickhouse.ts';
+import {
+  EmbeddedEngineBusyError,
+  embeddedOwner,
+  recordEmbeddedOwner,
+  releaseEmbeddedOwner,
+} from './storage/clickhouse/embedded-owner.ts';
+import { ClickHouseIngestKeyRepository } from './storage/clickhouse/ingest-key-repository.ts';
+import { ClickHouseMeterStore } from './storage/clickhouse/meter-store.ts';
+import { migrate } from './storage/clickhouse/migrations.ts';
+import { RequestLogReader } from './storage/clickhouse/request-log-reader.ts';
+import {
+  ClickHouseBillingStateStore,
+  ClickHouseCustomerMappingStore,
+  ClickHouseWebhookEventStore,
+} from './storage/clickhouse/stripe-customer-store.ts';
+import { ClickHouseSyncStore } from './storage/clickhouse/sync-store.ts';
+
+/**
+ * The one wiring site: config → ClickHouse → repositories → use cases. `startService` (main.ts) and
+ * every CLI command build their parts here, so a command runs exactly what the service runs. Nothing
+ * else constructs a client.
+ */
+export interface Services {
+  config: Config;
+  logger: Logger;
+  clickhouse: ClickHouse;
+  schema: SchemaGuard;
+  meters: readonly MeterDefinition[];
+  meterStore: ClickHouseMeterStore;
+  evaluation: EvaluationService;
+  usage: UsageQueryService;
+  keys: IngestKeyService;
+  logReader: RequestLogReader;
+  stripe: StripeSide;
+  /** Tells the next process that tries the embedded engine where this one serves. */
+  announce(url: string): Promise<void>;
+  /** Closes the ClickHouse connection (and with it the embedded engine's lock). */
+  close(): Promise<void>;
+}
+
+export interface BuildOptions {
+  logger?: Logger;
+  /** The clock of evaluation, sync and the usage API (tests and the demo drive it). */
+  now?: () => Date;
+  /**
+   * `eager` (CLI commands): migrate before anything else, and fail if ClickHouse cannot be reached.
+   * `lazy` (the service): the caller tries at start and every write tries again (SchemaGuard).
+   */
+  migrate?: 'eager' | 'lazy';
+  /** The meter definitions, when the caller has them already (the demo adjusts them). */
+  meters?: readonly MeterDefinition[];
+  /** Who opens the embedded engine (`serve`, `keys list`…): named to the next process that tries. */
+  command?: string;
+}
+
+/** Connects to ClickHouse; for the embedded engine, first checks that no live process holds it. */
+async function openEngine(config: Config, command: string): Promise<ClickHouse> {
+  const target = config.clickhouse;
+  if (target.kind !== 'embedded') return connectClickHouse(target);
+  const owner = embeddedOwner(target.path);
+  if (owner) throw new EmbeddedEngineBusyError(target.path, owner);
+  let ch: ClickHouse;
+  try {
+    ch = await connectClickHouse(target);
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'CHDB_CONNECTION')
+      throw new EmbeddedEngineBusyError(target.path, undefined, { cause: err });
+    throw err;
+  }
+  await recordEmbeddedOwner(target.path, { command });
+  return ch;
+}
+
+export async function buildServices(config: Config, options: BuildOptions = {}): Promise<Services> {
+  const logger = options.logger ?? createLogger(config);
+  const meters =
+    options.meters ??
+    (await loadMeterDefinitions(config.meters.dir, {
+      onMissing: (dir) => logger.warn({ dir }, 'no meters directory; nothing will be metered'),
+    }));
+  const clickhouse = await openEngine(config, options.command ?? 'command');
+  const schema = schemaGuard(async () => {
+    await migrate(clickhouse);
+  });
+  if (options.migrate === 'eager') {
+    try {
+      await schema.ensure();
+    } catch (err) {
+      await clickhouse.close().catch(() => undefined);
+      throw err;
+    }
+  }
+  const meterStore = new ClickHouseMeterStore(clickhouse);
+  const evaluation = new EvaluationService(meterStore, meterStore, {
+    latenessHours: config.meters.latenessHours,
+    now: options.now,
+  });
+  const usage = new UsageQueryService(meterStore, meterStore, options.now);
+  const keys = new IngestKeyService(
+    new ClickHouseIngestKeyRepository(clickhouse),
+    join(config.dataDir, 'ingest-keys.snapshot.json'),
+  );
+  const stripe = createStripeSide(config, clickhouse, meters, usage, logger, options.now);
+  return {
+    config,
+    logger,
+    clickhouse,
+    schema,
+    meters,
+    meterStore,
+    evaluation,
+    usage,
+    keys,
+    logReader: new RequestLogReader(clickhouse),
+    stripe,
+    announce: async (url) => {
+      if (config.clickhouse.kind === 'embedded')
+        await recordEmbeddedOwner(config.clickhouse.path, { command: options.command ?? 'serve', url });
+    },
+    close: async () => {
+      await clickhouse.close();
+      if (config.clickhouse.kind === 'embedded') await releaseEmbeddedOwner(config.clickhouse.path);
+    },
+  };
+}
+
+/**
+ * JSON logs to stdout (what log pipelines read); on a terminal, the same lines made readable by
+ * pino-pretty. `toStderr` for CLI commands whose stdout is their output.
+ */
+export function createLogger(
+  config: Pick<Config, 'logLevel'>,
+  options: { toStderr?: boolean; pretty?: boolean } = {},
+): Logger {
+  const fd = options.toStderr ? 2 : 1;
+  const pretty = options.pretty ?? (fd === 1 ? process.stdout.isTTY : process.stderr.isTTY) === true;
+  return pino(
+    {
+      level: config.logLevel,
+      base: { service: 'billing-meter' },
+      // Defence in depth: whatever a future log line carries, these never reach the output.
+      redact: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        'req.headers["x-api-key"]',
+        'req.headers["x-moesif-application-id"]',
+        'key',
+      ],
+    },
+    pretty
+      ? pino.transport({ target: 'pino-pretty', options: { destination: fd, translateTime: 'SYS:HH:MM:ss' } })
+      : pino.destination(fd),
+  );
+}
+
+/** The Stripe side: mapping, webhooks, status, the sync and (with a key) the gateway. */
+export interface StripeSide {
+  billing: StripeBilling;
+  syncStore: ClickHouseSyncStore;
+  /** Undefined without STRIPE_SECRET_KEY (dry-run). */
+  gateway: StripeGateway | undefined;
+  sync: SyncService;
+  /** One sync pass, at most one at a time per data directory (across processes). */
+  runSync(meters: readonly MeterDefinition[]): Promise<SyncReport>;
+  /** Resolves when no sync pass of this process is running or queued. */
+  idle(): Promise<void>;
+  reconcile: ReconcileService | undefined;
+}
+
+export function createStripeSide(
+  config: Config,
+  ch: ClickHouse,
+  meters: readonly MeterDefinition[],
+  usage: UsageQueryService,
+  logger: Logger,
+  now?: () => Date,
+): StripeSide {
+  const billing = createStripeBilling({
+    ch,
+    meters,
+    usage,
+    webhookSecret: config.stripe.webhookSecret,
+    toleranceSeconds: config.stripe.webhookToleranceSeconds,
+    logger,
+    now,
+  });
+  const secretKey = config.stripe.secretKey;
+  const gateway = secretKey
+    ? createStripeGateway(
+        { ...config.stripe, secretKey },
+        {
+          retry: {
+            onRetry: ({ attempt, delayMs, error }) =>
+              logger.warn({ attempt, delayMs, err: error.message }, 'stripe call failed; retrying'),
+          },
+        },
+      )
+    : undefined;
+  const syncStore = new ClickHouseSyncStore(ch);
+  const sync = new SyncService({
+    store: syncStore,
+    directory: billing.mappings,
+    sender: gateway,
+    stream: gateway && config.stripe.meterEventsApi === 'v2_stream' ? gateway : undefined,
+    concurrency: config.stripe.syncConcurrency,
+    logger,
+    now,
+  });
+  const lockPath = join(config.dataDir, 'stripe-sync.lock');
+  let inProcess: Promise<unknown> = Promise.resolve();
+  const runSync = (list: readonly MeterDefinition[]) => {
+    // One run at a time in this process (scheduled and on demand queue up), and per data directory.
+    const run = inProcess.then(() => withSyncLock(lockPath, () => sync.run(list)));
+    inProcess = run.catch(() => undefined);
+    return run;
+  };
+  const reconcile = gateway ? new ReconcileService(syncStore, billing.mappings, gateway) : undefined;
+  return {
+    billing,
+    syncStore,
+    gateway,
+    sync,
+    runSync,
+    idle: () => inProcess.then(() => undefined),
+    reconcile,
+  };
+}
+
+export interface StripeBillingOptions {
+  ch: ClickHouse;
+  meters: readonly MeterDefinition[];
+  /** The usage port of billing status (UsageQueryService's customerPeriod). */
+  usage: BillingStatusDeps['usage'];
+  /** config.stripe.webhookSecret; undefined: the webhook endpoint answers 503 webhooks_disabled. */
+  webhookSecret: string | undefined;
+  /** config.stripe.webhookToleranceSeconds. */
+  toleranceSeconds: number;
+  logger: BillingLogger;
+  now?: () => Date;
+}
+
+export interface StripeBilling {
+  mappings: CustomerMappingService;
+  webhooks: StripeWebhookService;
+  status: BillingStatusService;
+}
+
+/** The Stripe customer mapping, webhooks and billing status over ClickHouse. */
+export function createStripeBilling(o: StripeBillingOptions): StripeBilling {
+  const now = o.now ?? (() => new Date());
+  const mappings = new CustomerMappingService(new ClickHouseCustomerMappingStore(o.ch), now);
+  const states = new ClickHouseBillingStateStore(o.ch);
+  const webhooks = new StripeWebhookService({
+    events: new ClickHouseWebhookEventStore(o.ch),
+    states,
+    mappings,
+    secret: o.webhookSecret,
+    toleranceSeconds: o.toleranceSeconds,
+    logger: o.logger,
+    now,
+  });
+  const status = new BillingStatusService({ directory: mappings, states, usage: o.usage, meters: o.meters });
+  return { mappings, webhooks, status };
+}
