@@ -1,4 +1,9 @@
-import type { EventRejection } from './collector/request-log.ts';
+/** One rejected event of a batch: which one, which field, and why. */
+export interface EventRejection {
+  index: number;
+  field: string;
+  reason: string;
+}
 
 /**
  * Domain errors: a closed set of codes. `http/problem.ts` alone maps them to HTTP status and

@@ -3,7 +3,7 @@ import { pino, type Logger } from 'pino';
 import { ReconcileService } from './billing/stripe/reconcile.ts';
 import { BillingStatusService, type BillingStatusDeps } from './billing/stripe/billing-status.ts';
 import { CustomerMappingService } from './billing/stripe/customer-directory.ts';
-import { createStripeGateway, type StripeGateway } from './billing/stripe/stripe-gateway.ts';
+import { createStripeGateway, type StripeGateway } from './adapters/stripe/stripe-gateway.ts';
 import { withSyncLock } from './billing/stripe/sync-lock.ts';
 import { SyncService, type SyncReport } from './billing/stripe/sync-service.ts';
 import { StripeWebhookService, type BillingLogger } from './billing/stripe/webhooks.ts';

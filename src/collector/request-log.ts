@@ -1,3 +1,4 @@
+import type { EventRejection } from '../errors.ts';
 /**
  * The canonical request log row: one per API call, whatever wire format it arrived in.
  * Column names match `request_logs` in ClickHouse one to one (see storage/clickhouse/migrations.ts),
@@ -37,12 +38,8 @@ export interface RequestLogRow {
   meta_values: string[];
 }
 
-/** One rejected event of a batch: which one, which field, and why. */
-export interface EventRejection {
-  index: number;
-  field: string;
-  reason: string;
-}
+// Defined beside the error that carries it (errors.ts sits below every domain room).
+export type { EventRejection } from '../errors.ts';
 
 /** What an adapter makes of one request body. */
 export interface AdaptResult {

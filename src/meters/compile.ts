@@ -1,5 +1,5 @@
-import { ident, raw, sql } from '../storage/clickhouse/escape.ts';
-import type { SqlFragment } from '../storage/clickhouse/escape.ts';
+import { ident, raw, sql } from '../sql/escape.ts';
+import type { SqlFragment } from '../sql/escape.ts';
 import { meterSchema, parseField, parseRoute, parseStatusSpec } from './meter-schema.ts';
 import type { FieldRef, MeterDefinition, Scalar, WhereCondition } from './meter-schema.ts';
 

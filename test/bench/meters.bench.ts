@@ -25,7 +25,7 @@ import { loadMeters } from '../../src/meters/load-meters.ts';
 import type { MeterDefinition } from '../../src/meters/meter-schema.ts';
 import { connectClickHouse } from '../../src/storage/clickhouse/clickhouse.ts';
 import type { ClickHouse } from '../../src/storage/clickhouse/clickhouse.ts';
-import { literal } from '../../src/storage/clickhouse/escape.ts';
+import { literal } from '../../src/sql/escape.ts';
 import { ClickHouseMeterStore } from '../../src/storage/clickhouse/meter-store.ts';
 import { migrate } from '../../src/storage/clickhouse/migrations.ts';
 import { startClickHouseServer } from '../support/clickhouse-server.ts';

@@ -18,7 +18,7 @@
 //      emulator's arrival times (real clock) holds more than BENCH_LIMIT meter event calls.
 // The last line is JSON: {"events_per_s","limit_per_s","ratio",...}. Target: ratio >= 0.9, never over.
 import Stripe from 'stripe';
-import { createStripeGateway } from '../../src/billing/stripe/stripe-gateway.ts';
+import { createStripeGateway } from '../../src/adapters/stripe/stripe-gateway.ts';
 import { SyncService } from '../../src/billing/stripe/sync-service.ts';
 import { loadConfig } from '../../src/config.ts';
 import { HOUR_MS } from '../../src/meters/evaluation.ts';

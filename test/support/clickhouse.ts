@@ -19,7 +19,7 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { connectClickHouse, type ClickHouse } from '../../src/storage/clickhouse/clickhouse.ts';
-import { identifier } from '../../src/storage/clickhouse/escape.ts';
+import { identifier } from '../../src/sql/escape.ts';
 import { migrate } from '../../src/storage/clickhouse/migrations.ts';
 import { controlServer } from './clickhouse-server.ts';
 import type { ClickHouseServer } from './clickhouse-server.ts';

@@ -2,7 +2,7 @@ import { UpstreamError } from '../../errors.ts';
 
 /**
  * The ports of the Stripe side. The sync, push, reconciliation and webhook logic depend on these
- * interfaces only; `stripe-gateway.ts` implements them with the official SDK (the only file that
+ * interfaces only; `adapters/stripe/stripe-gateway.ts` implements them with the official SDK (the only file that
  * imports `stripe`), and `in-memory-stripe.ts` is the fake beside them for unit tests.
  */
 

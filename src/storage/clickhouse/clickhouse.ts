@@ -8,7 +8,7 @@ import {
 
 import { z } from 'zod';
 import { UpstreamError } from '../../errors.ts';
-import { identifier, IDENTIFIER_PATTERN } from './escape.ts';
+import { identifier, IDENTIFIER_PATTERN } from '../../sql/escape.ts';
 
 /**
  * The one adapter around `@clickhouse/client`. Both engines (a server over HTTP, or chdb in-process)

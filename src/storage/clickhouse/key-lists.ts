@@ -1,4 +1,4 @@
-import { literal } from './escape.ts';
+import { literal } from '../../sql/escape.ts';
 
 /**
  * 18.16 refuses a query over max_query_size (256 KiB by default): long key lists are split so each

@@ -16,7 +16,7 @@ import type {
 import { meterSchema } from '../../meters/meter-schema.ts';
 import type { StoredUsage, UsageReader } from '../../meters/usage-query.ts';
 import type { ClickHouse } from './clickhouse.ts';
-import { literal } from './escape.ts';
+import { literal } from '../../sql/escape.ts';
 import { dateTime, int64, seconds } from './row-types.ts';
 
 /** The meter compiler over ClickHouse, and the meter tables. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ClickHouse } from './clickhouse.ts';
-import { quoteString } from './escape.ts';
+import { quoteString } from '../../sql/escape.ts';
 
 /**
  * Versioned, idempotent migrations. Each one is plain DDL that runs on ClickHouse 18.16 and on the

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ClickHouse } from './clickhouse.ts';
-import { literal } from './escape.ts';
+import { literal } from '../../sql/escape.ts';
 
 /** A request_logs row as ClickHouse returns it in JSONEachRow (DateTimes as text). */
 export const storedRow = z.object({

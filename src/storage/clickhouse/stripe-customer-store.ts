@@ -3,7 +3,7 @@ import type { BillingState, BillingStateStore, PaymentStatus } from '../../billi
 import type { CustomerMappingStore, ExplicitMapping } from '../../billing/stripe/customer-directory.ts';
 import type { WebhookEventStore } from '../../billing/stripe/webhooks.ts';
 import type { ClickHouse } from './clickhouse.ts';
-import { literal } from './escape.ts';
+import { literal } from '../../sql/escape.ts';
 import { chunkKeys, inList } from './key-lists.ts';
 import { seconds } from './row-types.ts';
 

@@ -13,7 +13,7 @@ import {
   type UsageForSync,
 } from '../../billing/stripe/sync-ledger.ts';
 import type { ClickHouse } from './clickhouse.ts';
-import { literal } from './escape.ts';
+import { literal } from '../../sql/escape.ts';
 import { chunkKeys, inList } from './key-lists.ts';
 import { dateTime, int64, seconds } from './row-types.ts';
 

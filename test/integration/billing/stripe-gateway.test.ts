@@ -6,7 +6,7 @@ import {
   createStripeGateway,
   type StripeGatewayConfig,
   type StripeGatewayDeps,
-} from '../../../src/billing/stripe/stripe-gateway.ts';
+} from '../../../src/adapters/stripe/stripe-gateway.ts';
 import type { RetryInfo } from '../../../src/billing/stripe/retry.ts';
 
 // The real gateway (stripe-node underneath) against the Stripe emulator: wire format, idempotency,

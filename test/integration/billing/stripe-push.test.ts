@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startStripeEmulator, type StripeEmulator } from '../../support/stripe-emulator/index.ts';
 import { loadMeters } from '../../../src/meters/load-meters.ts';
 import type { MeterDefinition } from '../../../src/meters/meter-schema.ts';
-import { createStripeGateway, type StripeGateway } from '../../../src/billing/stripe/stripe-gateway.ts';
+import { createStripeGateway, type StripeGateway } from '../../../src/adapters/stripe/stripe-gateway.ts';
 import { applyPush, formatPlan, planHasChanges, planPush } from '../../../src/billing/stripe/push.ts';
 
 // `stripe push` of the shipped meters (meters/*.yaml) through the real gateway to the emulator.

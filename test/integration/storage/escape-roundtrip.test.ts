@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { literal, quoteString } from '../../../src/storage/clickhouse/escape.ts';
+import { literal, quoteString } from '../../../src/sql/escape.ts';
 import { ENGINES, createTestClient } from '../../support/clickhouse.ts';
 import type { TestClient } from '../../support/clickhouse.ts';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import Stripe from 'stripe';
 import { StripeCallError } from '../../../src/billing/stripe/ports.ts';
-import { translateStripeError } from '../../../src/billing/stripe/stripe-gateway.ts';
+import { translateStripeError } from '../../../src/adapters/stripe/stripe-gateway.ts';
 
 const E = Stripe.errors;
 const raw = (

@@ -7,7 +7,7 @@ import {
 } from '../../../src/meters/compile.ts';
 import { meterSchema } from '../../../src/meters/meter-schema.ts';
 import type { MeterDefinition, MeterInput } from '../../../src/meters/meter-schema.ts';
-import { InvalidIdentifierError } from '../../../src/storage/clickhouse/escape.ts';
+import { InvalidIdentifierError } from '../../../src/sql/escape.ts';
 
 // Table-driven: each case is a meter and the exact SQL it compiles to. The same meters run against
 // known rows on both ClickHouse engines in test/integration/meters/compile.test.ts.

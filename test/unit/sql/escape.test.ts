@@ -10,8 +10,8 @@ import {
   raw,
   sql,
   wellFormed,
-} from '../../../src/storage/clickhouse/escape.ts';
-import type { SqlValue } from '../../../src/storage/clickhouse/escape.ts';
+} from '../../../src/sql/escape.ts';
+import type { SqlValue } from '../../../src/sql/escape.ts';
 
 describe('quoteString', () => {
   it.each([

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
-import type { Config } from '../../config.ts';
 import {
   CUSTOMER_PAYLOAD_KEY,
   StripeCallError,
@@ -14,9 +13,9 @@ import {
   type StripeProduct,
   type StripeTier,
   type StripePorts,
-} from './ports.ts';
-import { createRateLimiter, type RateLimiter } from './rate-limiter.ts';
-import { withRetries, type RetryOptions } from './retry.ts';
+} from '../../billing/stripe/ports.ts';
+import { createRateLimiter, type RateLimiter } from '../../billing/stripe/rate-limiter.ts';
+import { withRetries, type RetryOptions } from '../../billing/stripe/retry.ts';
 
 /**
  * The Stripe adapter: the only module that imports `stripe`. It implements every port of ports.ts
@@ -42,12 +41,15 @@ const STREAM_MAX_BATCH = 100;
 const LOOKUP_KEYS_PER_CALL = 10;
 const PAGE_SIZE = 100;
 
-export type StripeGatewayConfig = Pick<
-  Config['stripe'],
-  'api' | 'rateLimitPerSecond' | 'maxAttempts' | 'timeoutMs'
-> & {
+/** What the gateway needs of the configuration (config.ts's `stripe`, with a key). */
+export interface StripeGatewayConfig {
   secretKey: string;
-};
+  /** Another Stripe origin (an emulator, a proxy); undefined: api.stripe.com. */
+  api: { protocol: 'http' | 'https'; host: string; port: number } | undefined;
+  rateLimitPerSecond: number;
+  maxAttempts: number;
+  timeoutMs: number;
+}
 
 export interface StripeGatewayDeps {
   /** Default: `createRateLimiter(config.rateLimitPerSecond)`. */
