@@ -1,19 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINES } from '../../support/clickhouse.ts';
+import { readWire } from '../../fixtures/wire/wire-capture.ts';
 import { moesifEventId } from '../../support/moesif-event-id.ts';
 import { startTestService, type TestService } from '../../support/service.ts';
-
-interface Capture {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: unknown;
-}
-
-const wire = (name: string): Capture[] =>
-  JSON.parse(readFileSync(new URL(`../../../../shared/wire/${name}`, import.meta.url), 'utf8')) as Capture[];
 
 /** Replays a request the way its client sent it (gzip where it used gzip), with our ingest key. */
 async function send(
@@ -60,7 +50,7 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
   });
 
   it('stores a Moesif SDK batch (gzip) as the exact canonical row, without bodies or credentials', async () => {
-    const capture = wire('moesif-nodejs-3.11-batched.json').find((c) => c.path === '/v1/events/batch')!;
+    const capture = readWire('moesif-nodejs-3.11-batched.json').find((c) => c.path === '/v1/events/batch')!;
     const events = structuredClone(capture.body) as {
       request: { time: string };
       response: { time: string };
@@ -118,7 +108,7 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
     });
     expect(await rules.json()).toEqual([]);
 
-    const captures = wire('moesif-nodejs-3.11-unbatched.json');
+    const captures = readWire('moesif-nodejs-3.11-unbatched.json');
     for (const path of ['/v1/users', '/v1/companies', '/v1/actions']) {
       const c = captures.find((x) => x.path === path)!;
       const body = structuredClone(c.body) as { request?: { time: string } };
@@ -156,7 +146,7 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
   });
 
   it('stores CloudEvents (OpenMeter SDK) with the subject as the customer, answering 204', async () => {
-    const capture = wire('openmeter-sdk-batch.json')[0]!;
+    const capture = readWire('openmeter-sdk-batch.json')[0]!;
     const events = structuredClone(capture.body) as { time: string; id: string }[];
     events[0]!.time = iso();
     const res = await send(svc, '/api/v1/events', events, {
@@ -175,12 +165,10 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
   });
 
   it('stores Kong http-log payloads, one object or an array, with the consumer as the customer', async () => {
-    const [kong] = JSON.parse(
-      `[${readFileSync(new URL('../../../../shared/wire/kong-http-log-3.8.json', import.meta.url), 'utf8')}]`,
-    ) as Record<string, unknown>[];
+    const kong = readWire<Record<string, unknown>>('kong-http-log-3.8.json');
     const now = Date.now();
-    const one = { ...kong!, started_at: now };
-    const two = { ...kong!, started_at: now, request: { ...(kong!.request as object), id: 'kong-second' } };
+    const one = { ...kong, started_at: now };
+    const two = { ...kong, started_at: now, request: { ...(kong.request as object), id: 'kong-second' } };
     expect((await send(svc, '/v1/ingest/kong', one)).status).toBe(202);
     expect((await send(svc, '/v1/ingest/kong', [two])).status).toBe(202);
     const rows = (await svc.rows()).filter((r) => r.source_format === 'kong');
