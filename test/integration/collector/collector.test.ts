@@ -269,6 +269,28 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
     expect(ids).toEqual(['mixed-ok']);
   });
 
+  it('names NDJSON rejections by their line, also after a line that is not JSON', async () => {
+    const line = (id: string) =>
+      JSON.stringify({
+        id,
+        timestamp: iso(),
+        company_id: 'co_ndjson',
+        method: 'GET',
+        path: '/a',
+        status: 200,
+      });
+    const ndjson = (lines: string[]) =>
+      send(svc, '/v1/logs', undefined, { raw: lines.join('\n'), contentType: 'application/x-ndjson' });
+    const first = await ndjson([line('nd-1'), line('nd-2'), 'not json']);
+    expect(first.status).toBe(400);
+    expect(first.body).toMatchObject({ accepted: 2, rejected: [{ index: 2, field: '' }] });
+    const second = await ndjson(['not json', '{"id":', line('nd-3')]);
+    expect(second.body).toMatchObject({ accepted: 1 });
+    expect((second.body!.rejected as { index: number }[]).map((r) => r.index)).toEqual([0, 1]);
+    const ids = (await svc.rows()).filter((r) => r.customer_key === 'co_ndjson').map((r) => r.event_id);
+    expect(ids).toEqual(['nd-1', 'nd-2', 'nd-3']);
+  });
+
   it('answers 400 for malformed JSON or gzip, 415 for a wrong type or encoding, 413 over the limits', async () => {
     expect((await send(svc, '/v1/logs', undefined, { raw: '[{"a":' })).status).toBe(400);
     expect(
