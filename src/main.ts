@@ -260,6 +260,7 @@ export async function startService(
     preparer,
     limits: config.limits,
     headerAllowList: config.headerAllowList,
+    requireCustomer: config.requireCustomer,
     metrics: metrics.ingest,
   });
   const moesifRecords = new MoesifRecordService(ingest, config.limits, config.headerAllowList);

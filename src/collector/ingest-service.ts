@@ -12,6 +12,8 @@ export interface DurableQueue {
 export interface IngestMetrics {
   accepted(format: string, n: number): void;
   rejected(format: string, n: number): void;
+  /** Accepted events that name no customer: stored, never billed. */
+  unattributed(format: string, n: number): void;
 }
 
 export interface IngestLimits {
@@ -26,12 +28,16 @@ export interface IngestServiceDeps {
   preparer: BatchPreparer;
   limits: IngestLimits;
   headerAllowList: ReadonlySet<string>;
+  /** REQUIRE_CUSTOMER: reject an event without a customer (400 for it) instead of storing it unattributed. */
+  requireCustomer?: boolean;
   metrics?: IngestMetrics;
   now?: () => number;
 }
 
 export interface IngestOutcome {
   accepted: number;
+  /** Of the accepted, how many name no customer: stored, but no meter bills them. */
+  unattributed: number;
 }
 
 /**
@@ -65,6 +71,7 @@ export class IngestService {
       receivedAtMs: this.now(),
       headerAllowList: this.headerAllowList,
       limits: this.deps.limits,
+      requireCustomer: this.deps.requireCustomer === true,
     });
     if (!out.ok) throw new DomainError(out.code, out.message);
     if (out.accepted > 0) {
@@ -73,11 +80,12 @@ export class IngestService {
       );
     }
     this.deps.metrics?.accepted(format, out.accepted);
+    if (out.unattributed > 0) this.deps.metrics?.unattributed(format, out.unattributed);
     if (out.rejected.length > 0) {
       this.deps.metrics?.rejected(format, out.rejected.length);
-      throw new InvalidEventsError(out.accepted, out.rejected, out.tooLarge);
+      throw new InvalidEventsError(out.accepted, out.rejected, out.tooLarge, out.unattributed);
     }
-    return { accepted: out.accepted };
+    return { accepted: out.accepted, unattributed: out.unattributed };
   }
 
   /** Stores side records (Moesif companies, users, actions) in their own table's queue. */

@@ -19,10 +19,20 @@ export interface PrepareInput {
   receivedAtMs: number;
   headerAllowList: readonly string[];
   limits: { maxEventBytes: number; maxEventsPerRequest: number; maxPastMs: number; maxFutureMs: number };
+  /** REQUIRE_CUSTOMER: an event without a customer is rejected rather than stored unattributed. */
+  requireCustomer?: boolean;
 }
 
 export type PrepareOutput =
-  | { ok: true; rows: Uint8Array; accepted: number; rejected: EventRejection[]; tooLarge: boolean }
+  | {
+      ok: true;
+      rows: Uint8Array;
+      accepted: number;
+      /** Of the accepted, how many name no customer (customer_key ''): stored, but no meter bills them. */
+      unattributed: number;
+      rejected: EventRejection[];
+      tooLarge: boolean;
+    }
   | { ok: false; code: ErrorCode; message: string };
 
 const allowListCache = new Map<string, ReadonlySet<string>>();
@@ -62,16 +72,20 @@ export function prepareBatch(input: PrepareInput): PrepareOutput {
       // No event's text can be over the limit when the whole body's is not: spare the adapters measuring.
       maxEventBytes:
         input.body.byteLength > limits.maxEventBytes ? limits.maxEventBytes : Number.POSITIVE_INFINITY,
+      requireCustomer: input.requireCustomer === true,
     });
     for (const r of adapted.rejected) {
       rejected.push({ ...r, index: indexes[r.index] ?? r.index });
       tooLarge ||= isEventTooLarge(r);
     }
     rejected.sort((a, b) => a.index - b.index);
+    let unattributed = 0;
+    for (const row of adapted.rows) if (row.customer_key === '') unattributed += 1;
     return {
       ok: true,
       rows: toTabSeparated(adapted.rows),
       accepted: adapted.rows.length,
+      unattributed,
       rejected,
       tooLarge,
     };

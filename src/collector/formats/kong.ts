@@ -24,6 +24,7 @@ import type { AdaptContext, AdaptResult, RequestLogRow } from '../request-log.ts
 import { contentEventId } from './event-id.ts';
 import {
   adaptEach,
+  attributed,
   checkShape,
   headerValue,
   exchangeHeaders,
@@ -99,7 +100,12 @@ export function kongEntryToRow(raw: unknown, ctx: AdaptContext): RequestLogRow {
     event_id: eventId,
     app: ctx.app,
     ...timeColumns(ctx, timeMs),
-    customer_key: customer,
+    customer_key: attributed(
+      customer,
+      ctx,
+      'consumer',
+      'Kong logs a consumer (custom_id, username or id) only on a route with an authentication plugin',
+    ),
     company_id: customer,
     user_id: parseId(entry.authenticated_entity?.id, 'authenticated_entity.id'),
     method,

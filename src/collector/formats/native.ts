@@ -31,6 +31,7 @@ import type { AdaptContext, AdaptResult, RequestLogRow } from '../request-log.ts
 import { contentEventId } from './event-id.ts';
 import {
   adaptEach,
+  attributed,
   customerKey,
   flattenMetadataInto,
   headersInto,
@@ -97,7 +98,12 @@ export function nativeToRow(raw: unknown, ctx: AdaptContext): RequestLogRow {
     received_at: receivedAtSeconds(ctx),
     request_time: requestTime,
     request_time_ms: requestTimeMs,
-    customer_key: customerKey(customer, companyId, userId),
+    customer_key: attributed(
+      customerKey(customer, companyId, userId),
+      ctx,
+      'customer',
+      'send customer, company_id or user_id',
+    ),
     company_id: companyId,
     user_id: userId,
     method,
