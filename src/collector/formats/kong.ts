@@ -4,7 +4,7 @@
  *
  * Log entry → row:
  *   event_id                 request.id, else content hash
- *   request_time             started_at (epoch milliseconds)
+ *   request_time             started_at (epoch milliseconds; seconds below 1e11)
  *   method                   request.method
  *   route                    request.uri, else request.url, without query string
  *   host                     request header host, else request.url's host

@@ -4,7 +4,7 @@
  * ```
  * {
  *   id?: string,                       // dedupe key; default: content hash
- *   timestamp: string | number,        // ISO-8601 with zone, or epoch milliseconds
+ *   timestamp: string | number,        // ISO-8601 with zone, or epoch ms (seconds below 1e11)
  *   customer?: string,                 // billed customer; default: company_id, else user_id
  *   company_id?: string | number,
  *   user_id?: string | number,

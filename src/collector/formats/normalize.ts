@@ -237,28 +237,55 @@ export interface TimestampOptions {
 }
 
 /**
+ * Numbers from 0 up to (not including) this are epoch seconds; from it on, epoch milliseconds.
+ * 1e11 as milliseconds is 1973-03-03, earlier than any accepted window reaches (INGEST_MAX_PAST_DAYS is
+ * at most 3650 days), and as seconds it is the year 5138, later than the 2106 that a ClickHouse DateTime
+ * holds. So no number has two readings that could both be accepted: a sender of Unix time (seconds, as
+ * Stripe and `date +%s` give it) is understood instead of refused with a date in January 1970.
+ */
+export const EPOCH_SECONDS_BELOW = 1e11;
+
+/** A number that parseTimestampMs reads as epoch seconds. */
+export function isEpochSeconds(value: unknown): value is number {
+  return typeof value === 'number' && value >= 0 && value < EPOCH_SECONDS_BELOW;
+}
+
+/** Past the last millisecond a DateTime holds: these magnitudes are what other units of now look like. */
+function unitHint(value: number): string {
+  if (value >= 1e14 && value < 1e17) return ' (this looks like epoch microseconds: send milliseconds)';
+  if (value >= 1e17 && value < 1e20) return ' (this looks like epoch nanoseconds: send milliseconds)';
+  return '';
+}
+
+/**
  * A point in time as epoch milliseconds: an ISO-8601 date-time with a zone (`Z` or `±hh:mm`;
- * fractions beyond milliseconds are truncated), or a number of epoch milliseconds. Nothing else:
- * no date-only strings, no epoch seconds, no numeric strings.
+ * fractions beyond milliseconds are truncated), or a number: epoch seconds below EPOCH_SECONDS_BELOW
+ * (fractions kept to the millisecond), else epoch milliseconds. Nothing else: no date-only strings, no
+ * numeric strings.
  */
 export function parseTimestampMs(value: unknown, field: string, options: TimestampOptions = {}): number {
   const zonelessIsUtc = options.zonelessIsUtc === true;
   let ms: number | undefined;
-  if (typeof value === 'number') ms = Number.isFinite(value) ? Math.floor(value) + 0 : undefined;
-  else if (typeof value === 'string') ms = isoToMs(value, zonelessIsUtc);
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) ms = undefined;
+    // Rounded to the microsecond first, so 1795262399.123 s is …123 ms whatever the binary fraction.
+    else if (isEpochSeconds(value)) ms = Math.floor(Math.round(value * 1e6) / 1000) + 0;
+    else ms = Math.floor(value) + 0;
+  } else if (typeof value === 'string') ms = isoToMs(value, zonelessIsUtc);
   if (ms === undefined) {
     invalid(
       field,
       value,
       zonelessIsUtc
-        ? 'must be an ISO-8601 date-time (UTC unless it names a zone) or epoch milliseconds'
-        : 'must be an ISO-8601 date-time with a time zone (e.g. 2026-11-21T12:06:20.048Z) or epoch milliseconds',
+        ? 'must be an ISO-8601 date-time (UTC unless it names a zone) or epoch milliseconds or seconds'
+        : 'must be an ISO-8601 date-time with a time zone (e.g. 2026-11-21T12:06:20.048Z) or epoch milliseconds or seconds',
     );
   }
   if (ms < MIN_TIME_MS || ms > MAX_TIME_MS) {
     reject(
       field,
-      `must be between 1970-01-01T00:00:00.000Z and 2106-02-07T06:28:15.999Z, got ${describeValue(value)}`,
+      `must be between 1970-01-01T00:00:00.000Z and 2106-02-07T06:28:15.999Z, got ${describeValue(value)}` +
+        (typeof value === 'number' ? unitHint(value) : ''),
     );
   }
   return ms;
@@ -278,7 +305,8 @@ export function parseRequestTime(
     reject(
       field,
       `must be from ${formatDuration(ctx.maxPastMs)} before to ${formatDuration(ctx.maxFutureMs)} after the time ` +
-        `the event was received (${isoText(earliest)} to ${isoText(latest)}), got ${isoText(ms)}`,
+        `the event was received (${isoText(earliest)} to ${isoText(latest)}), got ${isoText(ms)}` +
+        (isEpochSeconds(value) ? ` (${value} read as epoch seconds)` : ''),
     );
   }
   return ms;

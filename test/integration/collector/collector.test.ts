@@ -298,6 +298,21 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
     expect(ids).toEqual(['mixed-ok']);
   });
 
+  it('takes a timestamp in epoch seconds as seconds, not as a date in 1970', async () => {
+    const seconds = Math.floor(Date.now() / 1000) - 60;
+    const record = {
+      id: 'seconds-1',
+      timestamp: seconds,
+      company_id: 'co_s',
+      method: 'GET',
+      path: '/s',
+      status: 200,
+    };
+    expect((await send(svc, '/v1/logs', [record])).status).toBe(202);
+    const [row] = (await svc.rows()).filter((r) => r.event_id === 'seconds-1');
+    expect(row).toMatchObject({ request_time: seconds, request_time_ms: 0 });
+  });
+
   it('names NDJSON rejections by their line, also after a line that is not JSON', async () => {
     const line = (id: string) =>
       JSON.stringify({

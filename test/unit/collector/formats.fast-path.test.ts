@@ -240,7 +240,7 @@ describe('parseTimestampMs on the fast path and off it', () => {
     '2026-11-21T12:06:20Z\n',
   ])('%j is refused', (text) => {
     expect(() => parseTimestampMs(text, 't')).toThrow(
-      `t: must be an ISO-8601 date-time with a time zone (e.g. 2026-11-21T12:06:20.048Z) or epoch milliseconds, got ${JSON.stringify(text)}`,
+      `t: must be an ISO-8601 date-time with a time zone (e.g. 2026-11-21T12:06:20.048Z) or epoch milliseconds or seconds, got ${JSON.stringify(text)}`,
     );
   });
 
