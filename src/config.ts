@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { defaultWorkerCount } from './collector/batch-preparer.ts';
-import { isSensitiveHeader } from './collector/formats/normalize.ts';
+import { isSensitiveHeader } from './collector/formats/header-policy.ts';
 
 /**
  * The only place that reads process.env. Every variable is validated at once, so a bad deployment

@@ -1,5 +1,5 @@
 import { DomainError } from '../errors.ts';
-import { eventTooLargeReason } from './formats/normalize.ts';
+import { eventTooLargeReason } from './formats/per-event.ts';
 
 /** How a body is framed (the HTTP layer maps Content-Type to this). */
 export type BodyKind = 'json' | 'ndjson' | 'cloudevent' | 'cloudevents-batch';

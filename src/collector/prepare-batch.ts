@@ -1,6 +1,6 @@
 import { DomainError, type ErrorCode } from '../errors.ts';
 import { adapters } from './formats/index.ts';
-import { isEventTooLarge } from './formats/normalize.ts';
+import { isEventTooLarge } from './formats/per-event.ts';
 import { toTabSeparated } from './tab-separated.ts';
 import { parseEntries, type BatchShape, type BodyKind } from './parse-batch.ts';
 import type { EventRejection, SourceFormat } from './request-log.ts';

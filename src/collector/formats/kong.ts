@@ -22,25 +22,20 @@
 import { z } from 'zod';
 import type { AdaptContext, AdaptResult, RequestLogRow } from '../request-log.ts';
 import { contentEventId } from './event-id.ts';
+import { attributed } from './customer.ts';
+import { headerValue, exchangeHeaders } from './headers.ts';
+import { adaptEach } from './per-event.ts';
+import { checkShape, reject } from './rejection.ts';
+import { parseHost, parseMethod, parseTarget } from './request-target.ts';
 import {
-  adaptEach,
-  attributed,
-  checkShape,
-  headerValue,
-  exchangeHeaders,
   parseBytes,
-  parseHost,
   parseId,
   parseLatencyMs,
-  parseMethod,
-  parseRequestTime,
   parseStatus,
-  parseTarget,
   parseText,
-  reject,
-  timeColumns,
   type NumberOptions,
-} from './normalize.ts';
+} from './scalars.ts';
+import { parseRequestTime, timeColumns } from './time.ts';
 
 const optionalObject = z.looseObject({}, 'must be an object').nullish();
 

@@ -29,28 +29,14 @@
  */
 import type { AdaptContext, AdaptResult, RequestLogRow } from '../request-log.ts';
 import { contentEventId } from './event-id.ts';
-import {
-  adaptEach,
-  attributed,
-  customerKey,
-  flattenMetadataInto,
-  headersInto,
-  invalid,
-  isObject,
-  parseBytes,
-  parseHost,
-  parseId,
-  parseLatencyMs,
-  parseMethod,
-  parseRequestTime,
-  parseSampleWeight,
-  parseStatus,
-  parseTarget,
-  parseText,
-  receivedAtSeconds,
-  reject,
-  splitTime,
-} from './normalize.ts';
+import { attributed, customerKey } from './customer.ts';
+import { headersInto } from './headers.ts';
+import { flattenMetadataInto } from './metadata.ts';
+import { adaptEach } from './per-event.ts';
+import { invalid, isObject, reject } from './rejection.ts';
+import { parseHost, parseMethod, parseTarget } from './request-target.ts';
+import { parseBytes, parseId, parseLatencyMs, parseSampleWeight, parseStatus, parseText } from './scalars.ts';
+import { parseRequestTime, receivedAtSeconds, splitTime } from './time.ts';
 
 export function nativeToRow(raw: unknown, ctx: AdaptContext): RequestLogRow {
   // A plain check rather than a zod object schema: this runs once per event on the hottest path, and

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.ts';
 import { adapters } from '../../../src/collector/formats/index.ts';
-import { EPOCH_SECONDS_BELOW, parseTimestampMs } from '../../../src/collector/formats/normalize.ts';
+import { EPOCH_SECONDS_BELOW, parseTimestampMs } from '../../../src/collector/formats/time.ts';
 import { context, readWire } from './wire-fixtures.ts';
 
 const ctx = context('2026-11-21T12:00:00.000Z');

@@ -6,7 +6,7 @@ import {
   adaptMoesifUser,
   adaptMoesifUsers,
 } from '../../../src/collector/formats/moesif.ts';
-import { isEventTooLarge } from '../../../src/collector/formats/normalize.ts';
+import { isEventTooLarge } from '../../../src/collector/formats/per-event.ts';
 import type { SourceFormat } from '../../../src/collector/request-log.ts';
 import { context, moesifEventId, nestedObjects, readWire } from './wire-fixtures.ts';
 
