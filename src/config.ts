@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { defaultWorkerCount } from './collector/batch-preparer.ts';
+import { defaultWorkerCount } from './collector/body-to-rows-threads.ts';
 import { isSensitiveHeader } from './collector/formats/header-policy.ts';
 
 /**

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import cron from 'node-cron';
 import { pino, type Logger } from 'pino';
-import { inlinePreparer, WorkerPoolPreparer } from './collector/batch-preparer.ts';
+import { inlinePreparer, WorkerPoolPreparer } from './collector/body-to-rows-threads.ts';
 import { IngestService } from './collector/ingest-service.ts';
 import { MoesifRecordService } from './collector/moesif-records.ts';
 import { Shipper, type RowSink } from './collector/shipper.ts';

@@ -1,7 +1,7 @@
 import { DomainError, InvalidEventsError } from '../errors.ts';
-import type { BatchPreparer } from './batch-preparer.ts';
+import type { BatchPreparer } from './body-to-rows-threads.ts';
 import { toJsonEachRow } from './json-each-row.ts';
-import type { BatchShape, BodyKind } from './parse-batch.ts';
+import type { BatchShape, BodyKind } from './parse-body.ts';
 import type { SourceFormat } from './request-log.ts';
 
 /** Port: the durable queue in front of ClickHouse (the spool). Resolves once the bytes are durable. */
@@ -41,7 +41,7 @@ export interface IngestOutcome {
 }
 
 /**
- * The collector's use case: a request body in one wire format becomes canonical rows (prepare-batch.ts,
+ * The collector's use case: a request body in one wire format becomes canonical rows (body-to-rows.ts,
  * possibly on a worker thread), made durable in one append. Valid events are stored even when others in
  * the batch are bad; the bad ones come back as an InvalidEventsError naming each (index, field, reason),
  * thrown only after the good ones are durable.

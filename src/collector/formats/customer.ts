@@ -10,7 +10,7 @@ export function customerKey(explicit: string, companyId: string, userId: string)
 /**
  * The customer key, or with ctx.requireCustomer the rejection of an event that has none: `field` is
  * the one to send, `how` says how a sender of this format names a customer. Without the option an
- * empty key is stored, and counted as unattributed by the batch (prepare-batch.ts).
+ * empty key is stored, and counted as unattributed by the batch (body-to-rows.ts).
  */
 export function attributed(key: string, ctx: AdaptContext, field: string, how: string): string {
   if (key === '' && ctx.requireCustomer === true) {

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { IngestOutcome, IngestService } from '../../collector/ingest-service.ts';
-import { parseEntries, type BatchShape, type BodyKind } from '../../collector/parse-batch.ts';
+import { parseEntries, type BatchShape, type BodyKind } from '../../collector/parse-body.ts';
 import type { SourceFormat } from '../../collector/request-log.ts';
 import type { IngestKeyService } from '../../keys/ingest-keys.ts';
 import { requireIngestKey } from '../auth.ts';

@@ -3,7 +3,7 @@
 // be counted twice, so every index after it was one too high (good, good, bad answered index 3).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { prepareBatch, type PrepareInput } from '../../../src/collector/prepare-batch.ts';
+import { prepareBatch, type PrepareInput } from '../../../src/collector/body-to-rows.ts';
 
 const NOW = Date.parse('2026-11-21T12:00:00Z');
 

@@ -2,7 +2,7 @@
 // so: the batch now counts it (unattributed), and with REQUIRE_CUSTOMER it is refused instead, per
 // event, naming the field a sender of that format should fill; the other events are still stored.
 import { describe, expect, it } from 'vitest';
-import { prepareBatch, type PrepareInput } from '../../../src/collector/prepare-batch.ts';
+import { prepareBatch, type PrepareInput } from '../../../src/collector/body-to-rows.ts';
 import type { SourceFormat } from '../../../src/collector/request-log.ts';
 import { bodyOf, readWire } from './wire-fixtures.ts';
 

@@ -1,3 +1,6 @@
+// The ingest pipeline's first step: a request body's bytes become its events (one JSON document, or
+// NDJSON lines), each with its index. body-to-rows.ts checks and converts them; body-to-rows-threads.ts
+// says on which thread that runs.
 import { DomainError } from '../errors.ts';
 import { eventTooLargeReason } from './formats/per-event.ts';
 

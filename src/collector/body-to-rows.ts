@@ -2,13 +2,14 @@ import { DomainError, type ErrorCode } from '../errors.ts';
 import { adapters } from './formats/index.ts';
 import { isEventTooLarge } from './formats/per-event.ts';
 import { toTabSeparated } from './tab-separated.ts';
-import { parseEntries, type BatchShape, type BodyKind } from './parse-batch.ts';
+import { parseEntries, type BatchShape, type BodyKind } from './parse-body.ts';
 import type { EventRejection, SourceFormat } from './request-log.ts';
 
 /**
- * Everything between the bytes of a request body and the bytes the spool stores: parse, check each
- * event, map it to the canonical row, serialise to TabSeparated (the request_logs spool's format). Pure and self-contained (plain data in,
- * plain data out), so it runs the same inline or in a worker thread.
+ * Everything between the bytes of a request body and the bytes the spool stores: parse (parse-body.ts),
+ * check each event, map it to the canonical row, serialise to TabSeparated (the request_logs spool's
+ * format). Pure and self-contained (plain data in, plain data out), so it runs the same inline or in a
+ * worker thread (body-to-rows-threads.ts).
  */
 export interface PrepareInput {
   format: SourceFormat;
