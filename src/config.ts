@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { defaultWorkerCount } from './collector/batch-preparer.ts';
-import { isSensitiveHeader } from './collector/formats/normalize.ts';
+import { defaultWorkerCount } from './collector/body-to-rows-threads.ts';
+import { isSensitiveHeader } from './collector/formats/header-policy.ts';
 
 /**
  * The only place that reads process.env. Every variable is validated at once, so a bad deployment
@@ -72,6 +72,11 @@ const envSchema = z.object({
         });
       return new Set(names) as ReadonlySet<string>;
     }),
+  /**
+   * Refuse (400 for that event, naming the field) an event that names no customer. Off: it is stored,
+   * billed by no meter, and counted (`unattributed` in the answer, billing_meter_events_unattributed_total).
+   */
+  REQUIRE_CUSTOMER: booleanString.default(false),
   /** How often spooled events are shipped to ClickHouse. */
   FLUSH_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
   /** Worker threads that parse and check large batches; 0 keeps all of it on the event loop. */
@@ -147,6 +152,8 @@ export type Config = {
     maxFutureMs: number;
   };
   headerAllowList: ReadonlySet<string>;
+  /** REQUIRE_CUSTOMER: an event without a customer is rejected instead of stored unattributed. */
+  requireCustomer: boolean;
   ingestWorkers: number;
   meters: { dir: string; schedule: string; latenessHours: number };
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
@@ -209,6 +216,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxFutureMs: e.INGEST_MAX_FUTURE_SECONDS * 1000,
     },
     headerAllowList: e.HEADER_ALLOW_LIST,
+    requireCustomer: e.REQUIRE_CUSTOMER,
     ingestWorkers: e.INGEST_WORKERS,
     meters: { dir: resolve(e.METERS_DIR), schedule: e.METER_SCHEDULE, latenessHours: e.LATENESS_HOURS },
     logLevel: e.LOG_LEVEL,

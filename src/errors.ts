@@ -36,19 +36,23 @@ export class DomainError extends Error {
   }
 }
 
-/** Some or all events of a batch were rejected; `accepted` of them were stored anyway. */
+/**
+ * Some or all events of a batch were rejected; `accepted` of them were stored anyway, `unattributed`
+ * of those without a customer (stored, never billed).
+ */
 export class InvalidEventsError extends DomainError {
   constructor(
     readonly accepted: number,
     readonly rejected: EventRejection[],
     readonly tooLarge: boolean,
+    readonly unattributed = 0,
   ) {
     super(
       tooLarge ? 'payload_too_large' : 'invalid_events',
       accepted > 0
         ? `${rejected.length} event(s) rejected; the other ${accepted} were accepted and stored, do not resend them`
         : `all ${rejected.length} event(s) rejected`,
-      { accepted, rejected },
+      { accepted, unattributed, rejected },
     );
   }
 }

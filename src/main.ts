@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import cron from 'node-cron';
 import type { Logger } from 'pino';
-import { inlinePreparer, WorkerPoolPreparer } from './collector/batch-preparer.ts';
+import { inlinePreparer, WorkerPoolPreparer } from './collector/body-to-rows-threads.ts';
 import { IngestService } from './collector/ingest-service.ts';
 import { MoesifRecordService } from './collector/moesif-records.ts';
 import { REQUEST_LOG_COLUMNS } from './collector/request-log.ts';
@@ -121,6 +121,7 @@ export async function startService(
     preparer,
     limits: config.limits,
     headerAllowList: config.headerAllowList,
+    requireCustomer: config.requireCustomer,
     metrics: metrics.ingest,
   });
   const moesifRecords = new MoesifRecordService(ingest, config.limits, config.headerAllowList);

@@ -1,7 +1,7 @@
 import { InvalidEventsError } from '../errors.ts';
 import { adaptMoesifActions, adaptMoesifCompanies, adaptMoesifUsers } from './formats/moesif.ts';
 import type { IngestLimits, IngestService } from './ingest-service.ts';
-import type { BatchEntry } from './parse-batch.ts';
+import type { BatchEntry } from './parse-body.ts';
 import type { AdaptContext, EventRejection } from './request-log.ts';
 
 export type MoesifRecordKind = 'companies' | 'users' | 'actions';

@@ -59,6 +59,11 @@ export interface AdaptContext {
   maxFutureMs: number;
   /** Largest serialized event, in bytes. */
   maxEventBytes: number;
+  /**
+   * REQUIRE_CUSTOMER: refuse an event that names no customer (its field named), instead of storing a
+   * row with customer_key '' that no meter bills. Unset: such events are stored and counted.
+   */
+  requireCustomer?: boolean;
 }
 
 export const REQUEST_LOG_COLUMNS = [

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { createGunzip, createInflate, type Gunzip, type Inflate } from 'node:zlib';
-import type { BodyKind } from '../collector/parse-batch.ts';
+import type { BodyKind } from '../collector/parse-body.ts';
 import { DomainError } from '../errors.ts';
 
 /**

@@ -17,6 +17,12 @@ export function createMetrics() {
     labelNames: ['format'],
     registers: [registry],
   });
+  const unattributed = new Counter({
+    name: 'billing_meter_events_unattributed_total',
+    help: 'Events accepted (durable) without a customer, by source format: stored, but no meter bills them',
+    labelNames: ['format'],
+    registers: [registry],
+  });
   const spoolBytes = new Gauge({
     name: 'billing_meter_spool_bytes',
     help: 'Bytes in the local spool not yet in ClickHouse',
@@ -66,6 +72,7 @@ export function createMetrics() {
   const ingest: IngestMetrics = {
     accepted: (format, n) => accepted.inc({ format }, n),
     rejected: (format, n) => rejected.inc({ format }, n),
+    unattributed: (format, n) => unattributed.inc({ format }, n),
   };
   return {
     registry,

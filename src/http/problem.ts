@@ -88,6 +88,7 @@ function toProblem(err: unknown, ctx: Context): Problem {
     if (status < 500 || err instanceof SpoolFullError) body.detail = err.message;
     if (err instanceof InvalidEventsError) {
       body.accepted = err.accepted;
+      body.unattributed = err.unattributed;
       body.rejected = err.rejected;
     } else if (status < 500) {
       Object.assign(body, err.details);

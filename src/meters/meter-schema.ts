@@ -45,7 +45,7 @@ export const NUMERIC_VALUE_COLUMNS = ['latency_ms', 'request_bytes', 'response_b
 export type TextColumn = (typeof TEXT_COLUMNS)[number];
 export type IntegerColumn = (typeof INTEGER_COLUMNS)[number];
 
-/** Prefixes of the keys stored in meta_keys (see collector/formats/normalize.ts). */
+/** Prefixes of the keys stored in meta_keys (see collector/formats/metadata.ts and headers.ts). */
 export const META_PREFIXES = ['metadata.', 'header.', 'response_header.'] as const;
 
 export type FieldRef =

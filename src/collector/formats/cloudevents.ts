@@ -19,26 +19,20 @@
  */
 import { z } from 'zod';
 import type { AdaptContext, AdaptResult, RequestLogRow } from '../request-log.ts';
+import { flattenMetadata } from './metadata.ts';
+import { adaptEach } from './per-event.ts';
+import { checkShape, invalid, isObject } from './rejection.ts';
+import { parseHost, parseMethod, parseTarget, type RequestTarget } from './request-target.ts';
 import {
-  adaptEach,
-  checkShape,
-  flattenMetadata,
-  invalid,
-  isObject,
   parseBytes,
-  parseHost,
   parseId,
   parseLatencyMs,
-  parseMethod,
-  parseRequestTime,
   parseStatus,
-  parseTarget,
   parseText,
   requireId,
-  timeColumns,
   type NumberOptions,
-  type RequestTarget,
-} from './normalize.ts';
+} from './scalars.ts';
+import { parseRequestTime, timeColumns } from './time.ts';
 
 const requiredString = (what: string) =>
   z.string(`must be a non-empty string (${what})`).min(1, `must be a non-empty string (${what})`);

@@ -29,15 +29,7 @@ export {
   type MoesifCompany,
   type MoesifUser,
 } from './moesif.ts';
-export {
-  DEFAULT_INGEST_LIMITS,
-  LIMITS,
-  NEVER_STORED_HEADERS,
-  SENSITIVE_HEADER_PATTERN,
-  isEventTooLarge,
-  isSensitiveHeader,
-  jsonByteLength,
-  type BatchResult,
-  type ItemResult,
-} from './normalize.ts';
+export { NEVER_STORED_HEADERS, SENSITIVE_HEADER_PATTERN, isSensitiveHeader } from './header-policy.ts';
+export { DEFAULT_INGEST_LIMITS, LIMITS } from './limits.ts';
+export { isEventTooLarge, jsonByteLength, type BatchResult, type ItemResult } from './per-event.ts';
 export { contentEventId } from './event-id.ts';

@@ -4,7 +4,7 @@
  *
  * Log entry → row:
  *   event_id                 request.id, else content hash
- *   request_time             started_at (epoch milliseconds)
+ *   request_time             started_at (epoch milliseconds; seconds below 1e11)
  *   method                   request.method
  *   route                    request.uri, else request.url, without query string
  *   host                     request header host, else request.url's host
@@ -22,24 +22,20 @@
 import { z } from 'zod';
 import type { AdaptContext, AdaptResult, RequestLogRow } from '../request-log.ts';
 import { contentEventId } from './event-id.ts';
+import { attributed } from './customer.ts';
+import { headerValue, exchangeHeaders } from './headers.ts';
+import { adaptEach } from './per-event.ts';
+import { checkShape, reject } from './rejection.ts';
+import { parseHost, parseMethod, parseTarget } from './request-target.ts';
 import {
-  adaptEach,
-  checkShape,
-  headerValue,
-  exchangeHeaders,
   parseBytes,
-  parseHost,
   parseId,
   parseLatencyMs,
-  parseMethod,
-  parseRequestTime,
   parseStatus,
-  parseTarget,
   parseText,
-  reject,
-  timeColumns,
   type NumberOptions,
-} from './normalize.ts';
+} from './scalars.ts';
+import { parseRequestTime, timeColumns } from './time.ts';
 
 const optionalObject = z.looseObject({}, 'must be an object').nullish();
 
@@ -99,7 +95,12 @@ export function kongEntryToRow(raw: unknown, ctx: AdaptContext): RequestLogRow {
     event_id: eventId,
     app: ctx.app,
     ...timeColumns(ctx, timeMs),
-    customer_key: customer,
+    customer_key: attributed(
+      customer,
+      ctx,
+      'consumer',
+      'Kong logs a consumer (custom_id, username or id) only on a route with an authentication plugin',
+    ),
     company_id: customer,
     user_id: parseId(entry.authenticated_entity?.id, 'authenticated_entity.id'),
     method,

@@ -26,36 +26,24 @@ import { Buffer } from 'node:buffer';
 import { z } from 'zod';
 import type { AdaptContext, AdaptResult, RequestLogRow } from '../request-log.ts';
 import { contentEventId } from './event-id.ts';
+import { attributed, customerKey } from './customer.ts';
+import { headerValue, exchangeHeaders } from './headers.ts';
+import { LIMITS } from './limits.ts';
+import { flattenMetadata } from './metadata.ts';
 import {
   adaptEach,
   adaptItems,
   adaptOne,
-  checkShape,
-  customerKey,
-  flattenMetadata,
-  headerValue,
-  exchangeHeaders,
-  isObject,
   jsonByteLength,
-  LIMITS,
-  parseHost,
-  parseId,
-  parseMethod,
-  parseRequestTime,
-  parseSampleWeight,
-  parseStatus,
-  parseTarget,
-  parseText,
-  parseTimestampMs,
-  reject,
-  requireId,
-  timeColumns,
   type BatchResult,
   type ItemResult,
-  type TimestampOptions,
-} from './normalize.ts';
+} from './per-event.ts';
+import { checkShape, isObject, reject } from './rejection.ts';
+import { parseHost, parseMethod, parseTarget } from './request-target.ts';
+import { parseId, parseSampleWeight, parseStatus, parseText, requireId } from './scalars.ts';
+import { parseRequestTime, parseTimestampMs, timeColumns, type TimestampOptions } from './time.ts';
 
-export type { BatchResult, ItemResult } from './normalize.ts';
+export type { BatchResult, ItemResult } from './per-event.ts';
 
 const TRANSACTION_ID_HEADER = 'x-moesif-transaction-id';
 const MOESIF_TIME: TimestampOptions = { zonelessIsUtc: true };
@@ -119,7 +107,12 @@ export function moesifEventToRow(raw: unknown, ctx: AdaptContext): RequestLogRow
             .slice(0, 32)}`,
     app: ctx.app,
     ...timeColumns(ctx, requestMs),
-    customer_key: customerKey('', companyId, userId),
+    customer_key: attributed(
+      customerKey('', companyId, userId),
+      ctx,
+      'company_id',
+      'send company_id or user_id (identifyCompany or identifyUser in the Moesif SDKs)',
+    ),
     company_id: companyId,
     user_id: userId,
     method,

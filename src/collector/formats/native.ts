@@ -4,7 +4,7 @@
  * ```
  * {
  *   id?: string,                       // dedupe key; default: content hash
- *   timestamp: string | number,        // ISO-8601 with zone, or epoch milliseconds
+ *   timestamp: string | number,        // ISO-8601 with zone, or epoch ms (seconds below 1e11)
  *   customer?: string,                 // billed customer; default: company_id, else user_id
  *   company_id?: string | number,
  *   user_id?: string | number,
@@ -29,27 +29,14 @@
  */
 import type { AdaptContext, AdaptResult, RequestLogRow } from '../request-log.ts';
 import { contentEventId } from './event-id.ts';
-import {
-  adaptEach,
-  customerKey,
-  flattenMetadataInto,
-  headersInto,
-  invalid,
-  isObject,
-  parseBytes,
-  parseHost,
-  parseId,
-  parseLatencyMs,
-  parseMethod,
-  parseRequestTime,
-  parseSampleWeight,
-  parseStatus,
-  parseTarget,
-  parseText,
-  receivedAtSeconds,
-  reject,
-  splitTime,
-} from './normalize.ts';
+import { attributed, customerKey } from './customer.ts';
+import { headersInto } from './headers.ts';
+import { flattenMetadataInto } from './metadata.ts';
+import { adaptEach } from './per-event.ts';
+import { invalid, isObject, reject } from './rejection.ts';
+import { parseHost, parseMethod, parseTarget } from './request-target.ts';
+import { parseBytes, parseId, parseLatencyMs, parseSampleWeight, parseStatus, parseText } from './scalars.ts';
+import { parseRequestTime, receivedAtSeconds, splitTime } from './time.ts';
 
 export function nativeToRow(raw: unknown, ctx: AdaptContext): RequestLogRow {
   // A plain check rather than a zod object schema: this runs once per event on the hottest path, and
@@ -97,7 +84,12 @@ export function nativeToRow(raw: unknown, ctx: AdaptContext): RequestLogRow {
     received_at: receivedAtSeconds(ctx),
     request_time: requestTime,
     request_time_ms: requestTimeMs,
-    customer_key: customerKey(customer, companyId, userId),
+    customer_key: attributed(
+      customerKey(customer, companyId, userId),
+      ctx,
+      'customer',
+      'send customer, company_id or user_id',
+    ),
     company_id: companyId,
     user_id: userId,
     method,

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { DomainError } from '../../errors.ts';
 import type { IngestKeyRecord, IngestKeyService } from '../../keys/ingest-keys.ts';
 import { requireAdminKey } from '../auth.ts';
-import { parseJson } from '../../collector/parse-batch.ts';
+import { parseJson } from '../../collector/parse-body.ts';
 import { readBody } from '../body.ts';
 
 export interface AdminRouteDeps {

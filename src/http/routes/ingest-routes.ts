@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { IngestService } from '../../collector/ingest-service.ts';
-import { parseEntries, type BatchShape, type BodyKind } from '../../collector/parse-batch.ts';
+import type { IngestOutcome, IngestService } from '../../collector/ingest-service.ts';
+import { parseEntries, type BatchShape, type BodyKind } from '../../collector/parse-body.ts';
 import type { SourceFormat } from '../../collector/request-log.ts';
 import type { IngestKeyService } from '../../keys/ingest-keys.ts';
 import { requireIngestKey } from '../auth.ts';
@@ -19,6 +19,14 @@ export interface IngestRouteDeps {
 export const MOESIF_CONFIG_ETAG = 'billing-meter-config-v1';
 
 /**
+ * On every accepted ingest request: how many of its events name no customer (stored, never billed).
+ * A header because two of the formats' answers are not ours to extend: OpenMeter's 204 has no body,
+ * and Moesif's 201 `{}` is what a dozen Moesif SDKs and plugins expect (we test one of them). Our own
+ * answers (native, and Kong's, whose plugin never reads the body) also carry it as `unattributed`.
+ */
+export const UNATTRIBUTED_HEADER = 'x-billing-meter-unattributed';
+
+/**
  * Every ingest endpoint: the native one, and the Moesif, CloudEvents/OpenMeter and Kong compatible
  * ones, so existing SDKs and gateways work unchanged once pointed here.
  */
@@ -31,18 +39,19 @@ export function ingestRoutes(deps: IngestRouteDeps): Router {
       format: SourceFormat,
       kinds: readonly BodyKind[],
       shape: BatchShape,
-      respond: (ctx: Context, accepted: number) => void,
+      respond: (ctx: Context, outcome: IngestOutcome) => void,
     ) =>
     async (ctx: Context) => {
       const kind = bodyKind(ctx.get('content-type'), kinds);
       const body = await readBody(ctx.req, deps.limits.maxBodyBytes);
-      const { accepted } = await deps.ingest.ingestBody(format, kind, shape, body, ctx.state.app as string);
-      respond(ctx, accepted);
+      const outcome = await deps.ingest.ingestBody(format, kind, shape, body, ctx.state.app as string);
+      ctx.set(UNATTRIBUTED_HEADER, String(outcome.unattributed));
+      respond(ctx, outcome);
     };
 
-  const accepted202 = (ctx: Context, accepted: number) => {
+  const accepted202 = (ctx: Context, { accepted, unattributed }: IngestOutcome) => {
     ctx.status = 202;
-    ctx.body = { accepted };
+    ctx.body = { accepted, unattributed };
   };
   const moesifAccepted = (ctx: Context) => {
     ctx.status = 201;

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import { parseJson } from '../../collector/parse-batch.ts';
+import { parseJson } from '../../collector/parse-body.ts';
 import { DomainError } from '../../errors.ts';
 import { HOUR_MS, type MeterVersionRecord } from '../../meters/evaluation.ts';
 import type { MeterDefinition } from '../../meters/meter-schema.ts';

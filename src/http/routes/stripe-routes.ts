@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import { parseJson } from '../../collector/parse-batch.ts';
+import { parseJson } from '../../collector/parse-body.ts';
 import type { BillingStatusService } from '../../billing/stripe/billing-status.ts';
 import type { CustomerMappingService, MappingView } from '../../billing/stripe/customer-directory.ts';
 import { MAX_WEBHOOK_BODY_BYTES, type StripeWebhookService } from '../../billing/stripe/webhooks.ts';

@@ -1,19 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINES } from '../../support/clickhouse.ts';
+import { readWire } from '../../fixtures/wire/wire-capture.ts';
 import { moesifEventId } from '../../support/moesif-event-id.ts';
 import { startTestService, type TestService } from '../../support/service.ts';
-
-interface Capture {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: unknown;
-}
-
-const wire = (name: string): Capture[] =>
-  JSON.parse(readFileSync(new URL(`../../../../shared/wire/${name}`, import.meta.url), 'utf8')) as Capture[];
 
 /** Replays a request the way its client sent it (gzip where it used gzip), with our ingest key. */
 async function send(
@@ -50,6 +40,32 @@ async function send(
 
 const iso = (msAgo = 0) => new Date(Date.now() - msAgo).toISOString();
 
+/** The captured Moesif event, now, without company_id and user_id. */
+function anonymousMoesifEvent(transactionId: string): object {
+  const capture = readWire('moesif-nodejs-3.11-batched.json').find((c) => c.path === '/v1/events/batch')!;
+  const [event] = structuredClone(capture.body) as Record<string, unknown>[];
+  const { company_id: _company, user_id: _user, ...anonymous } = event!;
+  return {
+    ...anonymous,
+    transaction_id: transactionId,
+    request: { ...(event!.request as object), time: iso(13) },
+    response: { ...(event!.response as object), time: iso(0) },
+  };
+}
+
+/** The captured Kong entry, now, for a route without authentication (so without a consumer). */
+function anonymousKongEntry(requestId: string): object {
+  const { consumer: _consumer, ...entry } = readWire<Record<string, unknown>>('kong-http-log-3.8.json');
+  return { ...entry, started_at: Date.now(), request: { ...(entry.request as object), id: requestId } };
+}
+
+/** The value of a counter with these labels in a Prometheus text exposition (0 when never incremented). */
+async function counter(svc: TestService, name: string, labels: string): Promise<number> {
+  const text = await (await fetch(`${svc.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
 describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
   let svc: TestService;
   beforeAll(async () => {
@@ -60,7 +76,7 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
   });
 
   it('stores a Moesif SDK batch (gzip) as the exact canonical row, without bodies or credentials', async () => {
-    const capture = wire('moesif-nodejs-3.11-batched.json').find((c) => c.path === '/v1/events/batch')!;
+    const capture = readWire('moesif-nodejs-3.11-batched.json').find((c) => c.path === '/v1/events/batch')!;
     const events = structuredClone(capture.body) as {
       request: { time: string };
       response: { time: string };
@@ -118,7 +134,7 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
     });
     expect(await rules.json()).toEqual([]);
 
-    const captures = wire('moesif-nodejs-3.11-unbatched.json');
+    const captures = readWire('moesif-nodejs-3.11-unbatched.json');
     for (const path of ['/v1/users', '/v1/companies', '/v1/actions']) {
       const c = captures.find((x) => x.path === path)!;
       const body = structuredClone(c.body) as { request?: { time: string } };
@@ -156,7 +172,7 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
   });
 
   it('stores CloudEvents (OpenMeter SDK) with the subject as the customer, answering 204', async () => {
-    const capture = wire('openmeter-sdk-batch.json')[0]!;
+    const capture = readWire('openmeter-sdk-batch.json')[0]!;
     const events = structuredClone(capture.body) as { time: string; id: string }[];
     events[0]!.time = iso();
     const res = await send(svc, '/api/v1/events', events, {
@@ -175,12 +191,10 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
   });
 
   it('stores Kong http-log payloads, one object or an array, with the consumer as the customer', async () => {
-    const [kong] = JSON.parse(
-      `[${readFileSync(new URL('../../../../shared/wire/kong-http-log-3.8.json', import.meta.url), 'utf8')}]`,
-    ) as Record<string, unknown>[];
+    const kong = readWire<Record<string, unknown>>('kong-http-log-3.8.json');
     const now = Date.now();
-    const one = { ...kong!, started_at: now };
-    const two = { ...kong!, started_at: now, request: { ...(kong!.request as object), id: 'kong-second' } };
+    const one = { ...kong, started_at: now };
+    const two = { ...kong, started_at: now, request: { ...(kong.request as object), id: 'kong-second' } };
     expect((await send(svc, '/v1/ingest/kong', one)).status).toBe(202);
     expect((await send(svc, '/v1/ingest/kong', [two])).status).toBe(202);
     const rows = (await svc.rows()).filter((r) => r.source_format === 'kong');
@@ -207,7 +221,10 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
       latency_ms: 12.4,
       metadata: { plan: 'pro', nested: { tier: 2 } },
     }));
-    expect((await send(svc, '/v1/logs', records.slice(0, 25))).body).toEqual({ accepted: 25 });
+    expect((await send(svc, '/v1/logs', records.slice(0, 25))).body).toEqual({
+      accepted: 25,
+      unattributed: 0,
+    });
     const ndjson = records
       .slice(25)
       .map((r) => JSON.stringify(r))
@@ -279,6 +296,43 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
     for (const r of rejected) expect(r.reason.length).toBeGreaterThan(5);
     const ids = (await svc.rows()).filter((r) => r.customer_key === 'co_mixed').map((r) => r.event_id);
     expect(ids).toEqual(['mixed-ok']);
+  });
+
+  it('takes a timestamp in epoch seconds as seconds, not as a date in 1970', async () => {
+    const seconds = Math.floor(Date.now() / 1000) - 60;
+    const record = {
+      id: 'seconds-1',
+      timestamp: seconds,
+      company_id: 'co_s',
+      method: 'GET',
+      path: '/s',
+      status: 200,
+    };
+    expect((await send(svc, '/v1/logs', [record])).status).toBe(202);
+    const [row] = (await svc.rows()).filter((r) => r.event_id === 'seconds-1');
+    expect(row).toMatchObject({ request_time: seconds, request_time_ms: 0 });
+  });
+
+  it('names NDJSON rejections by their line, also after a line that is not JSON', async () => {
+    const line = (id: string) =>
+      JSON.stringify({
+        id,
+        timestamp: iso(),
+        company_id: 'co_ndjson',
+        method: 'GET',
+        path: '/a',
+        status: 200,
+      });
+    const ndjson = (lines: string[]) =>
+      send(svc, '/v1/logs', undefined, { raw: lines.join('\n'), contentType: 'application/x-ndjson' });
+    const first = await ndjson([line('nd-1'), line('nd-2'), 'not json']);
+    expect(first.status).toBe(400);
+    expect(first.body).toMatchObject({ accepted: 2, rejected: [{ index: 2, field: '' }] });
+    const second = await ndjson(['not json', '{"id":', line('nd-3')]);
+    expect(second.body).toMatchObject({ accepted: 1 });
+    expect((second.body!.rejected as { index: number }[]).map((r) => r.index)).toEqual([0, 1]);
+    const ids = (await svc.rows()).filter((r) => r.customer_key === 'co_ndjson').map((r) => r.event_id);
+    expect(ids).toEqual(['nd-1', 'nd-2', 'nd-3']);
   });
 
   it('answers 400 for malformed JSON or gzip, 415 for a wrong type or encoding, 413 over the limits', async () => {
@@ -388,6 +442,70 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
     expect(row.meta_values[row.meta_keys.indexOf('metadata.big')]).toBe('1.2345678901234568e+29');
   });
 
+  it('counts events without a customer: unattributed in the answer, a header and a metric', async () => {
+    const metric = 'billing_meter_events_unattributed_total';
+    const before = {
+      native: await counter(svc, metric, 'format="native"'),
+      moesif: await counter(svc, metric, 'format="moesif"'),
+      kong: await counter(svc, metric, 'format="kong"'),
+    };
+    const record = { timestamp: iso(), method: 'GET', path: '/anonymous', status: 200 };
+    const native = await send(svc, '/v1/logs', [
+      { ...record, id: 'anon-named', company_id: 'co_named' },
+      { ...record, id: 'anon-1' },
+      { ...record, id: 'anon-2' },
+    ]);
+    expect(native.status).toBe(202);
+    expect(native.body).toEqual({ accepted: 3, unattributed: 2 });
+    expect(native.headers.get('x-billing-meter-unattributed')).toBe('2');
+
+    // Moesif's answer stays the {} its SDKs expect; the count is in the header.
+    const moesif = await send(svc, '/v1/events/batch', [anonymousMoesifEvent('anon-tx-1')]);
+    expect(moesif.status).toBe(201);
+    expect(moesif.body).toEqual({});
+    expect(moesif.headers.get('x-billing-meter-unattributed')).toBe('1');
+
+    const kong = await send(svc, '/v1/ingest/kong', anonymousKongEntry('anon-kong-1'));
+    expect(kong.status).toBe(202);
+    expect(kong.body).toEqual({ accepted: 1, unattributed: 1 });
+    expect(kong.headers.get('x-billing-meter-unattributed')).toBe('1');
+
+    const cloudevent = await send(
+      svc,
+      '/api/v1/events',
+      { specversion: '1.0', id: 'anon-ce', source: 's', type: 't', subject: 'co_ce', data: {} },
+      { contentType: 'application/cloudevents+json' },
+    );
+    expect(cloudevent.status).toBe(204);
+    expect(cloudevent.headers.get('x-billing-meter-unattributed')).toBe('0');
+
+    // A partly rejected batch says it too.
+    const mixed = await send(svc, '/v1/logs', [
+      { ...record, id: 'anon-3' },
+      { ...record, status: 0 },
+    ]);
+    expect(mixed.status).toBe(400);
+    expect(mixed.body).toMatchObject({
+      accepted: 1,
+      unattributed: 1,
+      rejected: [{ index: 1, field: 'status' }],
+    });
+
+    expect(await counter(svc, metric, 'format="native"')).toBe(before.native + 3);
+    expect(await counter(svc, metric, 'format="moesif"')).toBe(before.moesif + 1);
+    expect(await counter(svc, metric, 'format="kong"')).toBe(before.kong + 1);
+    // Stored, with no customer: a real log that no meter bills.
+    const stored = (await svc.rows()).filter((r) =>
+      ['anon-1', 'anon-2', 'anon-3', 'anon-kong-1'].includes(r.event_id),
+    );
+    expect(stored.map((r) => [r.event_id, r.customer_key])).toEqual([
+      ['anon-1', ''],
+      ['anon-2', ''],
+      ['anon-3', ''],
+      ['anon-kong-1', ''],
+    ]);
+  });
+
   it('reports health, readiness and metrics', async () => {
     expect((await fetch(`${svc.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${svc.url}/readyz`);
@@ -415,5 +533,41 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
     const { logs } = (await res.json()) as { logs: { customer_key: string }[] };
     expect(logs).toHaveLength(2);
     expect(logs.every((l) => l.customer_key === 'co_native')).toBe(true);
+  });
+});
+
+describe.each(ENGINES)('collector with REQUIRE_CUSTOMER=true on %s ClickHouse', (engine) => {
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService(engine, { REQUIRE_CUSTOMER: 'true' });
+  });
+  afterAll(async () => {
+    await svc?.stop();
+  });
+
+  it('refuses each event without a customer with a 400 naming the field, and stores the others', async () => {
+    const record = { timestamp: iso(), method: 'GET', path: '/required', status: 200 };
+    const native = await send(svc, '/v1/logs', [
+      { ...record, id: 'req-anon' },
+      { ...record, id: 'req-named', user_id: 'u_required' },
+    ]);
+    expect(native.status).toBe(400);
+    expect(native.headers.get('content-type')).toContain('application/problem+json');
+    expect(native.body).toMatchObject({
+      accepted: 1,
+      unattributed: 0,
+      rejected: [{ index: 0, field: 'customer', reason: expect.stringContaining('REQUIRE_CUSTOMER') }],
+    });
+
+    const moesif = await send(svc, '/v1/events', anonymousMoesifEvent('req-tx'));
+    expect(moesif.status).toBe(400);
+    expect(moesif.body).toMatchObject({ accepted: 0, rejected: [{ index: 0, field: 'company_id' }] });
+
+    const kong = await send(svc, '/v1/ingest/kong', [anonymousKongEntry('req-kong')]);
+    expect(kong.status).toBe(400);
+    expect(kong.body).toMatchObject({ accepted: 0, rejected: [{ index: 0, field: 'consumer' }] });
+
+    const rows = (await svc.rows()).filter((r) => r.route === '/required' || r.source_format !== 'native');
+    expect(rows.map((r) => [r.event_id, r.customer_key])).toEqual([['req-named', 'u_required']]);
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { inlinePreparer, WorkerPoolPreparer } from '../../../src/collector/batch-preparer.ts';
-import type { PrepareInput } from '../../../src/collector/prepare-batch.ts';
+import { inlinePreparer, WorkerPoolPreparer } from '../../../src/collector/body-to-rows-threads.ts';
+import type { PrepareInput } from '../../../src/collector/body-to-rows.ts';
 
 const now = Date.parse('2026-11-21T12:00:00Z');
 const input = (events: unknown[]): PrepareInput => ({

@@ -6,7 +6,7 @@ import {
   adaptMoesifUser,
   adaptMoesifUsers,
 } from '../../../src/collector/formats/moesif.ts';
-import { isEventTooLarge } from '../../../src/collector/formats/normalize.ts';
+import { isEventTooLarge } from '../../../src/collector/formats/per-event.ts';
 import type { SourceFormat } from '../../../src/collector/request-log.ts';
 import { context, moesifEventId, nestedObjects, readWire } from './wire-fixtures.ts';
 
@@ -34,7 +34,7 @@ const kong: Record<string, unknown> = {
 const kongRequest = kong.request as Record<string, unknown>;
 
 const TIME_EXPECTATION =
-  'must be an ISO-8601 date-time with a time zone (e.g. 2026-11-21T12:06:20.048Z) or epoch milliseconds';
+  'must be an ISO-8601 date-time with a time zone (e.g. 2026-11-21T12:06:20.048Z) or epoch milliseconds or seconds';
 const STATUS = 'must be an integer from 100 to 599';
 
 interface Case {
@@ -74,14 +74,29 @@ const cases: Case[] = [
     reason: 'must be from 35 days before to 5 minutes after the time the event was received (2026-10-17T12:00:00.000Z to 2026-11-21T12:05:00.000Z), got 2026-11-21T12:05:00.001Z',
   },
   {
-    name: 'timestamp in seconds, not milliseconds',
+    // Read as seconds (it once was read as milliseconds: 1970-01-21), and then too old: say how it was read.
+    name: 'timestamp in epoch seconds, a year old',
     format: 'kong',
-    event: { ...kong, started_at: 1795262399 },
+    event: { ...kong, started_at: 1763726400 },
     field: 'started_at',
-    reason: 'must be from 35 days before to 5 minutes after the time the event was received (2026-10-17T12:00:00.000Z to 2026-11-21T12:05:00.000Z), got 1970-01-21T18:41:02.399Z',
+    reason: 'must be from 35 days before to 5 minutes after the time the event was received (2026-10-17T12:00:00.000Z to 2026-11-21T12:05:00.000Z), got 2025-11-21T12:00:00.000Z (1763726400 read as epoch seconds)',
   },
-  { name: 'moesif request.time missing', format: 'moesif', event: { ...moesif, request: { ...moesif.request, time: undefined } }, field: 'request.time', reason: 'is required and must be an ISO-8601 date-time (UTC unless it names a zone) or epoch milliseconds' },
-  { name: 'moesif response.time garbage', format: 'moesif', event: { ...moesif, response: { ...moesif.response, time: 'soon' } }, field: 'response.time', reason: 'must be an ISO-8601 date-time (UTC unless it names a zone) or epoch milliseconds, got "soon"' },
+  {
+    name: 'timestamp in epoch microseconds',
+    format: 'native',
+    event: { ...native, timestamp: 1795262399000000 },
+    field: 'timestamp',
+    reason: 'must be between 1970-01-01T00:00:00.000Z and 2106-02-07T06:28:15.999Z, got 1795262399000000 (this looks like epoch microseconds: send milliseconds)',
+  },
+  {
+    name: 'timestamp in epoch nanoseconds',
+    format: 'native',
+    event: { ...native, timestamp: 1795262399000000000 },
+    field: 'timestamp',
+    reason: 'must be between 1970-01-01T00:00:00.000Z and 2106-02-07T06:28:15.999Z, got 1795262399000000000 (this looks like epoch nanoseconds: send milliseconds)',
+  },
+  { name: 'moesif request.time missing', format: 'moesif', event: { ...moesif, request: { ...moesif.request, time: undefined } }, field: 'request.time', reason: 'is required and must be an ISO-8601 date-time (UTC unless it names a zone) or epoch milliseconds or seconds' },
+  { name: 'moesif response.time garbage', format: 'moesif', event: { ...moesif, response: { ...moesif.response, time: 'soon' } }, field: 'response.time', reason: 'must be an ISO-8601 date-time (UTC unless it names a zone) or epoch milliseconds or seconds, got "soon"' },
   { name: 'moesif response 50 days later', format: 'moesif', event: { ...moesif, response: { ...moesif.response, time: '2027-11-21T00:00:00Z' } }, field: 'response.time', reason: 'must be at most 4294967295 ms after request.time' },
   { name: 'cloudevent time without zone', format: 'cloudevents', event: { ...cloudevent, time: '2026-11-21T11:00:00' }, field: 'time', reason: `${TIME_EXPECTATION}, got "2026-11-21T11:00:00"` },
 
@@ -315,7 +330,7 @@ describe('moesif side records', () => {
         index: 0,
         field: 'modified_time',
         reason:
-          'must be an ISO-8601 date-time (UTC unless it names a zone) or epoch milliseconds, got "last week"',
+          'must be an ISO-8601 date-time (UTC unless it names a zone) or epoch milliseconds or seconds, got "last week"',
       },
     });
   });

@@ -4,16 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { contentEventId } from '../../../src/collector/formats/event-id.ts';
 import { adapters } from '../../../src/collector/formats/index.ts';
 import { jsonText } from '../../../src/collector/formats/json-text.ts';
-import {
-  EventRejectedError,
-  headers,
-  isSensitiveHeader,
-  isoToMsByPattern,
-  isoToMsFast,
-  parseMethod,
-  parseTarget,
-  parseTimestampMs,
-} from '../../../src/collector/formats/normalize.ts';
+import { isSensitiveHeader } from '../../../src/collector/formats/header-policy.ts';
+import { headers } from '../../../src/collector/formats/headers.ts';
+import { EventRejectedError } from '../../../src/collector/formats/rejection.ts';
+import { parseMethod, parseTarget } from '../../../src/collector/formats/request-target.ts';
+import { isoToMsByPattern, isoToMsFast, parseTimestampMs } from '../../../src/collector/formats/time.ts';
 import { REQUEST_LOG_COLUMNS } from '../../../src/collector/request-log.ts';
 import { context } from './wire-fixtures.ts';
 
@@ -240,7 +235,7 @@ describe('parseTimestampMs on the fast path and off it', () => {
     '2026-11-21T12:06:20Z\n',
   ])('%j is refused', (text) => {
     expect(() => parseTimestampMs(text, 't')).toThrow(
-      `t: must be an ISO-8601 date-time with a time zone (e.g. 2026-11-21T12:06:20.048Z) or epoch milliseconds, got ${JSON.stringify(text)}`,
+      `t: must be an ISO-8601 date-time with a time zone (e.g. 2026-11-21T12:06:20.048Z) or epoch milliseconds or seconds, got ${JSON.stringify(text)}`,
     );
   });
 

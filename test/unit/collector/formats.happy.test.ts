@@ -8,12 +8,10 @@ import {
   adaptMoesifCompany,
   adaptMoesifUser,
 } from '../../../src/collector/formats/moesif.ts';
-import {
-  flattenMetadata,
-  headers,
-  parseTarget,
-  parseTimestampMs,
-} from '../../../src/collector/formats/normalize.ts';
+import { headers } from '../../../src/collector/formats/headers.ts';
+import { flattenMetadata } from '../../../src/collector/formats/metadata.ts';
+import { parseTarget } from '../../../src/collector/formats/request-target.ts';
+import { parseTimestampMs } from '../../../src/collector/formats/time.ts';
 import type { RequestLogRow } from '../../../src/collector/request-log.ts';
 import { DAY_MS, bodyOf, context, moesifEventId, readWire } from './wire-fixtures.ts';
 

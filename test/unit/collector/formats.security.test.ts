@@ -10,13 +10,12 @@ import {
   adaptMoesifUser,
 } from '../../../src/collector/formats/moesif.ts';
 import {
-  LIMITS,
   NEVER_STORED_HEADERS,
   SENSITIVE_HEADER_PATTERN,
   isSensitiveHeader,
-  isUnreadable,
-  jsonByteLength,
-} from '../../../src/collector/formats/normalize.ts';
+} from '../../../src/collector/formats/header-policy.ts';
+import { LIMITS } from '../../../src/collector/formats/limits.ts';
+import { isUnreadable, jsonByteLength } from '../../../src/collector/formats/per-event.ts';
 import type {
   AdaptContext,
   AdaptResult,

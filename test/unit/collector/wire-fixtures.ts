@@ -1,19 +1,7 @@
-import { readFileSync } from 'node:fs';
 import type { AdaptContext } from '../../../src/collector/request-log.ts';
+import type { WireCapture } from '../../fixtures/wire/wire-capture.ts';
 
-/** One request a third-party client sent, as captured in /work/shared/wire (see its README). */
-export interface WireCapture {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  rawBodyBytes: number;
-  body: unknown;
-}
-
-/** The captures live beside the repository, in ../shared/wire. */
-export function readWire<T = WireCapture[]>(file: string): T {
-  return JSON.parse(readFileSync(new URL(`../../../../shared/wire/${file}`, import.meta.url), 'utf8')) as T;
-}
+export { readWire, type WireCapture } from '../../fixtures/wire/wire-capture.ts';
 
 /** The body of the first capture sent to `path`. */
 export function bodyOf(captures: WireCapture[], path: string): unknown {

@@ -66,6 +66,14 @@ describe('config', () => {
     expect(loadConfig({ MAX_BODY_BYTES: '1048576' }).limits.maxBodyBytes).toBe(1048576);
   });
 
+  it('takes REQUIRE_CUSTOMER as an explicit boolean, off by default', () => {
+    expect(loadConfig({}).requireCustomer).toBe(false);
+    expect(loadConfig({ REQUIRE_CUSTOMER: 'false' }).requireCustomer).toBe(false);
+    expect(loadConfig({ REQUIRE_CUSTOMER: '0' }).requireCustomer).toBe(false);
+    expect(loadConfig({ REQUIRE_CUSTOMER: 'true' }).requireCustomer).toBe(true);
+    expect(() => loadConfig({ REQUIRE_CUSTOMER: 'on' })).toThrow(/REQUIRE_CUSTOMER: must be true or false/);
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ PORT: '', CLICKHOUSE_URL: '' }).clickhouse.kind).toBe('embedded');
   });

@@ -1,5 +1,8 @@
+// The ingest pipeline's first step: a request body's bytes become its events (one JSON document, or
+// NDJSON lines), each with its index. body-to-rows.ts checks and converts them; body-to-rows-threads.ts
+// says on which thread that runs.
 import { DomainError } from '../errors.ts';
-import { eventTooLargeReason } from './formats/normalize.ts';
+import { eventTooLargeReason } from './formats/per-event.ts';
 
 /** How a body is framed (the HTTP layer maps Content-Type to this). */
 export type BodyKind = 'json' | 'ndjson' | 'cloudevent' | 'cloudevents-batch';
@@ -25,12 +28,14 @@ export function parseJson(body: Uint8Array): unknown {
   }
 }
 
-/** Splits NDJSON; a bad line is that event's rejection, not the batch's. Blank lines are skipped. */
+/**
+ * Splits NDJSON; a bad line is that event's rejection, not the batch's. Blank lines are skipped and
+ * not counted: an entry's index is its position among the non-blank lines, as a sender numbers its events.
+ */
 export function parseNdjson(body: Uint8Array, maxEventBytes: number): BatchEntry[] {
   const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const out: BatchEntry[] = [];
   let start = 0;
-  let index = 0;
   while (start < buf.length) {
     let end = buf.indexOf(0x0a, start);
     if (end === -1) end = buf.length;
@@ -38,17 +43,16 @@ export function parseNdjson(body: Uint8Array, maxEventBytes: number): BatchEntry
     start = end + 1;
     const text = line.toString('utf8').trim();
     if (text.length === 0) continue;
+    // Taken once, before anything can throw: counting inside the push counted a line that is not JSON twice.
+    const index = out.length;
     if (line.length > maxEventBytes) {
-      out.push({ index: index++, tooLarge: true, error: eventTooLargeReason(maxEventBytes) });
+      out.push({ index, tooLarge: true, error: eventTooLargeReason(maxEventBytes) });
       continue;
     }
     try {
-      out.push({ index: index++, value: JSON.parse(text) });
+      out.push({ index, value: JSON.parse(text) });
     } catch (err) {
-      out.push({
-        index: index++,
-        error: `invalid JSON: ${err instanceof Error ? err.message : 'syntax error'}`,
-      });
+      out.push({ index, error: `invalid JSON: ${err instanceof Error ? err.message : 'syntax error'}` });
     }
   }
   return out;

@@ -1,5 +1,5 @@
 import { parentPort } from 'node:worker_threads';
-import { prepareBatch, type PrepareInput } from './prepare-batch.ts';
+import { prepareBatch, type PrepareInput } from './body-to-rows.ts';
 
 parentPort?.on('message', ({ id, input }: { id: number; input: PrepareInput }) => {
   try {

@@ -1,8 +1,9 @@
+// Where body-to-rows.ts runs: on the calling thread, or on worker threads for large bodies.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { prepareBatch, type PrepareInput, type PrepareOutput } from './prepare-batch.ts';
+import { prepareBatch, type PrepareInput, type PrepareOutput } from './body-to-rows.ts';
 
-/** Port: turns a request body into spool-ready rows (see prepare-batch.ts), here or elsewhere. */
+/** Port: turns a request body into spool-ready rows (see body-to-rows.ts), here or elsewhere. */
 export interface BatchPreparer {
   prepare(input: PrepareInput): Promise<PrepareOutput>;
   close(): Promise<void>;
@@ -74,7 +75,7 @@ export class WorkerPoolPreparer implements BatchPreparer {
   }
 
   private spawn(): PoolWorker {
-    const worker = new Worker(new URL('./prepare-worker.mjs', import.meta.url));
+    const worker = new Worker(new URL('./body-to-rows-worker.mjs', import.meta.url));
     worker.unref();
     const entry: PoolWorker = { worker, pending: new Map() };
     worker.on('message', (reply: WorkerReply) => {
