@@ -20,5 +20,6 @@ export type {
 } from './post-batch.ts';
 export { generateSampleLogs } from './sample-logs.ts';
 export type { SampleLogOptions } from './sample-logs.ts';
-export { DEFAULT_HEADER_ALLOW_LIST, isSecretHeader } from './native-record.ts';
+export { DEFAULT_HEADER_ALLOW_LIST } from './native-record.ts';
+export { NEVER_STORED_HEADERS, SENSITIVE_HEADER_PATTERN, isSensitiveHeader } from './header-policy.ts';
 export type { Identity, NativeRecord } from './native-record.ts';

@@ -7,6 +7,7 @@
  * never costs the others. `reason` never repeats the field: show them as `${field}: ${reason}`.
  */
 import { Buffer } from 'node:buffer';
+import { isSensitiveHeader } from '../../../ingest/header-policy.ts';
 import type { ZodType } from 'zod';
 import type { AdaptContext, AdaptResult, EventRejection, RequestLogRow } from '../request-log.ts';
 import { jsonText } from './json-text.ts';
@@ -827,26 +828,13 @@ function checkValueLength(text: string, field: string, path: string): void {
 // ---------------------------------------------------------------------------------------------------
 // Headers
 
-/** Never stored, whatever the allow list says. */
-export const NEVER_STORED_HEADERS: ReadonlySet<string> = new Set([
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'set-cookie',
-  'x-api-key',
-  'apikey',
-  'x-moesif-application-id',
-]);
-
-/** Header names that look like credentials (x-auth-token, x-csrf-token, x-session-id, …): never stored. */
-export const SENSITIVE_HEADER_PATTERN =
-  /(^|[-_])(auth|authorization|cookie|token|secret|password|passwd|api[-_]?key|apikey|session)([-_]|$)/i;
-
-/** Config validation uses this to refuse an allow list that names a credential header. */
-export function isSensitiveHeader(name: string): boolean {
-  const lower = name.trim().toLowerCase();
-  return NEVER_STORED_HEADERS.has(lower) || SENSITIVE_HEADER_PATTERN.test(lower);
-}
+// The header-secrecy policy is the ingest package's, so that what the forwarder refuses to send and what
+// the collector refuses to store cannot drift apart.
+export {
+  NEVER_STORED_HEADERS,
+  SENSITIVE_HEADER_PATTERN,
+  isSensitiveHeader,
+} from '../../../ingest/header-policy.ts';
 
 export type HeaderPrefix = 'header.' | 'response_header.';
 
