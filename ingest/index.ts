@@ -1,6 +1,7 @@
 /**
  * billing-meter ingest: what an API owner runs to send request logs to the collector.
- * Dependency-free (node:* only): import it, or copy this folder.
+ * Dependency-free (node:* only). Published as the package @billing-meter/ingest (package.json here;
+ * `npm pack` builds dist/ with declarations); the service imports these files directly.
  */
 export { createForwarder } from './forwarder.ts';
 export type { Forwarder, ForwarderOptions, ForwarderStats } from './forwarder.ts';
