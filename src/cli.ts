@@ -58,10 +58,11 @@ const USAGE = `usage: billing-meter <command>
   customers map KEY cus_…       bill customer key KEY to that Stripe customer
   customers unmap KEY           remove the mapping made by \`customers map\` (or a webhook)
   customers list [--json]       the mappings made by the admin API, the CLI and webhooks
-  ship FILE|- [--url URL] [--key KEY] [--batch-size N]
+  ship FILE|- [--url URL] [--key KEY] [--batch-size N] [--shift-to-now]
                                 send an NDJSON log file (or stdin) to a collector's /v1/logs
                                 (defaults: --url $BILLING_METER_URL or http://127.0.0.1:$PORT,
-                                 --key $BILLING_METER_INGEST_KEY)
+                                 --key $BILLING_METER_INGEST_KEY); --shift-to-now moves a sample
+                                file's times so its newest call is now (never for real logs)
 
 Configuration comes from the environment: see README.md.`;
 
@@ -220,7 +221,12 @@ async function keys(args: string[]): Promise<number> {
 async function ship(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { url: { type: 'string' }, key: { type: 'string' }, 'batch-size': { type: 'string' } },
+    options: {
+      url: { type: 'string' },
+      key: { type: 'string' },
+      'batch-size': { type: 'string' },
+      'shift-to-now': { type: 'boolean', default: false },
+    },
     allowPositionals: true,
   });
   const file = positionals[0];
@@ -233,7 +239,12 @@ async function ship(args: string[]): Promise<number> {
     return 2;
   }
   const batchSize = values['batch-size'] ? Number(values['batch-size']) : undefined;
-  const report = await shipFile(file, { baseUrl, apiKey, ...(batchSize ? { batchSize } : {}) });
+  const report = await shipFile(file, {
+    baseUrl,
+    apiKey,
+    ...(batchSize ? { batchSize } : {}),
+    ...(values['shift-to-now'] ? { shiftTo: new Date() } : {}),
+  });
   console.log(JSON.stringify(report));
   return report.failed > 0 || report.badLineCount > 0 || report.rejectedCount > 0 || report.aborted ? 1 : 0;
 }
