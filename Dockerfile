@@ -44,7 +44,7 @@ COPY meters ./meters
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["node", "bin/healthcheck.js"]
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["node", "/app/bin/healthcheck.js"]
 # Exec form: node is PID 1 (or tini's child under compose's `init: true`) and gets SIGTERM itself, so a
 # stop drains the spool instead of ending in SIGKILL.
 CMD ["node", "--max-semi-space-size=64", "--initial-old-space-size=256", "bin/billing-meter.js", "serve"]

@@ -92,7 +92,8 @@ const healthcheck = execForm(parseHealthcheck(instructionsOf(runtimeStage, 'HEAL
 async function healthy(env: Record<string, string>): Promise<number> {
   const [program, ...args] = healthcheck;
   expect(program).toBe('node');
-  return run(process.execPath, args, { cwd: app.runtime, env }).then(
+  const inImage = args.map((arg) => arg.replace(/^\/app(?=\/)/, app.runtime!));
+  return run(process.execPath, inImage, { cwd: base, env }).then(
     () => 0,
     (err: { code?: number }) => err.code ?? -1,
   );

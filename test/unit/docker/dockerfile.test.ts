@@ -97,7 +97,8 @@ describe('the Dockerfile', () => {
     const [healthcheck, ...more] = instructionsOf(runtime, 'HEALTHCHECK');
     expect(more).toEqual([]);
     const { options, command } = parseHealthcheck(healthcheck!.args);
-    expect(execForm(command)).toEqual(['node', 'bin/healthcheck.js']);
+    // An absolute path, so that the check does not depend on the directory Docker runs it from.
+    expect(execForm(command)).toEqual(['node', '/app/bin/healthcheck.js']);
     expect(readFileSync(new URL('bin/healthcheck.js', root), 'utf8')).toMatch(/\/healthz/);
     expect(Object.keys(options).sort()).toEqual(['interval', 'retries', 'start-period', 'timeout']);
   });
