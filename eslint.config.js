@@ -27,7 +27,7 @@ const NEUTRAL = ['./src/errors.ts', './src/sql', './src/time'];
 const zone = (target, from, message) => ({ target, from, message });
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'ingest/dist/', 'data/', 'coverage/', '.tmp/', '.scratch/'] },
+  { ignores: ['node_modules/', '**/dist/', 'data/', 'coverage/', '.tmp/', '.scratch/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

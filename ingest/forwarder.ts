@@ -16,7 +16,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { captureExchange } from './capture.ts';
 import type { Capturer, ResponseBytesMode } from './capture.ts';
-import { DEFAULT_HEADER_ALLOW_LIST, isSecretHeader } from './native-record.ts';
+import { isSensitiveHeader } from './header-policy.ts';
+import { DEFAULT_HEADER_ALLOW_LIST } from './native-record.ts';
 import type { Identity, NativeRecord } from './native-record.ts';
 import { IngestError, createCollectorTarget, postBatch } from './post-batch.ts';
 import type { CollectorOptions, CollectorTarget, PostBatchResult } from './post-batch.ts';
@@ -90,7 +91,7 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
 
 function resolveHeaderAllowList(list: readonly string[] | undefined): string[] {
   const names = (list ?? DEFAULT_HEADER_ALLOW_LIST).map((name) => name.toLowerCase());
-  const secret = names.filter(isSecretHeader);
+  const secret = names.filter(isSensitiveHeader);
   if (secret.length > 0) {
     throw new TypeError(
       `billing-meter ingest: these headers carry credentials and are never forwarded: ${secret.join(', ')}`,

@@ -1,6 +1,7 @@
 /**
  * billing-meter ingest: what an API owner runs to send request logs to the collector.
- * Dependency-free (node:* only): import it, or copy this folder.
+ * Dependency-free (node:* only). Published as the package @billing-meter/ingest (package.json here;
+ * `npm pack` builds dist/ with declarations); the service imports these files directly.
  */
 export { createForwarder } from './forwarder.ts';
 export type { Forwarder, ForwarderOptions, ForwarderStats } from './forwarder.ts';
@@ -20,5 +21,6 @@ export type {
 } from './post-batch.ts';
 export { generateSampleLogs } from './sample-logs.ts';
 export type { SampleLogOptions } from './sample-logs.ts';
-export { DEFAULT_HEADER_ALLOW_LIST, isSecretHeader } from './native-record.ts';
+export { DEFAULT_HEADER_ALLOW_LIST } from './native-record.ts';
+export { NEVER_STORED_HEADERS, SENSITIVE_HEADER_PATTERN, isSensitiveHeader } from './header-policy.ts';
 export type { Identity, NativeRecord } from './native-record.ts';

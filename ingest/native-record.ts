@@ -37,14 +37,4 @@ export interface Identity {
   metadata?: Record<string, unknown>;
 }
 
-/**
- * Request headers that carry credentials of the API's own callers. They are never forwarded, even if
- * allow-listed: the collector must not become a store of someone else's secrets.
- */
-const SECRET_HEADER = /auth|cookie|api[-_]?key|token|secret|session|password|signature/i;
-
-export function isSecretHeader(name: string): boolean {
-  return SECRET_HEADER.test(name);
-}
-
 export const DEFAULT_HEADER_ALLOW_LIST: readonly string[] = ['content-type', 'user-agent', 'x-api-version'];

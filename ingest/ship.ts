@@ -28,6 +28,13 @@ export interface ShipOptions extends CollectorOptions {
   onProgress?: (report: Readonly<ShipReport>) => void;
   /** Called before each retry of a batch: the collector is slow, down or refusing for now. */
   onRetry?: PostHooks['onRetry'];
+  /**
+   * Moves every record's `timestamp` by one offset, so that the newest lands at this time and their
+   * spacing is kept: for sample files recorded on a past date (ingest/samples/), which the collector
+   * would refuse once they are older than its INGEST_MAX_PAST_DAYS. Never for real logs: their times
+   * are what is billed. Needs a file, which is read twice (first for the newest time), not stdin.
+   */
+  shiftTo?: Date;
 }
 
 export interface BadLine {
@@ -75,6 +82,11 @@ export async function shipFile(path: string, options: ShipOptions): Promise<Ship
     throw new TypeError(`billing-meter ship: batchSize must be a positive integer, got ${String(batchSize)}`);
   }
   const maxReported = options.maxReported ?? 1000;
+  if (options.shiftTo !== undefined && path === '-') {
+    throw new TypeError(
+      'billing-meter ship: shifting times to now needs a file, not stdin (it is read twice)',
+    );
+  }
   const target = createCollectorTarget(options, { maxSockets: 1 });
   const report: ShipReport = {
     lines: 0,
@@ -96,6 +108,8 @@ export async function shipFile(path: string, options: ShipOptions): Promise<Ship
     input.once('error', reject);
   });
   await opened;
+
+  const shiftMs = options.shiftTo === undefined ? 0 : await offsetToNewest(path, options.shiftTo);
 
   let batch: object[] = [];
   let batchLines: number[] = [];
@@ -153,6 +167,7 @@ export async function shipFile(path: string, options: ShipOptions): Promise<Ship
         badLine(report, maxReported, report.lines, 'not a JSON object');
         continue;
       }
+      if (shiftMs !== 0) shiftTimestamp(parsed as { timestamp?: unknown }, shiftMs);
       batch.push(parsed);
       batchLines.push(report.lines);
       if (batch.length >= batchSize) {
@@ -173,4 +188,46 @@ export async function shipFile(path: string, options: ShipOptions): Promise<Ship
 function badLine(report: ShipReport, maxReported: number, line: number, reason: string): void {
   report.badLineCount++;
   if (report.badLines.length < maxReported) report.badLines.push({ line, reason });
+}
+
+/**
+ * Epoch milliseconds of a record's `timestamp`: epoch ms, or an ISO string with a zone. Undefined for
+ * anything else, which is then neither shifted nor counted (a zone-less time shifted into a `Z` one
+ * would turn a record the collector refuses into one it accepts).
+ */
+function timestampMs(record: { timestamp?: unknown }): number | undefined {
+  const value = record.timestamp;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value !== 'string' || !/(?:Z|[+-]\d\d:?\d\d)$/i.test(value)) return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** Moves `record.timestamp` by `ms`, in the form it came in; one the collector cannot read is left for it to refuse. */
+function shiftTimestamp(record: { timestamp?: unknown }, ms: number): void {
+  const at = timestampMs(record);
+  if (at === undefined) return;
+  record.timestamp = typeof record.timestamp === 'number' ? at + ms : new Date(at + ms).toISOString();
+}
+
+/** `to` minus the newest timestamp of the file's records (0 when none has one). */
+async function offsetToNewest(path: string, to: Date): Promise<number> {
+  let newest = -Infinity;
+  const reader = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  try {
+    for await (const line of reader) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line.replace(/^\uFEFF/, ''));
+      } catch {
+        continue; // reported as a bad line by the pass that sends
+      }
+      if (parsed === null || typeof parsed !== 'object') continue;
+      const at = timestampMs(parsed as { timestamp?: unknown });
+      if (at !== undefined && at > newest) newest = at;
+    }
+  } finally {
+    reader.close();
+  }
+  return Number.isFinite(newest) ? to.getTime() - newest : 0;
 }

@@ -17,6 +17,10 @@ export const shipCommand: Command = {
     },
     key: { type: 'string', value: 'KEY', help: 'ingest key (default: $BILLING_METER_INGEST_KEY)' },
     'batch-size': { type: 'string', value: 'N', help: 'records per request (default 1000)' },
+    'shift-to-now': {
+      type: 'boolean',
+      help: "move a sample file's times so its newest call is now (never for real logs: their times are billed)",
+    },
     json: JSON_OPTION,
   },
   details: 'Exit status 1 when any line was bad, refused or not delivered; the summary says which.',
@@ -46,6 +50,7 @@ export const shipCommand: Command = {
       baseUrl,
       apiKey,
       ...(batchSize ? { batchSize } : {}),
+      ...(values['shift-to-now'] ? { shiftTo: new Date() } : {}),
       onProgress: (r) => progress.update(r.sent + r.rejectedCount + r.failed, undefined, 'records'),
       onRetry: ({ attempt, delayMs, reason }) => {
         // Say at once what is happening, instead of retrying in silence for a minute.

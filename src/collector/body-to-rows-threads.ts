@@ -37,6 +37,12 @@ interface PoolWorker {
 
 type WorkerReply = { id: number; out: PrepareOutput } | { id: number; error: string };
 
+// Run from the TypeScript sources, a worker needs the tsx loader, which body-to-rows-worker.mjs registers first;
+// run from the build (dist/, as in the Docker image) the compiled entry starts on plain node.
+const WORKER_ENTRY = import.meta.url.endsWith('.ts')
+  ? './body-to-rows-worker.mjs'
+  : './body-to-rows-worker.js';
+
 /**
  * Parsing, checking and serialising a batch costs ~10 µs an event, all of it CPU on the event loop.
  * Large bodies go to worker threads so the event loop keeps taking requests and syncing the spool
@@ -75,7 +81,7 @@ export class WorkerPoolPreparer implements BatchPreparer {
   }
 
   private spawn(): PoolWorker {
-    const worker = new Worker(new URL('./body-to-rows-worker.mjs', import.meta.url));
+    const worker = new Worker(new URL(WORKER_ENTRY, import.meta.url));
     worker.unref();
     const entry: PoolWorker = { worker, pending: new Map() };
     worker.on('message', (reply: WorkerReply) => {

@@ -1,23 +1,8 @@
 // Which headers are secret: never stored, whatever the allow list says (config.ts refuses to allow-list
-// them, headers.ts drops them).
-
-/** Never stored, whatever the allow list says. */
-export const NEVER_STORED_HEADERS: ReadonlySet<string> = new Set([
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'set-cookie',
-  'x-api-key',
-  'apikey',
-  'x-moesif-application-id',
-]);
-
-/** Header names that look like credentials (x-auth-token, x-csrf-token, x-session-id, …): never stored. */
-export const SENSITIVE_HEADER_PATTERN =
-  /(^|[-_])(auth|authorization|cookie|token|secret|password|passwd|api[-_]?key|apikey|session)([-_]|$)/i;
-
-/** Config validation uses this to refuse an allow list that names a credential header. */
-export function isSensitiveHeader(name: string): boolean {
-  const lower = name.trim().toLowerCase();
-  return NEVER_STORED_HEADERS.has(lower) || SENSITIVE_HEADER_PATTERN.test(lower);
-}
+// them, headers.ts drops them). The policy is the ingest package's, so that what the forwarder refuses
+// to send and what the collector refuses to store cannot drift apart.
+export {
+  NEVER_STORED_HEADERS,
+  SENSITIVE_HEADER_PATTERN,
+  isSensitiveHeader,
+} from '../../../ingest/header-policy.ts';

@@ -66,8 +66,7 @@ export async function connectClickHouse(options: ClickHouseOptions): Promise<Cli
       log: { level: ClickHouseLogLevel.OFF },
     });
   } else {
-    // Imported lazily: deployments on a server never load the embedded engine's native library.
-    const { createChdbConnection } = await import('chdb/connection');
+    const { createChdbConnection } = await importChdb();
     // chdb implements the client's Connection contract, but declares it against @clickhouse/client-common's
     // copy of the types, which TypeScript sees as distinct from the client's bundled copy.
     const connection = createChdbConnection({
@@ -76,6 +75,27 @@ export async function connectClickHouse(options: ClickHouseOptions): Promise<Cli
     client = createClient({ connection });
   }
   return new ClickHouseAdapter(client, options.kind, database);
+}
+
+/**
+ * chdb/connection, imported lazily: deployments on a server never load the embedded engine's native
+ * library, and may not have it at all (the Docker image installs with --omit=optional, which leaves out
+ * chdb's 543 MB @chdb/lib-* package). Its absence is then a configuration problem, said as one.
+ */
+async function importChdb(): Promise<typeof import('chdb/connection')> {
+  try {
+    return await import('chdb/connection');
+  } catch (err) {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (code !== 'CHDB_PLATFORM' && code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw err;
+    throw new UpstreamError(
+      'embedded ClickHouse',
+      'CLICKHOUSE_URL is not set and the embedded engine (chdb) is not installed here. ' +
+        'Set CLICKHOUSE_URL to a ClickHouse server, or install with optional packages (plain `npm ci`)',
+      false,
+      { cause: err },
+    );
+  }
 }
 
 class ClickHouseAdapter implements ClickHouse {

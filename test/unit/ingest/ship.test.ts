@@ -1,7 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { shipFile } from '../../../ingest/ship.ts';
 import { acceptAll, startCatcher, TEST_KEY } from './catcher.ts';
@@ -104,6 +105,67 @@ describe('shipFile', () => {
     await expect(
       shipFile(join(dir, 'nope.ndjson'), { baseUrl: catcher.baseUrl, apiKey: TEST_KEY }),
     ).rejects.toThrow(/ENOENT/);
+    expect(catcher.requests).toHaveLength(0);
+  });
+});
+
+describe('shipFile with shiftTo', () => {
+  const at = (timestamp: string | number, id: string) => ({ id, timestamp, method: 'GET', status: 200 });
+
+  it('moves every time by one offset so the newest is at shiftTo, keeping spacing and each time’s form', async () => {
+    const file = join(dir, 'old.ndjson');
+    const records = [
+      at('2026-11-01T00:00:00.000Z', 'a'),
+      at('2026-11-03T12:00:00+01:00', 'newest'), // 11:00 UTC
+      at(Date.parse('2026-11-02T00:00:00Z'), 'epoch-ms'),
+      at('2026-11-02', 'no zone'),
+      { id: 'no time', method: 'GET', status: 200 },
+    ];
+    await writeFile(file, `\uFEFF${records.map((r) => JSON.stringify(r)).join('\n')}\nnot json\n`);
+    const now = new Date('2027-03-01T09:30:00.000Z');
+    const report = await shipFile(file, { baseUrl: catcher.baseUrl, apiKey: TEST_KEY, shiftTo: now });
+
+    expect(report).toMatchObject({ sent: 5, badLineCount: 1, failed: 0 });
+    const offset = now.getTime() - Date.parse('2026-11-03T11:00:00Z');
+    const sent = Object.fromEntries(catcher.records().map((r) => [r.id, r.timestamp]));
+    expect(sent).toEqual({
+      a: new Date(Date.parse('2026-11-01T00:00:00Z') + offset).toISOString(),
+      newest: now.toISOString(),
+      'epoch-ms': Date.parse('2026-11-02T00:00:00Z') + offset,
+      // Left as they are, for the collector to refuse with its own reason.
+      'no zone': '2026-11-02',
+      'no time': undefined,
+    });
+  });
+
+  it('ships the committed sample file with its newest call now and the rest as far apart as recorded', async () => {
+    const sample = fileURLToPath(
+      new URL('../../../ingest/samples/credit-score-sample.ndjson', import.meta.url),
+    );
+    const original = (await readFile(sample, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { id: string; timestamp: string });
+    const now = new Date();
+    const report = await shipFile(sample, { baseUrl: catcher.baseUrl, apiKey: TEST_KEY, shiftTo: now });
+    expect(report).toMatchObject({ sent: original.length, badLineCount: 0, failed: 0 });
+
+    const shifted = new Map(catcher.records().map((r) => [r.id, Date.parse(r.timestamp as string)]));
+    const times = original.map((r) => Date.parse(r.timestamp));
+    const offset = now.getTime() - Math.max(...times);
+    expect(Math.max(...shifted.values())).toBe(now.getTime());
+    for (const r of original) expect(shifted.get(r.id)).toBe(Date.parse(r.timestamp) + offset);
+  });
+
+  it('refuses stdin, which cannot be read twice', async () => {
+    await expect(
+      shipFile('-', {
+        baseUrl: catcher.baseUrl,
+        apiKey: TEST_KEY,
+        shiftTo: new Date(),
+        stdin: Readable.from([]),
+      }),
+    ).rejects.toThrow(/needs a file, not stdin/);
     expect(catcher.requests).toHaveLength(0);
   });
 });
