@@ -281,8 +281,10 @@ export async function startService(
       meters,
       versions: () => meterStore.versions(),
       usage,
-      evaluate: (range) =>
-        range ? evaluation.evaluateBetween(meters, range.from, range.to) : runEvaluation(),
+      runScheduled: () => runEvaluation(),
+      evaluateRange: (selected, from, to) => evaluation.evaluateBetween(selected, from, to),
+      latestRun: () => evaluation.latestRun(),
+      latenessHours: config.meters.latenessHours,
     },
     stripe: stripe.billing,
     sync: {
@@ -318,6 +320,7 @@ export async function startService(
   const runEvaluation = async () => {
     await ensureSchema();
     const report = await evaluation.run(meters);
+    metrics.onEvaluation(report);
     logger.info(
       {
         ranges: report.ranges.length,

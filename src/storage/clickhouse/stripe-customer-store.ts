@@ -18,6 +18,7 @@ import {
 } from '../../billing/stripe/webhooks.ts';
 import type { MeterDefinition } from '../../meters/meter-schema.ts';
 import type { ClickHouse } from './clickhouse.ts';
+import { ClickHouseCustomerIndex } from './customer-index.ts';
 import { literal } from './escape.ts';
 import { chunkKeys, inList } from './key-lists.ts';
 import { seconds } from './row-types.ts';
@@ -229,7 +230,7 @@ export class ClickHouseBillingStateStore implements BillingStateStore {
 export interface StripeBillingOptions {
   ch: ClickHouse;
   meters: readonly MeterDefinition[];
-  /** UsageQueryService (its customerPeriod). */
+  /** UsageQueryService (its customersPeriod). */
   usage: BillingStatusDeps['usage'];
   /** config.stripe.webhookSecret; undefined: the webhook endpoint answers 503 webhooks_disabled. */
   webhookSecret: string | undefined;
@@ -259,6 +260,12 @@ export function createStripeBilling(o: StripeBillingOptions): StripeBilling {
     logger: o.logger,
     now,
   });
-  const status = new BillingStatusService({ directory: mappings, states, usage: o.usage, meters: o.meters });
+  const status = new BillingStatusService({
+    directory: mappings,
+    states,
+    usage: o.usage,
+    meters: o.meters,
+    customers: new ClickHouseCustomerIndex(o.ch),
+  });
   return { mappings, webhooks, status };
 }

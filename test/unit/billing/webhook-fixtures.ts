@@ -88,6 +88,7 @@ export function invoiceObject(
 /** The whole service app (createApp) with stand-ins for everything but the Stripe side. */
 export async function startStripeApp(
   stripe: Omit<StripeRouteDeps, 'adminApiKey'>,
+  logger: AppDeps['logger'] = pino({ level: 'silent' }),
 ): Promise<{ url: string; close(): Promise<void> }> {
   const unused = new Proxy(
     {},
@@ -111,9 +112,12 @@ export async function startStripeApp(
       meters: [],
       versions: async () => [],
       usage: unused as AppDeps['meters']['usage'],
-      evaluate: async () => undefined,
+      runScheduled: () => Promise.reject(new Error('not wired in this test')),
+      evaluateRange: () => Promise.reject(new Error('not wired in this test')),
+      latestRun: async () => undefined,
+      latenessHours: 48,
     },
-    logger: pino({ level: 'silent' }),
+    logger,
     stripe,
   };
   const server: Server = createApp(deps).listen(0, '127.0.0.1');

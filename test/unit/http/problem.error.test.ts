@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BillingStatusService } from '../../../src/billing/stripe/billing-status.ts';
+import { CustomerMappingService } from '../../../src/billing/stripe/customer-directory.ts';
+import {
+  InMemoryBillingStateStore,
+  InMemoryCustomerIndex,
+  InMemoryCustomerMappingStore,
+  InMemoryWebhookEventStore,
+} from '../../../src/billing/stripe/in-memory-billing-stores.ts';
+import { StripeWebhookService } from '../../../src/billing/stripe/webhooks.ts';
+import { pino } from 'pino';
+import { startStripeApp } from '../billing/webhook-fixtures.ts';
+
+// Every error is problem+json, also the ones no route handler throws: no route, a method no route takes.
+describe('errors that no handler throws', () => {
+  let app: Awaited<ReturnType<typeof startStripeApp>>;
+  beforeAll(async () => {
+    const states = new InMemoryBillingStateStore();
+    const mappings = new CustomerMappingService(new InMemoryCustomerMappingStore());
+    app = await startStripeApp({
+      mappings,
+      webhooks: new StripeWebhookService({
+        events: new InMemoryWebhookEventStore(),
+        states,
+        mappings,
+        secret: undefined,
+        toleranceSeconds: 300,
+        logger: pino({ level: 'silent' }),
+      }),
+      status: new BillingStatusService({
+        directory: mappings,
+        states,
+        usage: { customersPeriod: async () => [] },
+        meters: [],
+        customers: new InMemoryCustomerIndex(),
+      }),
+    });
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  const problem = async (res: Response) => {
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    return (await res.json()) as Record<string, unknown>;
+  };
+
+  it('GET /v1/logs (a POST route): 405 problem+json with Allow', async () => {
+    const res = await fetch(`${app.url}/v1/logs`);
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+    expect(await problem(res)).toMatchObject({
+      type: 'https://billing-meter.dev/problems/method-not-allowed',
+      status: 405,
+      detail: 'GET is not allowed on /v1/logs; allowed: POST',
+      allow: ['POST'],
+    });
+  });
+
+  it('DELETE /v1/meters: 405 before any key is asked for', async () => {
+    const res = await fetch(`${app.url}/v1/meters`, { method: 'DELETE' });
+    expect(res.status).toBe(405);
+    expect((await problem(res)).allow).toEqual(['HEAD', 'GET']);
+  });
+
+  it('an unknown route: 404 problem+json naming it', async () => {
+    const res = await fetch(`${app.url}/v1/nope?x=1`);
+    expect(res.status).toBe(404);
+    expect(await problem(res)).toMatchObject({ status: 404, detail: 'no route for GET /v1/nope' });
+  });
+
+  it('a method no router implements: 501 problem+json', async () => {
+    const res = await fetch(`${app.url}/v1/logs`, { method: 'PROPFIND' });
+    expect(res.status).toBe(501);
+    expect(await problem(res)).toMatchObject({
+      type: 'https://billing-meter.dev/problems/not-implemented',
+      detail: 'the method PROPFIND is not implemented here',
+    });
+  });
+});
