@@ -10,27 +10,30 @@ import { ACCEPTED_INSTANT_FORMS, parseInstant } from '../time/parse-instant.ts';
  * CSV answers.
  */
 
-/** A point in time: parseInstant's forms; a bad one is an issue on the field naming the accepted forms. */
-export const instantField = z
-  .string()
-  .transform((text, ctx) => {
-    const parsed = parseInstant(text);
-    if (parsed instanceof Date) return parsed;
-    ctx.addIssue({ code: 'custom', message: parsed.message });
-    return z.NEVER;
-  })
-  .meta({ description: `${ACCEPTED_INSTANT_FORMS}.`, examples: ['2026-11-01T00:00:00Z', '2026-11-01'] });
+const instantSchema = z.string().transform((text, ctx) => {
+  const parsed = parseInstant(text);
+  if (parsed instanceof Date) return parsed;
+  ctx.addIssue({ code: 'custom', message: parsed.message });
+  return z.NEVER;
+});
 
-/** A billing period, 'YYYY-MM'. */
-export const periodField = z
-  .string()
-  .transform((text, ctx): BillingPeriod => {
-    const parsed = parsePeriod(text);
-    if ('start' in parsed) return parsed;
-    ctx.addIssue({ code: 'custom', message: parsed.message });
-    return z.NEVER;
-  })
-  .meta({ description: `A billing period: ${ACCEPTED_PERIOD_FORM} (UTC).`, examples: ['2026-11'] });
+/** A point in time, read by parseInstant; a bad one is an issue on the field naming the accepted forms. */
+export const instantField = (description: string) =>
+  instantSchema.meta({
+    description: `${description} Accepted: ${ACCEPTED_INSTANT_FORMS}.`,
+    examples: ['2026-11-01T00:00:00Z', '2026-11-01'],
+  });
+
+const periodSchema = z.string().transform((text, ctx): BillingPeriod => {
+  const parsed = parsePeriod(text);
+  if ('start' in parsed) return parsed;
+  ctx.addIssue({ code: 'custom', message: parsed.message });
+  return z.NEVER;
+});
+
+/** A billing period, 'YYYY-MM' (UTC). */
+export const periodField = (description: string) =>
+  periodSchema.meta({ description: `${description} ${ACCEPTED_PERIOD_FORM} (UTC).`, examples: ['2026-11'] });
 
 /** `?format=`: the answer's form; CSV can also be asked for with `Accept: text/csv`. */
 export const formatField = z

@@ -5,6 +5,7 @@ import type { IngestKeyRecord, IngestKeyService } from '../../keys/ingest-keys.t
 import { requireAdminKey } from '../auth.ts';
 import { parseJson } from '../../collector/parse-batch.ts';
 import { readBody } from '../body.ts';
+import type { createdKeySchema, keyListSchema } from '../openapi/schemas.ts';
 import { parseOr400 } from '../query-fields.ts';
 
 export interface AdminRouteDeps {
@@ -48,12 +49,12 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     const { record, key } = await deps.keys.create(body.name);
     ctx.status = 201;
     // The only time the key is ever shown: it is stored as a hash.
-    ctx.body = { ...keyView(record), key };
+    ctx.body = { ...keyView(record), key } satisfies z.input<typeof createdKeySchema>;
   });
 
   router.get('/keys', async (ctx) => {
     await deps.keys.refresh();
-    ctx.body = { keys: deps.keys.list().map(keyView) };
+    ctx.body = { keys: deps.keys.list().map(keyView) } satisfies z.input<typeof keyListSchema>;
   });
 
   router.delete('/keys/:id', async (ctx) => {

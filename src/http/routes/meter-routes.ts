@@ -15,6 +15,14 @@ import type { UsageQueryService } from '../../meters/usage-query.ts';
 import { periodId } from '../../time/billing-period.ts';
 import { HOUR_MS } from '../../time/hours.ts';
 import { requireAdminKey } from '../auth.ts';
+import type {
+  customerUsageSchema,
+  evaluationAnswerSchema,
+  evaluationStatusSchema,
+  meterListSchema,
+  meterSchemaView,
+  usageAnswerSchema,
+} from '../openapi/schemas.ts';
 import { readBody } from '../body.ts';
 import {
   compactInstant,
@@ -47,9 +55,9 @@ export const usageQuery = z
   .object({
     meter: z.string().min(1).meta({ description: 'The meter name.' }),
     customer: z.string().min(1).max(1024).optional().meta({ description: 'One customer key only.' }),
-    from: instantField.optional().meta({ description: 'Start (inclusive); default: the current period.' }),
-    to: instantField.optional().meta({ description: 'End (exclusive); default: the end of the period.' }),
-    period: periodField.optional().meta({ description: 'A billing period instead of from/to (YYYY-MM).' }),
+    from: instantField('Start, inclusive; default: the start of the current period.').optional(),
+    to: instantField('End, exclusive; default: the end of the current period.').optional(),
+    period: periodField('A billing period instead of from and to:').optional(),
     window: z.enum(['hour', 'day', 'month']).default('hour'),
     format: formatField,
   })
@@ -57,17 +65,15 @@ export const usageQuery = z
 
 export const customerUsageQuery = z
   .object({
-    period: periodField
-      .optional()
-      .meta({ description: 'A billing period (YYYY-MM); default: the current one.' }),
+    period: periodField('The billing period; default: the current one. Past periods too:').optional(),
     format: formatField,
   })
   .strict();
 
 export const evaluateBody = z
   .object({
-    from: instantField.optional(),
-    to: instantField.optional(),
+    from: instantField('Start of the range to evaluate again, inclusive (floored to the hour).').optional(),
+    to: instantField('End of the range, exclusive.').optional(),
     meters: z
       .array(z.string().min(1))
       .min(1)
@@ -129,7 +135,7 @@ export function meterRoutes(deps: MeterRouteDeps): Router {
           .sort((a, b) => +a.effectiveFrom - +b.effectiveFrom)
           .map((v) => ({ version: v.version, effective_from: v.effectiveFrom.toISOString() })),
       })),
-    };
+    } satisfies z.input<typeof meterListSchema>;
   });
 
   router.get('/v1/meters/:name', async (ctx) => {
@@ -142,7 +148,7 @@ export function meterRoutes(deps: MeterRouteDeps): Router {
       version: meterVersion(meter),
       definition: meter,
       versions: versions.map(versionView),
-    };
+    } satisfies z.input<typeof meterSchemaView>;
   });
 
   router.get('/v1/usage', async (ctx) => {
@@ -192,7 +198,7 @@ export function meterRoutes(deps: MeterRouteDeps): Router {
       from: from.toISOString(),
       to: to.toISOString(),
       usage: points,
-    };
+    } satisfies z.input<typeof usageAnswerSchema>;
   });
 
   router.get('/v1/customers/:id/usage', async (ctx) => {
@@ -226,7 +232,7 @@ export function meterRoutes(deps: MeterRouteDeps): Router {
       );
       return;
     }
-    ctx.body = usage;
+    ctx.body = usage satisfies z.input<typeof customerUsageSchema>;
   });
 
   router.post('/v1/admin/meters/evaluate', async (ctx) => {
@@ -246,7 +252,7 @@ export function meterRoutes(deps: MeterRouteDeps): Router {
         ranges: report.ranges.map(rangeView),
         not_covered: [],
         run: runView(report),
-      };
+      } satisfies z.input<typeof evaluationAnswerSchema>;
       return;
     }
     const { from, to } = body;
@@ -274,12 +280,15 @@ export function meterRoutes(deps: MeterRouteDeps): Router {
         first_effective_from: u.firstEffectiveFrom?.toISOString() ?? null,
       })),
       run: null,
-    };
+    } satisfies z.input<typeof evaluationAnswerSchema>;
   });
 
   router.get('/v1/admin/meters/evaluation', async (ctx) => {
     const last = await deps.latestRun();
-    ctx.body = { lateness_hours: deps.latenessHours, last_run: last ? runView(last) : null };
+    ctx.body = {
+      lateness_hours: deps.latenessHours,
+      last_run: last ? runView(last) : null,
+    } satisfies z.input<typeof evaluationStatusSchema>;
   });
 
   return router;

@@ -7,6 +7,14 @@ import { MAX_WEBHOOK_BODY_BYTES, type StripeWebhookService } from '../../billing
 import { DomainError } from '../../errors.ts';
 import { requireAdminKey } from '../auth.ts';
 import { readBody } from '../body.ts';
+import type {
+  customerPageSchema,
+  customerStatusSchema,
+  mappedSchema,
+  mappingPageSchema,
+  mappingSchema,
+  webhookAnswerSchema,
+} from '../openapi/schemas.ts';
 import { parseOr400 } from '../query-fields.ts';
 
 export interface StripeRouteDeps {
@@ -57,11 +65,16 @@ export function stripeRoutes(deps: StripeRouteDeps): Router {
     deps.webhooks.assertEnabled();
     const raw = await readBody(ctx.req, MAX_WEBHOOK_BODY_BYTES);
     const result = await deps.webhooks.receive(raw, ctx.get('stripe-signature') || undefined);
-    ctx.body = { received: true, id: result.id, type: result.type, outcome: result.outcome };
+    ctx.body = {
+      received: true,
+      id: result.id,
+      type: result.type,
+      outcome: result.outcome,
+    } satisfies z.input<typeof webhookAnswerSchema>;
   });
 
   router.get('/v1/customers/:id/status', admin, async (ctx) => {
-    ctx.body = await deps.status.status(ctx.params.id ?? '');
+    ctx.body = (await deps.status.status(ctx.params.id ?? '')) satisfies z.input<typeof customerStatusSchema>;
   });
 
   // The customers billing-meter knows (usage, a mapping, a Moesif company with a Stripe id), by key.
@@ -72,7 +85,9 @@ export function stripeRoutes(deps: StripeRouteDeps): Router {
       'query: limit (1-1000, default 100), after (next_after of the previous page), prefix',
     );
     const page = await deps.status.list(q);
-    ctx.body = { customers: page.customers, next_after: page.next_after };
+    ctx.body = { customers: page.customers, next_after: page.next_after } satisfies z.input<
+      typeof customerPageSchema
+    >;
   });
 
   router.get('/v1/admin/customers/mappings', admin, async (ctx) => {
@@ -86,7 +101,7 @@ export function stripeRoutes(deps: StripeRouteDeps): Router {
       mappings: page.map(mappingView),
       // Another page may follow when this one is full.
       next_after: page.length === limit ? page[page.length - 1]!.customerKey : null,
-    };
+    } satisfies z.input<typeof mappingPageSchema>;
   });
 
   router.get('/v1/admin/customers/:key/stripe-customer', admin, async (ctx) => {
@@ -94,7 +109,11 @@ export function stripeRoutes(deps: StripeRouteDeps): Router {
     const resolved = await deps.mappings.get(key);
     if (!resolved)
       throw new DomainError('not_found', `no Stripe customer for customer key ${JSON.stringify(key)}`);
-    ctx.body = { customer_key: key, stripe_customer_id: resolved.stripeCustomerId, source: resolved.source };
+    ctx.body = {
+      customer_key: key,
+      stripe_customer_id: resolved.stripeCustomerId,
+      source: resolved.source,
+    } satisfies z.input<typeof mappingSchema>;
   });
 
   router.put('/v1/admin/customers/:key/stripe-customer', admin, async (ctx) => {
@@ -110,7 +129,7 @@ export function stripeRoutes(deps: StripeRouteDeps): Router {
       stripe_customer_id: body.stripe_customer_id,
       source: 'admin',
       changed: outcome === 'mapped',
-    };
+    } satisfies z.input<typeof mappedSchema>;
   });
 
   router.delete('/v1/admin/customers/:key/stripe-customer', admin, async (ctx) => {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Discrepancy, DiscrepancyFilter } from '../../billing/stripe/sync-ledger.ts';
 import type { HeldUsage, SyncReport } from '../../billing/stripe/sync-service.ts';
 import { requireAdminKey } from '../auth.ts';
+import type { discrepanciesSchema, heldListSchema, syncReportSchema } from '../openapi/schemas.ts';
 import { parseOr400 } from '../query-fields.ts';
 
 export interface SyncRouteDeps {
@@ -63,15 +64,15 @@ export function syncRoutes(deps: SyncRouteDeps): Router {
     );
     const resolved = status === 'all' ? undefined : status === 'resolved';
     const rows = await deps.discrepancies({ resolved, meter, customer, limit });
-    ctx.body = { data: rows.map(discrepancyView) };
+    ctx.body = { data: rows.map(discrepancyView) } satisfies z.input<typeof discrepanciesSchema>;
   });
 
   router.get('/v1/sync/held', async (ctx) => {
-    ctx.body = { data: await deps.held() };
+    ctx.body = { data: await deps.held() } satisfies z.input<typeof heldListSchema>;
   });
 
   router.post('/v1/admin/sync/run', async (ctx) => {
-    ctx.body = syncReportView(await deps.run());
+    ctx.body = syncReportView(await deps.run()) satisfies z.input<typeof syncReportSchema>;
   });
 
   return router;

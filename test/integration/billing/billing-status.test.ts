@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { customerPageSchema } from '../../../src/http/openapi/schemas.ts';
 import { HOUR_MS } from '../../../src/time/hours.ts';
 import { meterSchema, type MeterDefinition } from '../../../src/meters/meter-schema.ts';
 import { UsageQueryService } from '../../../src/meters/usage-query.ts';
@@ -163,6 +164,7 @@ describe.each(ENGINES)('billing status on %s ClickHouse', (engine) => {
       };
     };
     const first = await page('limit=2&prefix=co_');
+    customerPageSchema.parse(first);
     expect(first.customers.map((c) => [c.customer, c.status, c.stripe_customer_id])).toEqual([
       ["co_o'hara", 'ok', 'cus_Ohara1'],
       ['co_ok', 'ok', 'cus_Ok1'],

@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { periodStart } from '../../../src/time/billing-period.ts';
 import { floorHour, HOUR_MS } from '../../../src/time/hours.ts';
+import {
+  customerUsageSchema,
+  evaluationAnswerSchema,
+  usageAnswerSchema,
+} from '../../../src/http/openapi/schemas.ts';
 import { ENGINES } from '../../support/clickhouse.ts';
 import { startTestService, type TestService } from '../../support/service.ts';
 
@@ -217,6 +222,8 @@ describe.each(ENGINES)('usage API on %s ClickHouse', (engine) => {
       meters: { meter: string; quantity: string }[];
     };
     expect(customer.period.id).toBe(month);
+    customerUsageSchema.parse(customer);
+    usageAnswerSchema.parse(past);
     expect(customer.meters.find((m) => m.meter === 'retrieve-credit-score')!.quantity).toBe('1500');
     const before = (await (
       await admin('/v1/customers/co_big/usage?period=2020-01')
@@ -243,6 +250,9 @@ describe.each(ENGINES)('usage API on %s ClickHouse', (engine) => {
         }),
       })
     ).json()) as Record<string, unknown>;
+    // The answers are what the OpenAPI document says they are.
+    evaluationAnswerSchema.parse(scheduled);
+    evaluationAnswerSchema.parse(range);
     expect(keys(scheduled)).toEqual(['mode', 'not_covered', 'ranges', 'run']);
     expect(keys(range)).toEqual(keys(scheduled));
     expect([scheduled.mode, range.mode, range.run]).toEqual(['scheduled', 'range', null]);

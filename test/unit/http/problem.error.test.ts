@@ -1,40 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BillingStatusService } from '../../../src/billing/stripe/billing-status.ts';
-import { CustomerMappingService } from '../../../src/billing/stripe/customer-directory.ts';
-import {
-  InMemoryBillingStateStore,
-  InMemoryCustomerIndex,
-  InMemoryCustomerMappingStore,
-  InMemoryWebhookEventStore,
-} from '../../../src/billing/stripe/in-memory-billing-stores.ts';
-import { StripeWebhookService } from '../../../src/billing/stripe/webhooks.ts';
-import { pino } from 'pino';
-import { startStripeApp } from '../billing/webhook-fixtures.ts';
+import { inMemoryStripeSide, startStripeApp } from '../billing/webhook-fixtures.ts';
 
 // Every error is problem+json, also the ones no route handler throws: no route, a method no route takes.
 describe('errors that no handler throws', () => {
   let app: Awaited<ReturnType<typeof startStripeApp>>;
   beforeAll(async () => {
-    const states = new InMemoryBillingStateStore();
-    const mappings = new CustomerMappingService(new InMemoryCustomerMappingStore());
-    app = await startStripeApp({
-      mappings,
-      webhooks: new StripeWebhookService({
-        events: new InMemoryWebhookEventStore(),
-        states,
-        mappings,
-        secret: undefined,
-        toleranceSeconds: 300,
-        logger: pino({ level: 'silent' }),
-      }),
-      status: new BillingStatusService({
-        directory: mappings,
-        states,
-        usage: { customersPeriod: async () => [] },
-        meters: [],
-        customers: new InMemoryCustomerIndex(),
-      }),
-    });
+    app = await startStripeApp(inMemoryStripeSide());
   });
   afterAll(async () => {
     await app.close();
