@@ -141,11 +141,13 @@ export async function startService(
       meters,
       versions: () => services.meterStore.versions(),
       usage: services.usage,
-      evaluate: async (range) => {
-        if (!range) return job.evaluate();
+      runScheduled: () => job.evaluate(),
+      evaluateRange: async (selected, from, to) => {
         await schema.ensure();
-        return evaluation.evaluateBetween(meters, range.from, range.to);
+        return evaluation.evaluateBetween(selected, from, to);
       },
+      latestRun: () => evaluation.latestRun(),
+      latenessHours: config.meters.latenessHours,
     },
     stripe: stripe.billing,
     sync: {

@@ -21,6 +21,7 @@ import {
   recordEmbeddedOwner,
   releaseEmbeddedOwner,
 } from './storage/clickhouse/embedded-owner.ts';
+import { ClickHouseCustomerIndex } from './storage/clickhouse/customer-index.ts';
 import { ClickHouseIngestKeyRepository } from './storage/clickhouse/ingest-key-repository.ts';
 import { ClickHouseMeterStore } from './storage/clickhouse/meter-store.ts';
 import { migrate } from './storage/clickhouse/migrations.ts';
@@ -246,7 +247,7 @@ export function createStripeSide(
 export interface StripeBillingOptions {
   ch: ClickHouse;
   meters: readonly MeterDefinition[];
-  /** The usage port of billing status (UsageQueryService's customerPeriod). */
+  /** The usage port of billing status (UsageQueryService's customersPeriod). */
   usage: BillingStatusDeps['usage'];
   /** config.stripe.webhookSecret; undefined: the webhook endpoint answers 503 webhooks_disabled. */
   webhookSecret: string | undefined;
@@ -276,6 +277,12 @@ export function createStripeBilling(o: StripeBillingOptions): StripeBilling {
     logger: o.logger,
     now,
   });
-  const status = new BillingStatusService({ directory: mappings, states, usage: o.usage, meters: o.meters });
+  const status = new BillingStatusService({
+    directory: mappings,
+    states,
+    usage: o.usage,
+    meters: o.meters,
+    customers: new ClickHouseCustomerIndex(o.ch),
+  });
   return { mappings, webhooks, status };
 }

@@ -1,4 +1,5 @@
 import { loadConfig, type Config } from '../config.ts';
+import { isInvalidInstant, parseInstant } from '../time/parse-instant.ts';
 import { buildServices, createLogger, type Services } from '../services.ts';
 
 /**
@@ -24,16 +25,12 @@ export async function withServices<T>(
   }
 }
 
-/** A command-line time: the API's forms (ISO-8601 with a zone, or a date meaning 00:00 UTC). */
+/** A command-line time: the API's forms, through the API's own parser, refused with the API's words. */
 export function parseTimeOption(value: string | boolean | undefined, flag: string): Date | undefined {
   if (value === undefined || typeof value === 'boolean') return undefined;
-  const date = /^\d{4}-\d{2}-\d{2}$/.test(value) ? new Date(`${value}T00:00:00Z`) : new Date(value);
-  const zoned = /^\d{4}-\d{2}-\d{2}$/.test(value) || /(Z|[+-]\d{2}:?\d{2})$/i.test(value);
-  if (!zoned || Number.isNaN(date.getTime()))
-    throw new TimeOptionError(
-      `${flag} must be an ISO-8601 time with a zone (2026-11-01T00:00:00Z) or a date (2026-11-01, 00:00 UTC), got '${value}'`,
-    );
-  return date;
+  const parsed = parseInstant(value);
+  if (isInvalidInstant(parsed)) throw new TimeOptionError(`${flag}: ${parsed.message}`);
+  return parsed;
 }
 
 export class TimeOptionError extends Error {}

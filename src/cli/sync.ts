@@ -24,7 +24,7 @@ const run: Command = {
       });
       const progress = out.progress('syncing');
       const evaluation = values.evaluate ? await job.evaluate() : undefined;
-      const lastEvaluation = evaluation?.runAt ?? (await s.meterStore.lastRun());
+      const lastEvaluation = evaluation?.runAt ?? (await s.evaluation.latestRun())?.runAt;
       const report = await job.sync();
       progress.done();
       if (out.json) {

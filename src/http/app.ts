@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import Koa from 'koa';
+import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { IngestService } from '../collector/ingest-service.ts';
 import type { MoesifRecordService } from '../collector/moesif-records.ts';
 import type { IngestKeyService } from '../keys/ingest-keys.ts';
 import type { Metrics } from './metrics.ts';
+import { openApiDocument } from './openapi/document.ts';
+import type { readinessSchema } from './openapi/schemas.ts';
 import { problemMiddleware } from './problem.ts';
 import { adminRoutes } from './routes/admin-routes.ts';
 import { ingestRoutes } from './routes/ingest-routes.ts';
@@ -65,7 +68,19 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.use(problemMiddleware(deps.logger));
 
+  for (const router of apiRouters(deps)) app.use(router.routes()).use(router.allowedMethods());
+  return app;
+}
+
+/**
+ * Every router of the API, in the order they are mounted: what createApp serves and what the OpenAPI
+ * document must describe, route for route (test/unit/http/openapi.test.ts compares the two).
+ */
+export function apiRouters(deps: AppDeps): Router[] {
   const ops = new Router();
+  ops.get('/openapi.json', (ctx) => {
+    ctx.body = openApiDocument();
+  });
   ops.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });
@@ -82,7 +97,7 @@ export function createApp(deps: AppDeps): Koa {
         has_room: spoolHasRoom,
         bytes: [...deps.readiness.spoolBytes().values()].reduce((a, b) => a + b, 0),
       },
-    };
+    } satisfies z.input<typeof readinessSchema>;
   });
   ops.get('/metrics', async (ctx) => {
     for (const [table, bytes] of deps.readiness.spoolBytes()) deps.metrics.spoolBytes.set({ table }, bytes);
@@ -106,7 +121,5 @@ export function createApp(deps: AppDeps): Koa {
   // Stripe's routes come before the others: its webhook must reach its handler with the raw body unread.
   const stripe = deps.stripe ? [stripeRoutes({ ...deps.stripe, adminApiKey: deps.adminApiKey })] : [];
   if (deps.sync) stripe.push(syncRoutes({ ...deps.sync, adminApiKey: deps.adminApiKey }));
-  for (const router of [ops, ...stripe, admin, meters, ingest])
-    app.use(router.routes()).use(router.allowedMethods());
-  return app;
+  return [ops, ...stripe, admin, meters, ingest];
 }

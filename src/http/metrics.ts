@@ -69,6 +69,21 @@ export function createMetrics() {
     help: 'When a Stripe sync run last completed without stopping early',
     registers: [registry],
   });
+  const lateOutsideWindow = new Counter({
+    name: 'billing_meter_evaluation_late_outside_window_events_total',
+    help: 'Events that arrived after their hour left the lateness window (LATENESS_HOURS): stored, not billed',
+    registers: [registry],
+  });
+  const lateOutsideWindowLastRun = new Gauge({
+    name: 'billing_meter_evaluation_late_outside_window_events',
+    help: 'Events that arrived after their lateness window, counted by the last scheduled evaluation',
+    registers: [registry],
+  });
+  const evaluationLastRun = new Gauge({
+    name: 'billing_meter_evaluation_last_run_timestamp_seconds',
+    help: 'When the scheduled meter evaluation last completed',
+    registers: [registry],
+  });
   const ingest: IngestMetrics = {
     accepted: (format, n) => accepted.inc({ format }, n),
     rejected: (format, n) => rejected.inc({ format }, n),
@@ -101,6 +116,11 @@ export function createMetrics() {
       syncHeld.set(report.held.length);
       if (report.discrepancies > 0) syncDiscrepancies.inc(report.discrepancies);
       if (!report.aborted) syncLastSuccess.set(Date.now() / 1000);
+    },
+    onEvaluation(report: { lateOutsideWindow: number }) {
+      if (report.lateOutsideWindow > 0) lateOutsideWindow.inc(report.lateOutsideWindow);
+      lateOutsideWindowLastRun.set(report.lateOutsideWindow);
+      evaluationLastRun.set(Date.now() / 1000);
     },
     onSyncFailed() {
       syncRuns.inc({ result: 'failed' });

@@ -9,7 +9,11 @@ const STATUS: Record<ErrorCode, number> = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  method_not_allowed: 405,
+  not_implemented: 501,
   invalid_request: 400,
+  // 422: the request is well formed, but what it asks for cannot be done with the meters as defined.
+  range_not_covered: 422,
   invalid_events: 400,
   malformed_body: 400,
   unsupported_media_type: 415,
@@ -28,7 +32,10 @@ const TITLE: Record<ErrorCode, string> = {
   unauthorized: 'Missing, unknown or revoked key',
   forbidden: 'Forbidden',
   not_found: 'Not found',
+  method_not_allowed: 'Method not allowed',
+  not_implemented: 'Method not implemented',
   invalid_request: 'Invalid request',
+  range_not_covered: 'No version of the meter covers this range',
   invalid_events: 'Invalid events',
   malformed_body: 'Malformed body',
   unsupported_media_type: 'Unsupported media type',
@@ -45,16 +52,45 @@ export interface ProblemLogger {
   error(obj: object, msg: string): void;
 }
 
+/**
+ * 5xx that are states of the service an operator chose or is told about where they arise (a full
+ * spool, webhooks not configured, a method no route knows), not failures: no error log with a stack
+ * for each request that meets them.
+ */
+const NOT_LOGGED: ReadonlySet<ErrorCode> = new Set(['spool_full', 'webhooks_disabled', 'not_implemented']);
+
+/** A status that a router or Koa set without a body (no route, a method not routed): a problem too. */
+function emptyResponseError(ctx: Context): DomainError | undefined {
+  if (ctx.body != null || ctx.status < 400) return undefined;
+  switch (ctx.status) {
+    case 404:
+      return new DomainError('not_found', `no route for ${ctx.method} ${ctx.path}`);
+    case 405: {
+      // Koa 3 answers undefined for a header that is not set, whatever its type says.
+      const allow = (ctx.response.get('Allow') as string | undefined) ?? '';
+      const allowed = allow === '' ? [] : allow.split(/,\s*/);
+      return new DomainError(
+        'method_not_allowed',
+        `${ctx.method} is not allowed on ${ctx.path}; allowed: ${allowed.join(', ')}`,
+        { allow: allowed },
+      );
+    }
+    case 501:
+      return new DomainError('not_implemented', `the method ${ctx.method} is not implemented here`);
+    default:
+      return new DomainError(ctx.status >= 500 ? 'internal' : 'invalid_request', ctx.message);
+  }
+}
+
 export function problemMiddleware(logger: ProblemLogger) {
   return async function problems(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        throw new DomainError('not_found', `no route for ${ctx.method} ${ctx.path}`);
-      }
+      const empty = emptyResponseError(ctx);
+      if (empty) throw empty;
     } catch (err) {
       const problem = toProblem(err, ctx);
-      if (problem.status >= 500 && !(err instanceof SpoolFullError)) {
+      if (problem.status >= 500 && !(err instanceof DomainError && NOT_LOGGED.has(err.code))) {
         logger.error({ err, requestId: ctx.state.requestId, path: ctx.path }, 'request failed');
       }
       ctx.status = problem.status;
@@ -85,7 +121,7 @@ function toProblem(err: unknown, ctx: Context): Problem {
       instance: ctx.path,
       request_id: ctx.state.requestId,
     };
-    if (status < 500 || err instanceof SpoolFullError) body.detail = err.message;
+    if (status < 500 || NOT_LOGGED.has(err.code)) body.detail = err.message;
     if (err instanceof InvalidEventsError) {
       body.accepted = err.accepted;
       body.unattributed = err.unattributed;

@@ -4,7 +4,8 @@ import type { EvaluationReport, EvaluationService } from '../meters/evaluation.t
 import type { MeterDefinition } from '../meters/meter-schema.ts';
 import type { SchemaGuard } from './schema-guard.ts';
 
-export interface SyncMetrics {
+export interface JobMetrics {
+  onEvaluation(report: EvaluationReport): void;
   onSync(report: SyncReport): void;
   onSyncFailed(): void;
 }
@@ -27,13 +28,14 @@ export function hourlyJob(deps: {
   evaluation: EvaluationService;
   meters: readonly MeterDefinition[];
   runSync(meters: readonly MeterDefinition[]): Promise<SyncReport>;
-  metrics?: SyncMetrics;
+  metrics?: JobMetrics;
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;
 }): HourlyJob {
   const { logger } = deps;
   const evaluate = async () => {
     await deps.schema.ensure();
     const report = await deps.evaluation.run(deps.meters);
+    deps.metrics?.onEvaluation(report);
     logger.info(
       {
         ranges: report.ranges.length,

@@ -1,3 +1,6 @@
+import { DomainError } from '../errors.ts';
+import { periodEnd, periodStart } from '../time/billing-period.ts';
+import { addHours, floorHour } from '../time/hours.ts';
 import type { MeterDefinition } from './meter-schema.ts';
 import { meterVersion } from './meter-version.ts';
 
@@ -13,11 +16,14 @@ import { meterVersion } from './meter-version.ts';
  * - Versions: a changed definition is a new version from its effective time (default: the next whole
  *   hour; a meter's first version: the start of the current month). Each version computes only its own
  *   hours, so hours already billed under the old definition are never rewritten.
+ * - Backfill: an `effective_from` earlier than the meter's first version extends the current version
+ *   back to it (no version billed those hours, so nothing billed is rewritten); evaluateBetween over
+ *   those hours then bills them. A range that no version of a meter covers is refused (422), never
+ *   answered with nothing.
  * - Non-additive meters (unique_count, min, max, latest) also get the period-to-date value of each hour
  *   from the logs (not the sum of hours); additive ones a running sum. The billing period is the
  *   calendar month, UTC.
  */
-export const HOUR_MS = 3_600_000;
 
 export interface MeterVersionRecord {
   meter: string;
@@ -59,8 +65,18 @@ export interface UsageStore {
   /** Latest stored hourly values of a version in [from, to). */
   stored(meter: string, version: string, from: Date, to: Date): Promise<HourlyValue[]>;
   writeUsage(rows: UsageRow[], computedAt: Date, revision: bigint): Promise<void>;
-  lastRun(): Promise<Date | undefined>;
+  /** The latest scheduled run, as recorded by recordRun. */
+  latestRun(): Promise<RecordedRun | undefined>;
   recordRun(run: EvaluationReport): Promise<void>;
+}
+
+/** What is kept of a scheduled run (table meter_runs): enough to say what it covered and what it missed. */
+export interface RecordedRun {
+  runAt: Date;
+  closedThrough: Date;
+  windowStart: Date;
+  /** Events that arrived since the previous run for hours no longer re-evaluated: not billed. */
+  lateOutsideWindow: number;
 }
 
 export interface EvaluatedRange {
@@ -71,13 +87,17 @@ export interface EvaluatedRange {
   rows: number;
 }
 
-export interface EvaluationReport {
-  runAt: Date;
-  closedThrough: Date;
-  windowStart: Date;
+export interface EvaluationReport extends RecordedRun {
   ranges: EvaluatedRange[];
-  /** Events that arrived since the previous run for hours no longer re-evaluated: not billed. */
-  lateOutsideWindow: number;
+}
+
+/** Hours of [from, to) that no version of a meter covers: they are before its first version. */
+export interface UncoveredRange {
+  meter: string;
+  from: Date;
+  to: Date;
+  /** The start of the meter's first version; undefined when it has none. */
+  firstEffectiveFrom: Date | undefined;
 }
 
 export interface EvaluationOptions {
@@ -94,9 +114,6 @@ interface RangeTask {
   watermark?: Date;
 }
 
-export const floorHour = (d: Date): Date => new Date(Math.floor(d.getTime() / HOUR_MS) * HOUR_MS);
-export const periodStart = (d: Date): Date => new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
-const addHours = (d: Date, n: number): Date => new Date(d.getTime() + n * HOUR_MS);
 const maxDate = (a: Date, b: Date): Date => (a > b ? a : b);
 const minDate = (a: Date, b: Date): Date => (a < b ? a : b);
 
@@ -131,9 +148,19 @@ export class EvaluationService {
       const mine = known
         .filter((v) => v.meter === definition.name)
         .sort((a, b) => +a.effectiveFrom - +b.effectiveFrom);
-      if (mine.at(-1)?.version === version) continue;
-      const effectiveFrom = definition.effective_from
-        ? new Date(definition.effective_from)
+      const explicitFrom = definition.effective_from ? new Date(definition.effective_from) : undefined;
+      if (mine.at(-1)?.version === version) {
+        // The same rules with an earlier start than the meter has ever had: a backfill. Only before the
+        // first version, so that no hour already billed by another version changes hands.
+        if (explicitFrom && explicitFrom < mine[0]!.effectiveFrom) {
+          const record = { meter: definition.name, version, definition, effectiveFrom: explicitFrom };
+          await this.store.recordVersion(record, now);
+          known.push(record);
+        }
+        continue;
+      }
+      const effectiveFrom = explicitFrom
+        ? explicitFrom
         : mine.length === 0
           ? periodStart(now)
           : addHours(floorHour(now), 1);
@@ -157,8 +184,8 @@ export class EvaluationService {
     for (const { record, until } of intervals(versions.filter((v) => active.has(v.meter)))) {
       const upper = until ? minDate(until, closedThrough) : closedThrough;
       if (upper <= record.effectiveFrom) continue;
-      const watermark = (await this.store.watermark(record.meter, record.version)) ?? record.effectiveFrom;
-      const lower = maxDate(record.effectiveFrom, minDate(watermark, windowStart));
+      const watermark = await this.store.watermark(record.meter, record.version);
+      const lower = maxDate(record.effectiveFrom, minDate(watermark ?? record.effectiveFrom, windowStart));
       if (lower < lowest) lowest = lower;
       tasks.push({ record, from: lower, to: upper, watermark });
     }
@@ -167,24 +194,45 @@ export class EvaluationService {
       runAt,
       revision,
     );
+    // One watermark per (meter, version), even when a version has several intervals (a definition
+    // reverted, a backfill): the end of the latest, written once, so no two writes tie on a revision.
+    const through = new Map<string, { meter: string; version: string; to: Date; stored?: Date }>();
     for (const t of tasks) {
-      if (t.to > t.watermark!)
-        await this.store.setWatermark(t.record.meter, t.record.version, t.to, revision);
+      const key = `${t.record.meter}\u0000${t.record.version}`;
+      const entry = through.get(key);
+      if (!entry) through.set(key, { ...t.record, to: t.to, stored: t.watermark });
+      else if (t.to > entry.to) entry.to = t.to;
     }
-    const previous = await this.store.lastRun();
-    const lateOutsideWindow = previous ? await this.source.lateEvents(previous, lowest) : 0;
+    for (const w of through.values()) {
+      if (!w.stored || w.to > w.stored) await this.store.setWatermark(w.meter, w.version, w.to, revision);
+    }
+    const previous = await this.store.latestRun();
+    const lateOutsideWindow = previous ? await this.source.lateEvents(previous.runAt, lowest) : 0;
     const report = { runAt, closedThrough, windowStart, ranges, lateOutsideWindow };
     await this.store.recordRun(report);
     return report;
   }
 
-  /** On demand: recompute [from, to) for every version of the given meters, whatever the watermarks. */
+  /** The latest scheduled run (its late events included), or undefined before the first. */
+  latestRun(): Promise<RecordedRun | undefined> {
+    return this.store.latestRun();
+  }
+
+  /**
+   * On demand: recompute [from, to) for every version of the given meters, whatever the watermarks.
+   * Throws MeterRangeNotCoveredError when some meter has no version over any hour of the range: a
+   * caller must hear that nothing can be billed there, and how to make it so (see uncoveredRanges for
+   * the hours left out of a range that is partly covered).
+   */
   async evaluateBetween(meters: readonly MeterDefinition[], from: Date, to: Date): Promise<EvaluatedRange[]> {
     const runAt = this.now();
     const revision = this.nextRevision(runAt);
     const closed = minDate(floorHour(to), floorHour(runAt));
     const versions = await this.registerVersions(meters);
     const active = new Set(meters.map((m) => m.name));
+    // Wholly: up to the last whole hour asked for (a part hour is never evaluated anyway).
+    const wholly = uncoveredRanges(versions, [...active], from, to).filter((u) => u.to >= floorHour(to));
+    if (wholly.length > 0) throw new MeterRangeNotCoveredError(wholly, from);
     const tasks: RangeTask[] = [];
     for (const { record, until } of intervals(versions.filter((v) => active.has(v.meter)))) {
       const lower = maxDate(record.effectiveFrom, floorHour(from));
@@ -270,7 +318,7 @@ export class EvaluationService {
         let seen = firstSeenByMonth.get(month.getTime());
         if (!seen) {
           seen = new Map();
-          const end = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 1));
+          const end = periodEnd(month);
           for (const f of await this.source.firstSeen(
             definition,
             maxDate(month, record.effectiveFrom),
@@ -303,6 +351,61 @@ export class EvaluationService {
     }
     await this.store.writeUsage(rows, runAt, revision);
     return { meter, version, from, to, rows: rows.length };
+  }
+}
+
+/**
+ * The hours of [from, to) before each meter's first version (none of its versions computes them), for
+ * the meters named. Versions cover everything from the first one's start onward: each ends where the
+ * next begins.
+ */
+export function uncoveredRanges(
+  versions: readonly MeterVersionRecord[],
+  meterNames: readonly string[],
+  from: Date,
+  to: Date,
+): UncoveredRange[] {
+  const start = floorHour(from);
+  const out: UncoveredRange[] = [];
+  for (const meter of meterNames) {
+    const starts = versions.filter((v) => v.meter === meter).map((v) => v.effectiveFrom.getTime());
+    const first = starts.length > 0 ? new Date(Math.min(...starts)) : undefined;
+    if (first && first <= start) continue;
+    out.push({ meter, from: start, to: first && first < to ? first : to, firstEffectiveFrom: first });
+  }
+  return out;
+}
+
+/** Some meters have no version over any hour of the range asked for: nothing there can be billed. */
+export class MeterRangeNotCoveredError extends DomainError {
+  constructor(
+    readonly uncovered: readonly UncoveredRange[],
+    from: Date,
+  ) {
+    const hour = floorHour(from).toISOString();
+    super(
+      'range_not_covered',
+      `no version of ${uncovered.map((u) => u.meter).join(', ')} covers this range: ` +
+        uncovered
+          .map((u) =>
+            u.firstEffectiveFrom
+              ? `${u.meter} starts at ${u.firstEffectiveFrom.toISOString()}`
+              : `${u.meter} has no version yet`,
+          )
+          .join('; ') +
+        `. To bill these hours (a backfill), set effective_from: '${hour}' in the meter's YAML file, ` +
+        `restart, and evaluate this range again; or leave these meters out with "meters"`,
+      {
+        meters: uncovered.map((u) => ({
+          meter: u.meter,
+          first_effective_from: u.firstEffectiveFrom?.toISOString() ?? null,
+        })),
+        backfill: {
+          effective_from: hour,
+          how: "set effective_from in the meter's YAML (unchanged otherwise: its first version then starts there), restart, evaluate the range again",
+        },
+      },
+    );
   }
 }
 

@@ -2,6 +2,7 @@ import type {
   EvaluationReport,
   HourlyValue,
   MeterVersionRecord,
+  RecordedRun,
   UsageRow,
   UsageStore,
 } from './evaluation.ts';
@@ -44,8 +45,16 @@ export class InMemoryUsageStore implements UsageStore {
     }
   }
 
-  async lastRun(): Promise<Date | undefined> {
-    return this.runs.at(-1)?.runAt;
+  async latestRun(): Promise<RecordedRun | undefined> {
+    const run = this.runs.at(-1);
+    return (
+      run && {
+        runAt: run.runAt,
+        closedThrough: run.closedThrough,
+        windowStart: run.windowStart,
+        lateOutsideWindow: run.lateOutsideWindow,
+      }
+    );
   }
 
   async recordRun(run: EvaluationReport): Promise<void> {

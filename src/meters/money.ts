@@ -78,15 +78,23 @@ export function minorUnitExponent(currency: string): 0 | 2 | 3 {
 }
 
 /**
+ * A whole number of minor units as an exact decimal string of major units, with the currency's Stripe
+ * exponent: 420000n usd → '4200.00', 1500n jpy → '1500', 1234n kwd → '1.234', -5n usd → '-0.05'.
+ */
+export function majorUnitDecimal(minor: bigint, currency: string): string {
+  const exponent = minorUnitExponent(currency);
+  const sign = minor < 0n ? '-' : '';
+  const digits = (minor < 0n ? -minor : minor).toString().padStart(exponent + 1, '0');
+  return sign + (exponent === 0 ? digits : `${digits.slice(0, -exponent)}.${digits.slice(-exponent)}`);
+}
+
+/**
  * A whole number of minor units for people: 420000n usd → '$4,200.00', 1500n jpy → '¥1,500'.
  * The amount reaches Intl as an exact decimal string (never a number), and the fraction digits are
  * pinned to the currency's Stripe exponent rather than to ICU's idea of the currency.
  */
 export function formatMinorUnits(minor: bigint, currency: string): string {
   const exponent = minorUnitExponent(currency);
-  const sign = minor < 0n ? '-' : '';
-  const digits = (minor < 0n ? -minor : minor).toString().padStart(exponent + 1, '0');
-  const decimal = exponent === 0 ? digits : `${digits.slice(0, -exponent)}.${digits.slice(-exponent)}`;
   const format = new Intl.NumberFormat('en-US', {
     style: 'currency',
     currency: currency.toUpperCase(),
@@ -94,7 +102,7 @@ export function formatMinorUnits(minor: bigint, currency: string): string {
     maximumFractionDigits: exponent,
   });
   // A decimal string is formatted exactly (ECMA-402 "Intl mathematical value"), digit for digit.
-  const exact: Intl.StringNumericLiteral = `${sign}${decimal}` as Intl.StringNumericLiteral;
+  const exact: Intl.StringNumericLiteral = majorUnitDecimal(minor, currency) as Intl.StringNumericLiteral;
   return format.format(exact);
 }
 

@@ -19,7 +19,8 @@
 import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { EvaluationService, HOUR_MS } from '../../src/meters/evaluation.ts';
+import { EvaluationService } from '../../src/meters/evaluation.ts';
+import { HOUR_MS } from '../../src/time/hours.ts';
 import type { UsageSource, UsageStore } from '../../src/meters/evaluation.ts';
 import { loadMeters } from '../../src/meters/load-meters.ts';
 import type { MeterDefinition } from '../../src/meters/meter-schema.ts';
@@ -289,7 +290,7 @@ function timedPorts(inner: ClickHouseMeterStore, samples: Sample[]): UsageSource
       timed(meter, 'stored', () => inner.stored(meter, version, from, to)),
     writeUsage: (rows, at, revision) =>
       timed(rows[0]?.meter ?? '-', 'write', () => inner.writeUsage(rows, at, revision)),
-    lastRun: () => timed('-', 'bookkeeping', () => inner.lastRun()),
+    latestRun: () => timed('-', 'bookkeeping', () => inner.latestRun()),
     recordRun: (run) => timed('-', 'bookkeeping', () => inner.recordRun(run)),
   };
 }

@@ -21,7 +21,7 @@ import Stripe from 'stripe';
 import { createStripeGateway } from '../../src/adapters/stripe/stripe-gateway.ts';
 import { SyncService } from '../../src/billing/stripe/sync-service.ts';
 import { loadConfig } from '../../src/config.ts';
-import { HOUR_MS } from '../../src/meters/evaluation.ts';
+import { HOUR_MS } from '../../src/time/hours.ts';
 import { meterSchema, type MeterDefinition } from '../../src/meters/meter-schema.ts';
 import { connectClickHouse } from '../../src/storage/clickhouse/clickhouse.ts';
 import { ClickHouseMeterStore } from '../../src/storage/clickhouse/meter-store.ts';

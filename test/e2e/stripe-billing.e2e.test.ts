@@ -23,7 +23,8 @@ import { pino } from 'pino';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { floorHour, HOUR_MS, periodStart } from '../../src/meters/evaluation.ts';
+import { periodStart } from '../../src/time/billing-period.ts';
+import { floorHour, HOUR_MS } from '../../src/time/hours.ts';
 import { startService, type RunningService } from '../../src/main.ts';
 import { testEnv, TEST_ADMIN_KEY } from '../support/service.ts';
 import { startStripeEmulator, type StripeEmulator } from '../support/stripe-emulator/index.ts';
@@ -319,13 +320,13 @@ describe('Stripe billing of the worked example, through faults and a crash (serv
       const estimate = (await (
         await admin(`/v1/customers/${encodeURIComponent(keyOf(c))}/usage`)
       ).json()) as {
-        meters: { meter: string; quantity: string; cost: { amount: string } }[];
+        meters: { meter: string; quantity: string; cost: { amount_minor: number } }[];
       };
       const mine = estimate.meters.find((m) => m.meter === 'retrieve-credit-score')!;
       expect({
         company: c,
         quantity: mine.quantity,
-        estimate: Number(mine.cost.amount),
+        estimate: mine.cost.amount_minor,
         invoice: preview.total,
       }).toEqual({
         company: c,

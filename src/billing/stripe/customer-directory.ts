@@ -141,24 +141,29 @@ export class CustomerMappingService implements CustomerDirectory {
 
   /** The Stripe customer of each key that has one; keys without one are absent. */
   async resolve(customerKeys: readonly string[]): Promise<Map<string, string>> {
-    const keys = [...new Set(customerKeys)].filter(
-      (k) => k.length > 0 && k.length <= MAX_CUSTOMER_KEY_LENGTH,
-    );
-    const out = new Map<string, string>();
-    if (keys.length === 0) return out;
-    const { explicit, moesif } = await this.store.lookup(keys);
-    for (const key of keys) {
-      const chosen = chooseMapping(key, explicit.get(key), moesif.get(key));
-      if (chosen) out.set(key, chosen.stripeCustomerId);
-    }
-    return out;
+    const resolved = await this.getMany(customerKeys);
+    return new Map([...resolved].map(([key, r]) => [key, r.stripeCustomerId]));
   }
 
   /** The Stripe customer of one key and where the mapping comes from. */
   async get(customerKey: string): Promise<ResolvedCustomer | undefined> {
     checkCustomerKey(customerKey);
-    const { explicit, moesif } = await this.store.lookup([customerKey]);
-    return chooseMapping(customerKey, explicit.get(customerKey), moesif.get(customerKey));
+    return (await this.getMany([customerKey])).get(customerKey);
+  }
+
+  /** get() for many keys in one lookup; keys without a Stripe customer (or not valid keys) are absent. */
+  async getMany(customerKeys: readonly string[]): Promise<Map<string, ResolvedCustomer>> {
+    const keys = [...new Set(customerKeys)].filter(
+      (k) => k.length > 0 && k.length <= MAX_CUSTOMER_KEY_LENGTH,
+    );
+    const out = new Map<string, ResolvedCustomer>();
+    if (keys.length === 0) return out;
+    const { explicit, moesif } = await this.store.lookup(keys);
+    for (const key of keys) {
+      const chosen = chooseMapping(key, explicit.get(key), moesif.get(key));
+      if (chosen) out.set(key, chosen);
+    }
+    return out;
   }
 
   /**

@@ -1,10 +1,11 @@
-import type { BillingState, BillingStateStore } from './billing-status.ts';
+import type { BillingState, BillingStateStore, CustomerIndex, CustomerListQuery } from './billing-status.ts';
 import type { CustomerMappingStore, ExplicitMapping } from './customer-directory.ts';
 import type { WebhookEventStore } from './webhooks.ts';
 
 /**
- * Fakes beside the ports of customer mapping, webhook ids and billing state, for unit tests. They keep
- * ClickHouse's semantics: the highest version of a key wins, whatever the order of the writes.
+ * Fakes beside the ports of customer mapping, webhook ids, billing state and the customer index, for
+ * unit tests. They keep ClickHouse's semantics: the highest version of a key wins, whatever the order
+ * of the writes.
  */
 export class InMemoryCustomerMappingStore implements CustomerMappingStore {
   readonly explicit = new Map<string, ExplicitMapping>();
@@ -78,5 +79,26 @@ export class InMemoryBillingStateStore implements BillingStateStore {
     }
     const old = this.states.get(state.stripeCustomerId);
     if (!old || state.version >= old.version) this.states.set(state.stripeCustomerId, { ...state });
+  }
+}
+
+/** The known customer keys, as a set; ordered by UTF-8 bytes, as ClickHouse orders strings. */
+export class InMemoryCustomerIndex implements CustomerIndex {
+  readonly keys = new Set<string>();
+
+  async list(q: CustomerListQuery): Promise<string[]> {
+    const bytes = (s: string) => Buffer.from(s, 'utf8');
+    return [...this.keys]
+      .filter(
+        (k) =>
+          (q.after === undefined || Buffer.compare(bytes(k), bytes(q.after)) > 0) &&
+          k.startsWith(q.prefix ?? ''),
+      )
+      .sort((a, b) => Buffer.compare(bytes(a), bytes(b)))
+      .slice(0, q.limit);
+  }
+
+  async seen(customerKey: string): Promise<boolean> {
+    return this.keys.has(customerKey);
   }
 }

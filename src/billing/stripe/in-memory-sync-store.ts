@@ -1,4 +1,4 @@
-import { periodStart } from '../../meters/evaluation.ts';
+import { periodStart } from '../../time/billing-period.ts';
 import {
   lastLiveSend,
   liveSends,

@@ -1,4 +1,4 @@
-import { floorHour } from '../../meters/evaluation.ts';
+import { floorHour } from '../../time/hours.ts';
 import { ADDITIVE_AGGREGATIONS, type MeterDefinition } from '../../meters/meter-schema.ts';
 import type { CustomerDirectory, StripeUsageSummaries } from './ports.ts';
 import type { SyncStore } from './sync-ledger.ts';

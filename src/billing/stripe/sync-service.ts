@@ -1,5 +1,6 @@
 import { UpstreamError } from '../../errors.ts';
-import { floorHour, HOUR_MS, periodStart } from '../../meters/evaluation.ts';
+import { floorHour, HOUR_MS } from '../../time/hours.ts';
+import { periodStart } from '../../time/billing-period.ts';
 import { ADDITIVE_AGGREGATIONS, type MeterDefinition } from '../../meters/meter-schema.ts';
 import {
   StripeCallError,

@@ -23,6 +23,7 @@ export const CUSTOMER_METADATA_KEY = 'billing_meter_customer';
 /** Largest webhook body accepted. Stripe's events are a few KB; an invoice with many lines, tens. */
 export const MAX_WEBHOOK_BODY_BYTES = 1024 * 1024;
 const MAX_SIGNATURE_HEADER_LENGTH = 4096;
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
 
 export interface BillingLogger {
   info(obj: object, msg: string): void;
@@ -286,6 +287,8 @@ export const HANDLED_EVENT_TYPES = [
 export class StripeWebhookService {
   private readonly serializer = new KeyedSerializer();
   private readonly now: () => Date;
+  private lastRefusalLogAt = -Infinity;
+  private refusedSinceLog = 0;
 
   constructor(private readonly deps: StripeWebhookDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -295,11 +298,34 @@ export class StripeWebhookService {
     return this.deps.secret !== undefined && this.deps.secret !== '';
   }
 
+  /**
+   * Throws webhooks_disabled (503: Stripe retries a 5xx for days, so nothing sent before the secret is
+   * set is lost) while STRIPE_WEBHOOK_SECRET is unset. Says so in the log at most once a minute, with how
+   * many deliveries were refused since the last line: Stripe retries each one, and a line per delivery
+   * would bury the logs.
+   */
+  assertEnabled(): string {
+    const secret = this.deps.secret;
+    if (secret !== undefined && secret !== '') return secret;
+    this.refusedSinceLog += 1;
+    const now = this.now().getTime();
+    if (now - this.lastRefusalLogAt >= REFUSAL_LOG_INTERVAL_MS) {
+      this.deps.logger.warn(
+        { refused: this.refusedSinceLog },
+        'stripe webhook refused (503): STRIPE_WEBHOOK_SECRET is not set; logged at most once a minute',
+      );
+      this.lastRefusalLogAt = now;
+      this.refusedSinceLog = 0;
+    }
+    throw new DomainError(
+      'webhooks_disabled',
+      'STRIPE_WEBHOOK_SECRET is not set: set it to the signing secret of this endpoint (whsec_…) and restart',
+    );
+  }
+
   /** Verifies, parses and handles one delivery: the raw body, exactly as received, and its Stripe-Signature. */
   async receive(rawBody: Buffer, signatureHeader: string | undefined): Promise<WebhookResult> {
-    const secret = this.deps.secret;
-    if (secret === undefined || secret === '')
-      throw new DomainError('webhooks_disabled', 'STRIPE_WEBHOOK_SECRET is not set');
+    const secret = this.assertEnabled();
     const receivedAt = this.now();
     verifyStripeSignature({
       payload: rawBody,

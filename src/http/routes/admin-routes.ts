@@ -5,6 +5,8 @@ import type { IngestKeyRecord, IngestKeyService } from '../../keys/ingest-keys.t
 import { requireAdminKey } from '../auth.ts';
 import { parseJson } from '../../collector/parse-body.ts';
 import { readBody } from '../body.ts';
+import type { createdKeySchema, keyListSchema } from '../openapi/schemas.ts';
+import { parseOr400 } from '../query-fields.ts';
 
 export interface AdminRouteDeps {
   keys: IngestKeyService;
@@ -14,7 +16,7 @@ export interface AdminRouteDeps {
   recentLogs(q: { limit: number; app?: string; customer?: string }): Promise<object[]>;
 }
 
-const recentLogsQuery = z
+export const recentLogsQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(1000).default(20),
     app: z.string().max(64).optional(),
@@ -22,7 +24,7 @@ const recentLogsQuery = z
   })
   .strict();
 
-const createKeyBody = z.object({ name: z.string().trim().min(1).max(200) }).strict();
+export const createKeyBody = z.object({ name: z.string().trim().min(1).max(200) }).strict();
 
 export function keyView(r: IngestKeyRecord) {
   return {
@@ -39,21 +41,20 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
   router.use(requireAdminKey(deps.adminApiKey));
 
   router.post('/keys', async (ctx) => {
-    const parsed = createKeyBody.safeParse(parseJson(await readBody(ctx.req, 64 * 1024)));
-    if (!parsed.success) {
-      throw new DomainError('invalid_request', 'send {"name": "<what the key is for>"}', {
-        errors: parsed.error.issues.map((i) => ({ field: i.path.join('.'), reason: i.message })),
-      });
-    }
-    const { record, key } = await deps.keys.create(parsed.data.name);
+    const body = parseOr400(
+      createKeyBody,
+      parseJson(await readBody(ctx.req, 64 * 1024)),
+      'send {"name": "<what the key is for>"}',
+    );
+    const { record, key } = await deps.keys.create(body.name);
     ctx.status = 201;
     // The only time the key is ever shown: it is stored as a hash.
-    ctx.body = { ...keyView(record), key };
+    ctx.body = { ...keyView(record), key } satisfies z.input<typeof createdKeySchema>;
   });
 
   router.get('/keys', async (ctx) => {
     await deps.keys.refresh();
-    ctx.body = { keys: deps.keys.list().map(keyView) };
+    ctx.body = { keys: deps.keys.list().map(keyView) } satisfies z.input<typeof keyListSchema>;
   });
 
   router.delete('/keys/:id', async (ctx) => {
@@ -64,13 +65,8 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
 
   // What arrived most recently: the quick way to see that logs are going in.
   router.get('/logs', async (ctx) => {
-    const parsed = recentLogsQuery.safeParse(ctx.query);
-    if (!parsed.success) {
-      throw new DomainError('invalid_request', 'query: limit (1-1000), app, customer', {
-        errors: parsed.error.issues.map((i) => ({ field: i.path.join('.'), reason: i.message })),
-      });
-    }
-    ctx.body = { logs: await deps.recentLogs(parsed.data) };
+    const q = parseOr400(recentLogsQuery, ctx.query, 'query: limit (1-1000), app, customer');
+    ctx.body = { logs: await deps.recentLogs(q) };
   });
 
   router.post('/flush', async (ctx) => {

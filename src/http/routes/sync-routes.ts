@@ -2,8 +2,9 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import type { Discrepancy, DiscrepancyFilter } from '../../billing/stripe/sync-ledger.ts';
 import type { HeldUsage, SyncReport } from '../../billing/stripe/sync-service.ts';
-import { DomainError } from '../../errors.ts';
 import { requireAdminKey } from '../auth.ts';
+import type { discrepanciesSchema, heldListSchema, syncReportSchema } from '../openapi/schemas.ts';
+import { parseOr400 } from '../query-fields.ts';
 
 export interface SyncRouteDeps {
   adminApiKey: string | undefined;
@@ -13,7 +14,7 @@ export interface SyncRouteDeps {
   run(): Promise<SyncReport>;
 }
 
-const discrepancyQuery = z
+export const discrepancyQuery = z
   .object({
     status: z.enum(['open', 'resolved', 'all']).default('open'),
     meter: z.string().min(1).max(64).optional(),
@@ -56,28 +57,22 @@ export function syncRoutes(deps: SyncRouteDeps): Router {
   router.use(requireAdminKey(deps.adminApiKey));
 
   router.get('/v1/sync/discrepancies', async (ctx) => {
-    const q = discrepancyQuery.safeParse(ctx.query);
-    if (!q.success) {
-      throw new DomainError(
-        'invalid_request',
-        'bad query: status=open|resolved|all, meter, customer, limit (1-10000)',
-        {
-          errors: q.error.issues.map((i) => ({ field: i.path.join('.'), reason: i.message })),
-        },
-      );
-    }
-    const { status, limit, meter, customer } = q.data;
+    const { status, limit, meter, customer } = parseOr400(
+      discrepancyQuery,
+      ctx.query,
+      'bad query: status=open|resolved|all, meter, customer, limit (1-10000)',
+    );
     const resolved = status === 'all' ? undefined : status === 'resolved';
     const rows = await deps.discrepancies({ resolved, meter, customer, limit });
-    ctx.body = { data: rows.map(discrepancyView) };
+    ctx.body = { data: rows.map(discrepancyView) } satisfies z.input<typeof discrepanciesSchema>;
   });
 
   router.get('/v1/sync/held', async (ctx) => {
-    ctx.body = { data: await deps.held() };
+    ctx.body = { data: await deps.held() } satisfies z.input<typeof heldListSchema>;
   });
 
   router.post('/v1/admin/sync/run', async (ctx) => {
-    ctx.body = syncReportView(await deps.run());
+    ctx.body = syncReportView(await deps.run()) satisfies z.input<typeof syncReportSchema>;
   });
 
   return router;

@@ -9,6 +9,7 @@ import type {
   EvaluationReport,
   HourlyValue,
   MeterVersionRecord,
+  RecordedRun,
   UsageRow,
   UsageSource,
   UsageStore,
@@ -17,6 +18,7 @@ import { meterSchema } from '../../meters/meter-schema.ts';
 import type { StoredUsage, UsageReader } from '../../meters/usage-query.ts';
 import type { ClickHouse } from './clickhouse.ts';
 import { literal } from '../../sql/escape.ts';
+import { chunkKeys, inList } from './key-lists.ts';
 import { dateTime, int64, seconds } from './row-types.ts';
 
 /** The meter compiler over ClickHouse, and the meter tables. */
@@ -151,12 +153,26 @@ export class ClickHouseMeterStore implements UsageSource, UsageStore, UsageReade
     );
   }
 
-  async lastRun(): Promise<Date | undefined> {
+  async latestRun(): Promise<RecordedRun | undefined> {
     const [row] = await this.ch.query(
-      `SELECT toUInt32(max(run_at)) AS t FROM ${this.ch.table('meter_runs')} HAVING count() > 0`,
-      z.object({ t: z.coerce.number() }),
+      `SELECT toUInt32(run_at) AS run_at_s, toUInt32(closed_through) AS closed_s, toUInt32(window_start) AS window_s,
+              toString(late_outside_window) AS late
+       FROM ${this.ch.table('meter_runs')} ORDER BY run_at DESC, revision DESC LIMIT 1`,
+      z.object({
+        run_at_s: z.coerce.number(),
+        closed_s: z.coerce.number(),
+        window_s: z.coerce.number(),
+        late: z.coerce.number(),
+      }),
     );
-    return row ? new Date(row.t * 1000) : undefined;
+    return row
+      ? {
+          runAt: new Date(row.run_at_s * 1000),
+          closedThrough: new Date(row.closed_s * 1000),
+          windowStart: new Date(row.window_s * 1000),
+          lateOutsideWindow: row.late,
+        }
+      : undefined;
   }
 
   async recordRun(run: EvaluationReport): Promise<void> {
@@ -171,24 +187,23 @@ export class ClickHouseMeterStore implements UsageSource, UsageStore, UsageReade
     ]);
   }
 
-  async usage(meter: string, from: Date, to: Date, customer?: string): Promise<StoredUsage[]> {
-    return this.ch
-      .query(
+  async usage(meter: string, from: Date, to: Date, customers?: readonly string[]): Promise<StoredUsage[]> {
+    // No list: every customer, one query. A list: in chunks that keep each query under 18.16's size limit.
+    const chunks = customers === undefined ? [undefined] : chunkKeys([...new Set(customers)]);
+    const out: StoredUsage[] = [];
+    for (const chunk of chunks) {
+      const rows = await this.ch.query(
         `SELECT customer, hour, toString(argMax(value, revision)) AS value, toString(argMax(period_value, revision)) AS period_value
        FROM ${this.ch.table('meter_usage')}
        WHERE meter = ${literal(meter)} AND hour >= ${literal(from)} AND hour < ${literal(to)}
-         ${customer === undefined ? '' : `AND customer = ${literal(customer)}`}
+         ${chunk === undefined ? '' : `AND customer IN ${inList(chunk)}`}
        GROUP BY version, customer, hour ORDER BY hour, customer`,
         z.object({ customer: z.string(), hour: dateTime, value: int64, period_value: int64 }),
-      )
-      .then((rows) =>
-        rows.map((r) => ({
-          customer: r.customer,
-          hour: r.hour,
-          value: r.value,
-          periodValue: r.period_value,
-        })),
       );
+      for (const r of rows)
+        out.push({ customer: r.customer, hour: r.hour, value: r.value, periodValue: r.period_value });
+    }
+    return out;
   }
 
   private async insert(table: string, rows: object[]): Promise<void> {

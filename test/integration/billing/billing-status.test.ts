@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HOUR_MS } from '../../../src/meters/evaluation.ts';
+import { customerPageSchema } from '../../../src/http/openapi/schemas.ts';
+import { HOUR_MS } from '../../../src/time/hours.ts';
 import { meterSchema, type MeterDefinition } from '../../../src/meters/meter-schema.ts';
 import { UsageQueryService } from '../../../src/meters/usage-query.ts';
 import type { ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
@@ -132,5 +133,54 @@ describe.each(ENGINES)('billing status on %s ClickHouse', (engine) => {
   it('unmapped: no Stripe customer; a cus_ key maps itself', async () => {
     expect(await status('co_unknown')).toMatchObject({ status: 'unmapped', reasons: [{ code: 'unmapped' }] });
     expect(await status('cus_Direct9')).toMatchObject({ status: 'ok', stripe_customer_id: 'cus_Direct9' });
+  });
+
+  it('says seen: false for a key never heard of, and seen: true for one with usage or a mapping', async () => {
+    expect(await status('co_never')).toMatchObject({ seen: false, status: 'unmapped' });
+    expect(await status('co_ok')).toMatchObject({ seen: true });
+    // Mapped, with no usage at all.
+    expect(await status('co_unpaid')).toMatchObject({ seen: true });
+  });
+
+  it('lists the known customers a page at a time, by prefix, with mapping, status and usage', async () => {
+    // A key that needs escaping, and one whose prefix is a prefix of another's in bytes, not in letters.
+    await billing.mappings.map("co_o'hara", 'cus_Ohara1', 'admin');
+    const page = async (query: string) => {
+      const res = await fetch(`${app.url}/v1/customers?${query}`, {
+        headers: { authorization: `Bearer ${ADMIN_KEY}` },
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as {
+        customers: {
+          customer: string;
+          status: string;
+          stripe_customer_id?: string;
+          meters: { usage: string }[];
+        }[];
+        next_after: string | null;
+      };
+    };
+    const first = await page('limit=2&prefix=co_');
+    customerPageSchema.parse(first);
+    expect(first.customers.map((c) => [c.customer, c.status, c.stripe_customer_id])).toEqual([
+      ["co_o'hara", 'ok', 'cus_Ohara1'],
+      ['co_ok', 'ok', 'cus_Ok1'],
+    ]);
+    expect(first.customers[1]!.meters.map((m) => m.usage)).toEqual(['999', '0', '0']);
+    expect(first.next_after).toBe('co_ok');
+    const second = await page(`limit=2&prefix=co_&after=${encodeURIComponent(first.next_after!)}`);
+    expect(second.customers.map((c) => [c.customer, c.status])).toEqual([
+      ['co_over', 'over_quota'],
+      ['co_unpaid', 'unpaid'],
+    ]);
+    const last = await page(`limit=2&prefix=co_&after=co_unpaid`);
+    expect(last).toEqual({ customers: [], next_after: null });
+    expect((await page("prefix=co_o'")).customers.map((c) => c.customer)).toEqual(["co_o'hara"]);
+    expect((await page('prefix=zz')).customers).toEqual([]);
+    const bad = await fetch(`${app.url}/v1/customers?limit=0`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { errors: { field: string }[] }).errors[0]!.field).toBe('limit');
   });
 });

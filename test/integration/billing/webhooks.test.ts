@@ -36,11 +36,10 @@ describe.each(ENGINES)('Stripe webhooks on %s ClickHouse', (engine) => {
     billing = createStripeBilling({
       ch,
       meters: [],
+      // No meters here: no usage to read.
       usage: {
-        customerPeriod: async (_c, meters) => ({
-          period: { start: '', end: '' },
-          meters: meters.map((m) => ({ meter: m.name, quantity: '0' })),
-        }),
+        customersPeriod: async (customers) =>
+          customers.map((customer) => ({ customer, period: { id: '', start: '', end: '' }, meters: [] })),
       },
       webhookSecret: WEBHOOK_SECRET,
       toleranceSeconds: 300,

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { EvaluationService, HOUR_MS } from '../../../src/meters/evaluation.ts';
+import { EvaluationService } from '../../../src/meters/evaluation.ts';
+import { HOUR_MS } from '../../../src/time/hours.ts';
 import { meterSchema, type MeterDefinition } from '../../../src/meters/meter-schema.ts';
 import type { ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
 import { ClickHouseMeterStore } from '../../../src/storage/clickhouse/meter-store.ts';

@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { floorHour, HOUR_MS, periodStart } from '../../../src/meters/evaluation.ts';
+import { periodStart } from '../../../src/time/billing-period.ts';
+import { floorHour, HOUR_MS } from '../../../src/time/hours.ts';
+import {
+  customerUsageSchema,
+  evaluationAnswerSchema,
+  usageAnswerSchema,
+} from '../../../src/http/openapi/schemas.ts';
 import { ENGINES } from '../../support/clickhouse.ts';
 import { startTestService, type TestService } from '../../support/service.ts';
 
@@ -60,17 +66,23 @@ describe.each(ENGINES)('usage API on %s ClickHouse', (engine) => {
       meters: {
         meter: string;
         quantity: string;
-        cost?: { display: string; amount: string };
+        cost?: { display: string; amount: string; amount_minor: number; currency: string };
         tiers?: unknown[];
       }[];
     };
     const credit = body.meters.find((m) => m.meter === 'retrieve-credit-score')!;
     expect(credit.quantity).toBe('1500');
-    expect(credit.cost).toMatchObject({ display: '$4,200.00', amount: '420000' });
+    // One money shape: a decimal string of dollars, an integer of cents, the currency, for people.
+    expect(credit.cost).toEqual({
+      currency: 'usd',
+      amount: '4200.00',
+      amount_minor: 420000,
+      display: '$4,200.00',
+    });
     expect(credit.tiers).toEqual([
-      expect.objectContaining({ tier: 1, quantity: '100', amount: '50000' }),
-      expect.objectContaining({ tier: 2, quantity: '900', amount: '270000' }),
-      expect.objectContaining({ tier: 3, quantity: '500', amount: '100000' }),
+      expect.objectContaining({ tier: 1, quantity: '100', amount: '500.00', amount_minor: 50000 }),
+      expect.objectContaining({ tier: 2, quantity: '900', amount: '2700.00', amount_minor: 270000 }),
+      expect.objectContaining({ tier: 3, quantity: '500', amount: '1000.00', amount_minor: 100000 }),
     ]);
     const small = (await (await admin('/v1/customers/co_small/usage')).json()) as typeof body;
     expect(small.meters.find((m) => m.meter === 'retrieve-credit-score')!.cost!.display).toBe('$503.00');
@@ -99,8 +111,25 @@ describe.each(ENGINES)('usage API on %s ClickHouse', (engine) => {
     ]);
     const csv = await admin(`/v1/usage?${q}`, { headers: { accept: 'text/csv' } });
     expect(csv.headers.get('content-type')).toContain('text/csv');
-    expect(await csv.text()).toBe(
-      `meter,customer,window_start,value\nretrieve-credit-score,co_big,${hour.toISOString()},1500\nretrieve-credit-score,co_small,${hour.toISOString()},101\n`,
+    const hourCsv =
+      `meter,customer,window_start,value,currency,amount,amount_minor\n` +
+      `retrieve-credit-score,co_big,${hour.toISOString()},1500,,,\n` +
+      `retrieve-credit-score,co_small,${hour.toISOString()},101,,,\n`;
+    expect(await csv.text()).toBe(hourCsv);
+    // ?format=csv without an Accept header, as a download with a name.
+    const download = await admin(`/v1/usage?${q}&format=csv`);
+    expect(download.headers.get('content-disposition')).toMatch(
+      /^attachment; filename="usage-retrieve-credit-score-hour-\d{8}T\d{6}Z-\d{8}T\d{6}Z\.csv"$/,
+    );
+    expect(await download.text()).toBe(hourCsv);
+    // A month window of a priced meter carries what that month's quantity costs.
+    const monthCsv = await (
+      await admin(
+        `/v1/usage?meter=retrieve-credit-score&customer=co_small&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&window=month&format=csv`,
+      )
+    ).text();
+    expect(monthCsv.split('\n').at(-2)).toMatch(
+      /^retrieve-credit-score,co_small,[^,]+,101,usd,503.00,50300$/,
     );
     const users = (await (
       await admin(
@@ -108,7 +137,13 @@ describe.each(ENGINES)('usage API on %s ClickHouse', (engine) => {
       )
     ).json()) as { usage: { customer: string; value: string }[] };
     expect(users.usage.find((u) => u.customer === 'co_big')?.value).toBe('7');
-    expect((await admin('/v1/usage?meter=nope&from=x')).status).toBe(400);
+    const bad = await admin('/v1/usage?meter=nope&from=x');
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({
+      errors: [
+        { field: 'from', reason: expect.stringContaining('or a date (2026-12-01, read as 00:00 UTC)') },
+      ],
+    });
     expect(
       (await admin(`/v1/usage?meter=nope&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`))
         .status,
@@ -133,5 +168,116 @@ describe.each(ENGINES)('usage API on %s ClickHouse', (engine) => {
       versions: { version: string }[];
     };
     expect(one.versions.map((v) => v.version)).toEqual([one.version]);
+  });
+
+  it('takes the time forms of parseInstant, and answers 400 naming the field for the rest (never 500)', async () => {
+    const day = hour.toISOString().slice(0, 10);
+    const nextDay = new Date(Date.parse(day) + 24 * HOUR_MS).toISOString().slice(0, 10);
+    const get = (query: string) => admin(`/v1/usage?meter=retrieve-credit-score&${query}`);
+    // A date alone is 00:00 UTC; a + left unencoded in the query string arrives as a space.
+    const byDate = (await (await get(`from=${day}&to=${nextDay}`)).json()) as {
+      from: string;
+      usage: unknown[];
+    };
+    expect(byDate.from).toBe(`${day}T00:00:00.000Z`);
+    expect(byDate.usage).toHaveLength(2);
+    const plus = await get(`from=${day}T01:00:00+01:00&to=${nextDay}T01:00:00+01:00`);
+    expect(plus.status).toBe(200);
+    expect(((await plus.json()) as { from: string }).from).toBe(`${day}T00:00:00.000Z`);
+    for (const [query, field, reason] of [
+      [`from=${day}T00:00:00&to=${nextDay}`, 'from', 'has no time zone'],
+      [`from=${day}&to=1764547200`, 'to', 'looks like epoch seconds'],
+      [`from=${nextDay}&to=${day}`, 'to', 'must be after from'],
+      [`period=2026-13`, 'period', 'YYYY-MM'],
+      [`period=2026-11&from=${day}`, 'period', 'not both'],
+      [`window=week`, 'window', ''],
+    ] as const) {
+      const res = await get(query);
+      expect(res.status, query).toBe(400);
+      expect(res.headers.get('content-type')).toContain('application/problem+json');
+      const problem = (await res.json()) as { errors: { field: string; reason: string }[] };
+      expect(problem.errors, query).toContainEqual({ field, reason: expect.stringContaining(reason) });
+    }
+  });
+
+  it('defaults /v1/usage to the current period, and reads a past one with period=YYYY-MM', async () => {
+    const now = new Date();
+    const current = (await (await admin('/v1/usage?meter=retrieve-credit-score&window=month')).json()) as {
+      from: string;
+      to: string;
+    };
+    expect([current.from, current.to]).toEqual([
+      periodStart(now).toISOString(),
+      new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)).toISOString(),
+    ]);
+    const month = hour.toISOString().slice(0, 7);
+    const past = (await (
+      await admin(`/v1/usage?meter=retrieve-credit-score&period=${month}&window=month&customer=co_big`)
+    ).json()) as { usage: { value: string; cost: { amount: string } }[] };
+    expect(past.usage).toEqual([
+      expect.objectContaining({ value: '1500', cost: expect.objectContaining({ amount: '4200.00' }) }),
+    ]);
+    const customer = (await (await admin(`/v1/customers/co_big/usage?period=${month}`)).json()) as {
+      period: { id: string };
+      meters: { meter: string; quantity: string }[];
+    };
+    expect(customer.period.id).toBe(month);
+    customerUsageSchema.parse(customer);
+    usageAnswerSchema.parse(past);
+    expect(customer.meters.find((m) => m.meter === 'retrieve-credit-score')!.quantity).toBe('1500');
+    const before = (await (
+      await admin('/v1/customers/co_big/usage?period=2020-01')
+    ).json()) as typeof customer;
+    expect(before.meters.find((m) => m.meter === 'retrieve-credit-score')!.quantity).toBe('0');
+    for (const bad of ['2026-13', 'november', '2999-01']) {
+      const res = await admin(`/v1/customers/co_big/usage?period=${bad}`);
+      expect(res.status, bad).toBe(400);
+      expect(((await res.json()) as { errors: { field: string }[] }).errors[0]!.field).toBe('period');
+    }
+  });
+
+  it('answers the scheduled run and a range in one shape, and 422 for a range no version covers', async () => {
+    const keys = (o: object) => Object.keys(o).sort();
+    const scheduled = (await (
+      await admin('/v1/admin/meters/evaluate', { method: 'POST', body: '{}' })
+    ).json()) as Record<string, unknown>;
+    const range = (await (
+      await admin('/v1/admin/meters/evaluate', {
+        method: 'POST',
+        body: JSON.stringify({
+          from: hour.toISOString(),
+          to: new Date(hour.getTime() + HOUR_MS).toISOString(),
+        }),
+      })
+    ).json()) as Record<string, unknown>;
+    // The answers are what the OpenAPI document says they are.
+    evaluationAnswerSchema.parse(scheduled);
+    evaluationAnswerSchema.parse(range);
+    expect(keys(scheduled)).toEqual(['mode', 'not_covered', 'ranges', 'run']);
+    expect(keys(range)).toEqual(keys(scheduled));
+    expect([scheduled.mode, range.mode, range.run]).toEqual(['scheduled', 'range', null]);
+    const status = (await (await admin('/v1/admin/meters/evaluation')).json()) as { last_run: unknown };
+    expect(status.last_run).toEqual(scheduled.run);
+
+    const res = await admin('/v1/admin/meters/evaluate', {
+      method: 'POST',
+      body: JSON.stringify({ from: '2020-01-01', to: '2020-02-01' }),
+    });
+    expect(res.status).toBe(422);
+    const problem = (await res.json()) as { detail: string; meters: { meter: string }[] };
+    expect(problem.meters.map((m) => m.meter).sort()).toEqual([
+      'monthly-active-users',
+      'response-bytes',
+      'retrieve-credit-score',
+    ]);
+    expect(problem.detail).toContain('set effective_from');
+    const unknown = await admin('/v1/admin/meters/evaluate', {
+      method: 'POST',
+      body: JSON.stringify({ from: '2020-01-01', to: '2020-02-01', meters: ['nope'] }),
+    });
+    expect(unknown.status).toBe(400);
+    expect(await unknown.json()).toMatchObject({
+      errors: [{ field: 'meters.0', reason: 'no meter named nope' }],
+    });
   });
 });

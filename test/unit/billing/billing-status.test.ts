@@ -3,6 +3,7 @@ import { BillingStatusService, type BillingState } from '../../../src/billing/st
 import { CustomerMappingService } from '../../../src/billing/stripe/customer-directory.ts';
 import {
   InMemoryBillingStateStore,
+  InMemoryCustomerIndex,
   InMemoryCustomerMappingStore,
 } from '../../../src/billing/stripe/in-memory-billing-stores.ts';
 import { UpstreamError } from '../../../src/errors.ts';
@@ -18,7 +19,25 @@ const meter = (name: string, quota?: number): MeterDefinition =>
   });
 
 const METERS = [meter('calls', 1000), meter('bytes'), meter('reports', 10)];
-const PERIOD = { start: '2026-11-01T00:00:00.000Z', end: '2026-12-01T00:00:00.000Z' };
+const PERIOD = { id: '2026-11', start: '2026-11-01T00:00:00.000Z', end: '2026-12-01T00:00:00.000Z' };
+
+/** customersPeriod over fixed quantities; `asked` records every page of customers asked for. */
+function fixedUsage(usage: Record<string, Record<string, string>>, asked: string[][] = []) {
+  return {
+    customersPeriod: async (customers: readonly string[], meters: readonly MeterDefinition[]) => {
+      asked.push([...customers]);
+      return customers.map((customer) => ({
+        customer,
+        period: PERIOD,
+        meters: meters.map((m) => ({
+          meter: m.name,
+          unit: m.unit,
+          quantity: usage[customer]?.[m.name] ?? '0',
+        })),
+      }));
+    },
+  };
+}
 
 function state(over: Partial<BillingState>): BillingState {
   return {
@@ -41,23 +60,17 @@ function setup(usage: Record<string, Record<string, string>> = {}) {
   const mappingStore = new InMemoryCustomerMappingStore();
   const states = new InMemoryBillingStateStore();
   const mappings = new CustomerMappingService(mappingStore);
-  const asked: string[] = [];
+  const customers = new InMemoryCustomerIndex();
+  for (const key of Object.keys(usage)) customers.keys.add(key);
+  const asked: string[][] = [];
   const service = new BillingStatusService({
     directory: mappings,
     states,
-    usage: {
-      customerPeriod: async (customer, meters) => {
-        asked.push(customer);
-        return {
-          customer,
-          period: PERIOD,
-          meters: meters.map((m) => ({ meter: m.name, quantity: usage[customer]?.[m.name] ?? '0' })),
-        };
-      },
-    },
+    usage: fixedUsage(usage, asked),
     meters: METERS,
+    customers,
   });
-  return { mappingStore, states, mappings, service, asked };
+  return { mappingStore, states, mappings, customers, service, asked };
 }
 
 describe('billing status', () => {
@@ -75,6 +88,7 @@ describe('billing status', () => {
     );
     expect(await t.service.status('acme')).toEqual({
       customer: 'acme',
+      seen: true,
       status: 'ok',
       stripe_customer_id: 'cus_A',
       mapping_source: 'admin',
@@ -139,26 +153,62 @@ describe('billing status', () => {
 
   it('a quota of 0 allows nothing', async () => {
     const t = new BillingStatusService({
-      directory: { get: async () => ({ stripeCustomerId: 'cus_A', source: 'admin' }) },
-      states: new InMemoryBillingStateStore(),
-      usage: {
-        customerPeriod: async (_c, meters) => ({
-          period: PERIOD,
-          meters: meters.map((m) => ({ meter: m.name, quantity: '0' })),
-        }),
+      directory: {
+        getMany: async (keys) =>
+          new Map(keys.map((k) => [k, { stripeCustomerId: 'cus_A', source: 'admin' as const }])),
       },
+      states: new InMemoryBillingStateStore(),
+      usage: fixedUsage({}),
       meters: [meter('blocked', 0)],
+      customers: new InMemoryCustomerIndex(),
     });
     expect((await t.status('acme')).status).toBe('over_quota');
   });
 
   it('fails, never answers ok, when usage cannot be read', async () => {
     const t = new BillingStatusService({
-      directory: { get: async () => ({ stripeCustomerId: 'cus_A', source: 'admin' }) },
+      directory: { getMany: async () => new Map() },
       states: new InMemoryBillingStateStore(),
-      usage: { customerPeriod: async () => Promise.reject(new UpstreamError('clickhouse', 'down', true)) },
+      usage: { customersPeriod: async () => Promise.reject(new UpstreamError('clickhouse', 'down', true)) },
       meters: METERS,
+      customers: new InMemoryCustomerIndex(),
     });
     await expect(t.status('acme')).rejects.toBeInstanceOf(UpstreamError);
+  });
+
+  it('says seen: false for a key billing-meter never heard of, and still answers its status', async () => {
+    const t = setup({ acme: { calls: '1' } });
+    expect(await t.service.status('nobody')).toMatchObject({
+      customer: 'nobody',
+      seen: false,
+      status: 'unmapped',
+      meters: [
+        { meter: 'calls', usage: '0' },
+        { meter: 'bytes', usage: '0' },
+        { meter: 'reports', usage: '0' },
+      ],
+    });
+    expect((await t.service.status('acme')).seen).toBe(true);
+  });
+
+  it('lists the known customers by key, a page at a time, with one usage read per page', async () => {
+    const t = setup({ 'co-a': { calls: '1000' }, 'co-b': {}, 'co-c': { reports: '3' }, 'other-1': {} });
+    await t.mappings.map('co-b', 'cus_B', 'admin');
+    await t.states.put(state({ stripeCustomerId: 'cus_B', paymentStatus: 'failed', lastInvoiceId: 'in_7' }));
+    const first = await t.service.list({ limit: 2, prefix: 'co-' });
+    expect(first.customers.map((c) => [c.customer, c.status, c.stripe_customer_id])).toEqual([
+      ['co-a', 'over_quota', undefined],
+      ['co-b', 'unpaid', 'cus_B'],
+    ]);
+    expect(first.next_after).toBe('co-b');
+    const second = await t.service.list({ limit: 2, prefix: 'co-', after: first.next_after! });
+    expect(second.customers.map((c) => c.customer)).toEqual(['co-c']);
+    expect(second.customers[0]!.meters.find((m) => m.meter === 'reports')).toEqual({
+      meter: 'reports',
+      usage: '3',
+      quota: 10,
+    });
+    expect(second.next_after).toBeNull();
+    expect(t.asked).toEqual([['co-a', 'co-b'], ['co-c']]);
   });
 });

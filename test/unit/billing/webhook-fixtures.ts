@@ -5,6 +5,15 @@ import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { pino } from 'pino';
 import Stripe from 'stripe';
+import { BillingStatusService } from '../../../src/billing/stripe/billing-status.ts';
+import { CustomerMappingService } from '../../../src/billing/stripe/customer-directory.ts';
+import {
+  InMemoryBillingStateStore,
+  InMemoryCustomerIndex,
+  InMemoryCustomerMappingStore,
+  InMemoryWebhookEventStore,
+} from '../../../src/billing/stripe/in-memory-billing-stores.ts';
+import { StripeWebhookService } from '../../../src/billing/stripe/webhooks.ts';
 import { createApp, type AppDeps } from '../../../src/http/app.ts';
 import type { StripeRouteDeps } from '../../../src/http/routes/stripe-routes.ts';
 
@@ -85,10 +94,35 @@ export function invoiceObject(
   return { id, object: 'invoice', customer, status, amount_due: 420000, currency: 'usd' };
 }
 
-/** The whole service app (createApp) with stand-ins for everything but the Stripe side. */
-export async function startStripeApp(
+/** The Stripe side over in-memory stores, with no webhook secret and no meters. */
+export function inMemoryStripeSide(): Omit<StripeRouteDeps, 'adminApiKey'> {
+  const states = new InMemoryBillingStateStore();
+  const mappings = new CustomerMappingService(new InMemoryCustomerMappingStore());
+  return {
+    mappings,
+    webhooks: new StripeWebhookService({
+      events: new InMemoryWebhookEventStore(),
+      states,
+      mappings,
+      secret: undefined,
+      toleranceSeconds: 300,
+      logger: pino({ level: 'silent' }),
+    }),
+    status: new BillingStatusService({
+      directory: mappings,
+      states,
+      usage: { customersPeriod: async () => [] },
+      meters: [],
+      customers: new InMemoryCustomerIndex(),
+    }),
+  };
+}
+
+/** The app's deps with stand-ins that throw for everything but the Stripe side. */
+export function stubAppDeps(
   stripe: Omit<StripeRouteDeps, 'adminApiKey'>,
-): Promise<{ url: string; close(): Promise<void> }> {
+  logger: AppDeps['logger'] = pino({ level: 'silent' }),
+): AppDeps {
   const unused = new Proxy(
     {},
     {
@@ -111,11 +145,23 @@ export async function startStripeApp(
       meters: [],
       versions: async () => [],
       usage: unused as AppDeps['meters']['usage'],
-      evaluate: async () => undefined,
+      runScheduled: () => Promise.reject(new Error('not wired in this test')),
+      evaluateRange: () => Promise.reject(new Error('not wired in this test')),
+      latestRun: async () => undefined,
+      latenessHours: 48,
     },
-    logger: pino({ level: 'silent' }),
+    logger,
     stripe,
   };
+  return deps;
+}
+
+/** The whole service app (createApp) with stand-ins for everything but the Stripe side. */
+export async function startStripeApp(
+  stripe: Omit<StripeRouteDeps, 'adminApiKey'>,
+  logger: AppDeps['logger'] = pino({ level: 'silent' }),
+): Promise<{ url: string; close(): Promise<void> }> {
+  const deps = stubAppDeps(stripe, logger);
   const server: Server = createApp(deps).listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;

@@ -1,9 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { BillingStatusService } from '../../../src/billing/stripe/billing-status.ts';
 import { CustomerMappingService } from '../../../src/billing/stripe/customer-directory.ts';
 import {
   InMemoryBillingStateStore,
+  InMemoryCustomerIndex,
   InMemoryCustomerMappingStore,
   InMemoryWebhookEventStore,
 } from '../../../src/billing/stripe/in-memory-billing-stores.ts';
@@ -25,11 +26,14 @@ import {
 const NOW = 1_793_000_000; // 2026-10-26
 const TOLERANCE = 300;
 
-function services(secret: string | null = WEBHOOK_SECRET) {
+function services(
+  secret: string | null = WEBHOOK_SECRET,
+  logger: Logger = pino({ level: 'silent' }),
+  clock: () => Date = () => new Date(NOW * 1000),
+) {
   const mappingStore = new InMemoryCustomerMappingStore();
   const events = new InMemoryWebhookEventStore();
   const states = new InMemoryBillingStateStore();
-  const clock = () => new Date(NOW * 1000);
   const mappings = new CustomerMappingService(mappingStore, clock);
   const webhooks = new StripeWebhookService({
     events,
@@ -37,14 +41,18 @@ function services(secret: string | null = WEBHOOK_SECRET) {
     mappings,
     secret: secret ?? undefined,
     toleranceSeconds: TOLERANCE,
-    logger: pino({ level: 'silent' }),
+    logger,
     now: clock,
   });
   const status = new BillingStatusService({
     directory: mappings,
     states,
-    usage: { customerPeriod: async () => ({ period: { start: '', end: '' }, meters: [] }) },
+    usage: {
+      customersPeriod: async (customers) =>
+        customers.map((customer) => ({ customer, period: { id: '', start: '', end: '' }, meters: [] })),
+    },
     meters: [],
+    customers: new InMemoryCustomerIndex(),
   });
   return { mappingStore, events, states, mappings, webhooks, status };
 }
@@ -190,6 +198,38 @@ describe('Stripe webhooks without a secret', () => {
         title: expect.stringContaining('STRIPE_WEBHOOK_SECRET'),
       });
       expect(s.mappingStore.explicit.size).toBe(0);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('Stripe webhooks without a secret, in the log', () => {
+  it('say so at most once a minute, as a warning with a count, never as an error with a stack', async () => {
+    const lines: { level: number; msg: string; refused?: number; err?: unknown }[] = [];
+    const logger = pino(
+      { level: 'info' },
+      { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) },
+    );
+    let now = NOW * 1000;
+    const s = services(null, logger, () => new Date(now));
+    const app = await startStripeApp(
+      { mappings: s.mappings, webhooks: s.webhooks, status: s.status },
+      logger,
+    );
+    try {
+      const body = mappingEvent();
+      for (let i = 0; i < 5; i++) {
+        const problem = await expectRefused(await deliver(app.url, body, sdkSignature(body, NOW)), 503);
+        expect(problem.detail).toContain('set it to the signing secret of this endpoint');
+      }
+      now += 61_000;
+      await expectRefused(await deliver(app.url, body, sdkSignature(body, NOW)), 503);
+      expect(lines.map((l) => [l.level, l.refused])).toEqual([
+        [40, 1],
+        [40, 5],
+      ]);
+      expect(lines.every((l) => l.msg.includes('STRIPE_WEBHOOK_SECRET') && l.err === undefined)).toBe(true);
     } finally {
       await app.close();
     }

@@ -1,0 +1,367 @@
+import { z } from 'zod';
+import {
+  createDocument,
+  type ZodOpenApiOperationObject,
+  type ZodOpenApiPathsObject,
+  type ZodOpenApiResponsesObject,
+} from 'zod-openapi';
+import { createKeyBody, recentLogsQuery } from '../routes/admin-routes.ts';
+import { customerUsageQuery, evaluateBody, usageQuery } from '../routes/meter-routes.ts';
+import { customerListQuery, mapBody, mappingListQuery } from '../routes/stripe-routes.ts';
+import { discrepancyQuery } from '../routes/sync-routes.ts';
+import {
+  acceptedSchema,
+  anyJson,
+  createdKeySchema,
+  csvContent,
+  customerPageSchema,
+  customerStatusSchema,
+  customerUsageSchema,
+  discrepanciesSchema,
+  evaluationAnswerSchema,
+  evaluationStatusSchema,
+  eventRejectionSchema,
+  heldListSchema,
+  keyListSchema,
+  mappedSchema,
+  mappingPageSchema,
+  mappingSchema,
+  meterListSchema,
+  meterSchemaView,
+  nativeRecordSchema,
+  problemSchema,
+  readinessSchema,
+  recentLogsSchema,
+  syncReportSchema,
+  usageAnswerSchema,
+  webhookAnswerSchema,
+} from './schemas.ts';
+
+/**
+ * The OpenAPI 3.1 document of the whole public API, built by zod-openapi from the zod schemas that
+ * validate each request (imported from the routes) and the answers' schemas (./schemas.ts). Served at
+ * GET /openapi.json and committed as openapi.json (`npm run openapi` writes it; a test checks that it is
+ * current, valid, and lists exactly the routes the routers serve).
+ */
+
+type Security = 'admin' | 'ingest' | 'none';
+
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: problemSchema } },
+});
+
+const json = (description: string, schema: z.ZodType) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+const COMMON_PROBLEMS: Record<Security, ZodOpenApiResponsesObject> = {
+  admin: {
+    '401': problem('Missing or wrong admin key.'),
+    '403': problem('The admin API is disabled: ADMIN_API_KEY is not set.'),
+  },
+  ingest: { '401': problem('Missing, unknown or revoked ingest key.') },
+  none: {},
+};
+
+const SECURITY: Record<Security, ZodOpenApiOperationObject['security']> = {
+  admin: [{ adminKey: [] }],
+  ingest: [{ ingestKeyBearer: [] }, { ingestKeyHeader: [] }, { moesifApplicationId: [] }],
+  none: [],
+};
+
+function op(
+  tag: string,
+  security: Security,
+  summary: string,
+  o: Omit<ZodOpenApiOperationObject, 'summary' | 'tags' | 'security'>,
+): ZodOpenApiOperationObject {
+  return {
+    summary,
+    tags: [tag],
+    security: SECURITY[security],
+    ...o,
+    responses: {
+      ...o.responses,
+      ...COMMON_PROBLEMS[security],
+      '500': problem('Our error: the log has it under the request_id.'),
+    },
+  };
+}
+
+const invalid = problem('A bad query or body field; `errors` names each.');
+const pathParam = (name: string, description: string) =>
+  z.object({ [name]: z.string().meta({ description }) });
+
+const batchProblems = {
+  '400': {
+    description: 'Malformed body, or some events rejected (`accepted` of them were stored anyway).',
+    content: {
+      'application/problem+json': {
+        schema: problemSchema.extend({ accepted: z.number().int(), rejected: z.array(eventRejectionSchema) }),
+      },
+    },
+  },
+  '413': problem('Over MAX_BODY_BYTES (nothing stored), or an event over MAX_EVENT_BYTES.'),
+  '415': problem('A content type or encoding the endpoint does not take.'),
+  '503': problem('ClickHouse unreachable and the spool full: retry after Retry-After.'),
+};
+
+const ingestBody = (types: string[], schema: z.ZodType) => ({
+  content: Object.fromEntries(types.map((t) => [t, { schema }])),
+});
+
+const moesif = (summary: string, batch: boolean) =>
+  op('ingest', 'ingest', summary, {
+    requestBody: ingestBody(['application/json'], batch ? z.array(anyJson) : anyJson),
+    responses: { '201': json('Accepted (header x-moesif-config-etag).', z.object({})), ...batchProblems },
+  });
+
+export const OPENAPI_PATHS: ZodOpenApiPathsObject = {
+  '/openapi.json': {
+    get: op('operations', 'none', 'This document', {
+      responses: { '200': json('OpenAPI 3.1.', z.record(z.string(), z.unknown())) },
+    }),
+  },
+  '/healthz': {
+    get: op('operations', 'none', 'The process is up', {
+      responses: { '200': json('Up.', z.object({ status: z.literal('ok') })) },
+    }),
+  },
+  '/readyz': {
+    get: op('operations', 'none', 'Events can be made durable (ClickHouse, or the spool with room)', {
+      responses: { '200': json('Ready.', readinessSchema), '503': json('Not ready.', readinessSchema) },
+    }),
+  },
+  '/metrics': {
+    get: op('operations', 'none', 'Prometheus metrics', {
+      responses: {
+        '200': { description: 'Prometheus text format.', content: { 'text/plain': { schema: z.string() } } },
+      },
+    }),
+  },
+
+  // Ingest
+  '/v1/logs': {
+    post: op('ingest', 'ingest', 'Native request logs: a JSON array (or one object), or NDJSON', {
+      requestBody: ingestBody(
+        ['application/json', 'application/x-ndjson'],
+        z.union([nativeRecordSchema, z.array(nativeRecordSchema)]),
+      ),
+      responses: { '202': json('Every event stored durably.', acceptedSchema), ...batchProblems },
+    }),
+  },
+  '/v1/events': { post: moesif('Moesif: one event', false) },
+  '/v1/events/batch': { post: moesif('Moesif: a batch of events', true) },
+  '/v1/companies': { post: moesif('Moesif: one company profile', false) },
+  '/v1/companies/batch': { post: moesif('Moesif: company profiles', true) },
+  '/v1/users': { post: moesif('Moesif: one user profile', false) },
+  '/v1/users/batch': { post: moesif('Moesif: user profiles', true) },
+  '/v1/actions': { post: moesif('Moesif: one action', false) },
+  '/v1/actions/batch': { post: moesif('Moesif: actions', true) },
+  '/v1/config': {
+    get: op('ingest', 'ingest', 'Moesif SDK configuration', {
+      responses: { '200': json('Sample everything.', z.object({ sample_rate: z.number().int() })) },
+    }),
+  },
+  '/v1/rules': {
+    get: op('ingest', 'ingest', 'Moesif governance rules (none)', {
+      responses: { '200': json('No rules.', z.array(z.unknown())) },
+    }),
+  },
+  '/api/v1/events': {
+    post: op('ingest', 'ingest', 'CloudEvents / OpenMeter: one event or a batch', {
+      requestBody: ingestBody(
+        ['application/cloudevents+json', 'application/cloudevents-batch+json', 'application/json'],
+        anyJson,
+      ),
+      responses: { '204': { description: 'Every event stored durably.' }, ...batchProblems },
+    }),
+  },
+  '/v1/ingest/kong': {
+    post: op('ingest', 'ingest', 'Kong http-log: one object, or an array', {
+      requestBody: ingestBody(['application/json'], anyJson),
+      responses: { '202': json('Every event stored durably.', acceptedSchema), ...batchProblems },
+    }),
+  },
+
+  // Admin: keys, logs, flush
+  '/v1/admin/keys': {
+    post: op('admin', 'admin', 'Create an ingest key', {
+      requestBody: { content: { 'application/json': { schema: createKeyBody } } },
+      responses: { '201': json('The key, shown this once.', createdKeySchema), '400': invalid },
+    }),
+    get: op('admin', 'admin', 'List the ingest keys', {
+      responses: { '200': json('Every key, revoked ones included.', keyListSchema) },
+    }),
+  },
+  '/v1/admin/keys/{id}': {
+    delete: op('admin', 'admin', 'Revoke an ingest key', {
+      requestParams: { path: pathParam('id', 'The key_id.') },
+      responses: { '204': { description: 'Revoked.' }, '404': problem('No such key.') },
+    }),
+  },
+  '/v1/admin/logs': {
+    get: op('admin', 'admin', 'The request logs that arrived last', {
+      requestParams: { query: recentLogsQuery },
+      responses: { '200': json('Newest first.', recentLogsSchema), '400': invalid },
+    }),
+  },
+  '/v1/admin/flush': {
+    post: op('admin', 'admin', 'Ship the spool into ClickHouse now', {
+      responses: { '204': { description: 'Shipped.' } },
+    }),
+  },
+
+  // Meters and usage
+  '/v1/meters': {
+    get: op('meters', 'admin', 'The meters and their versions', {
+      responses: { '200': json('Every loaded meter.', meterListSchema) },
+    }),
+  },
+  '/v1/meters/{name}': {
+    get: op('meters', 'admin', 'One meter, with every version and its definition', {
+      requestParams: { path: pathParam('name', 'The meter name.') },
+      responses: { '200': json('The meter.', meterSchemaView), '404': problem('No such meter.') },
+    }),
+  },
+  '/v1/usage': {
+    get: op('meters', 'admin', 'Usage of a meter per hour, day or month', {
+      requestParams: { query: usageQuery },
+      responses: {
+        '200': {
+          description: 'JSON, or CSV with format=csv.',
+          content: { 'application/json': { schema: usageAnswerSchema }, ...csvContent },
+        },
+        '400': invalid,
+        '404': problem('No such meter.'),
+      },
+    }),
+  },
+  '/v1/customers/{id}/usage': {
+    get: op('meters', 'admin', "A customer's usage in a billing period, priced by tier", {
+      requestParams: { path: pathParam('id', 'The customer key.'), query: customerUsageQuery },
+      responses: {
+        '200': {
+          description: 'JSON, or CSV with format=csv.',
+          content: { 'application/json': { schema: customerUsageSchema }, ...csvContent },
+        },
+        '400': invalid,
+      },
+    }),
+  },
+  '/v1/admin/meters/evaluate': {
+    post: op('meters', 'admin', 'Evaluate the meters now, or a range again', {
+      requestBody: { content: { 'application/json': { schema: evaluateBody } } },
+      responses: {
+        '200': json('What was evaluated.', evaluationAnswerSchema),
+        '400': invalid,
+        '422': problem('No version of a meter covers the range: `meters` names them, `backfill` says how.'),
+      },
+    }),
+  },
+  '/v1/admin/meters/evaluation': {
+    get: op('meters', 'admin', 'The last scheduled evaluation, with its late events', {
+      responses: { '200': json('The last run, or null before the first.', evaluationStatusSchema) },
+    }),
+  },
+
+  // Customers and Stripe
+  '/v1/customers': {
+    get: op('customers', 'admin', 'The known customers, with mapping, status and usage', {
+      requestParams: { query: customerListQuery },
+      responses: { '200': json('One page, by key.', customerPageSchema), '400': invalid },
+    }),
+  },
+  '/v1/customers/{id}/status': {
+    get: op('customers', 'admin', "A customer's billing status, for a gateway", {
+      requestParams: { path: pathParam('id', 'The customer key.') },
+      responses: {
+        '200': json('Also for a key never seen (seen: false).', customerStatusSchema),
+        '400': invalid,
+      },
+    }),
+  },
+  '/v1/admin/customers/mappings': {
+    get: op('customers', 'admin', 'The explicit Stripe customer mappings', {
+      requestParams: { query: mappingListQuery },
+      responses: { '200': json('One page, by key.', mappingPageSchema), '400': invalid },
+    }),
+  },
+  '/v1/admin/customers/{key}/stripe-customer': {
+    get: op('customers', 'admin', 'The Stripe customer of a key', {
+      requestParams: { path: pathParam('key', 'The customer key.') },
+      responses: {
+        '200': json('The mapping that applies.', mappingSchema),
+        '404': problem('No Stripe customer.'),
+      },
+    }),
+    put: op('customers', 'admin', 'Map a key to a Stripe customer', {
+      requestParams: { path: pathParam('key', 'The customer key.') },
+      requestBody: { content: { 'application/json': { schema: mapBody } } },
+      responses: { '200': json('Mapped.', mappedSchema), '400': invalid },
+    }),
+    delete: op('customers', 'admin', 'Remove the explicit mapping of a key', {
+      requestParams: { path: pathParam('key', 'The customer key.') },
+      responses: { '204': { description: 'Removed.' }, '404': problem('No explicit mapping.') },
+    }),
+  },
+  '/v1/webhooks/stripe': {
+    post: op('stripe', 'none', "Stripe's webhook deliveries, verified by their signature", {
+      requestParams: {
+        header: z.object({ 'stripe-signature': z.string().meta({ description: 't=…,v1=…' }) }),
+      },
+      requestBody: { content: { 'application/json': { schema: anyJson } } },
+      responses: {
+        '200': json('Handled (or a duplicate, ignored, stale).', webhookAnswerSchema),
+        '400': problem('A bad signature or body.'),
+        '413': problem('Over 1 MiB.'),
+        '503': problem('STRIPE_WEBHOOK_SECRET is not set: Stripe retries.'),
+      },
+    }),
+  },
+
+  // Sync
+  '/v1/sync/discrepancies': {
+    get: op('stripe', 'admin', 'Where Stripe and the usage disagree', {
+      requestParams: { query: discrepancyQuery },
+      responses: { '200': json('The discrepancies.', discrepanciesSchema), '400': invalid },
+    }),
+  },
+  '/v1/sync/held': {
+    get: op('stripe', 'admin', 'Usage held for customers with no Stripe customer', {
+      responses: { '200': json('What waits.', heldListSchema) },
+    }),
+  },
+  '/v1/admin/sync/run': {
+    post: op('stripe', 'admin', 'One Stripe sync pass now', {
+      responses: { '200': json('What the pass did.', syncReportSchema) },
+    }),
+  },
+};
+
+let built: ReturnType<typeof createDocument> | undefined;
+
+/** The document (built once: it depends on the code only). */
+export function openApiDocument(): ReturnType<typeof createDocument> {
+  built ??= createDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'billing-meter',
+      version: '0.1.0',
+      description: 'Turns API request logs into billed usage. Errors are application/problem+json.',
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+    },
+    paths: OPENAPI_PATHS,
+    components: {
+      securitySchemes: {
+        adminKey: { type: 'http', scheme: 'bearer', description: 'ADMIN_API_KEY.' },
+        ingestKeyBearer: { type: 'http', scheme: 'bearer', description: 'An ingest key.' },
+        ingestKeyHeader: { type: 'apiKey', in: 'header', name: 'X-Api-Key' },
+        moesifApplicationId: { type: 'apiKey', in: 'header', name: 'X-Moesif-Application-Id' },
+      },
+    },
+  });
+  return built;
+}
