@@ -1,3 +1,4 @@
+import { aggregationOf } from './aggregations.ts';
 import { DomainError } from '../errors.ts';
 import { periodEnd, periodStart } from '../time/billing-period.ts';
 import { addHours, floorHour } from '../time/hours.ts';
@@ -104,8 +105,6 @@ export interface EvaluationOptions {
   latenessHours: number;
   now?: () => Date;
 }
-
-const ADDITIVE = new Set(['count', 'sum']);
 
 interface RangeTask {
   record: MeterVersionRecord;
@@ -249,7 +248,7 @@ export class EvaluationService {
   private async evaluateTasks(tasks: RangeTask[], runAt: Date, revision: bigint): Promise<EvaluatedRange[]> {
     const groups = new Map<string, RangeTask[]>();
     for (const t of tasks) {
-      if (!ADDITIVE.has(t.record.definition.aggregation.type)) continue;
+      if (!aggregationOf(t.record.definition).additive) continue;
       const k = `${t.from.getTime()}-${t.to.getTime()}`;
       groups.set(k, [...(groups.get(k) ?? []), t]);
     }
@@ -290,7 +289,7 @@ export class EvaluationService {
     const byHour = [...values.values()].sort(
       (a, b) => +a.hour - +b.hour || (a.customer < b.customer ? -1 : 1),
     );
-    if (ADDITIVE.has(definition.aggregation.type)) {
+    if (aggregationOf(definition).additive) {
       // Running sums within each month; hours of the month before `from` come from the store.
       const running = new Map<string, bigint>();
       let month = -1;

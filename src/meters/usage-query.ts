@@ -1,3 +1,4 @@
+import { aggregationOf } from './aggregations.ts';
 import { periodEnd, periodId, periodStart, type BillingPeriod } from '../time/billing-period.ts';
 import { HOUR_MS } from '../time/hours.ts';
 import type { HourlyValue, UsageSource } from './evaluation.ts';
@@ -75,8 +76,6 @@ export interface CustomerPeriodUsage {
   meters: MeterPeriodUsage[];
 }
 
-const ADDITIVE = new Set(['count', 'sum']);
-
 function windowStart(d: Date, window: UsageWindow): Date {
   if (window === 'hour') return d;
   if (window === 'month') return periodStart(d);
@@ -138,7 +137,7 @@ export class UsageQueryService {
     q: { from: Date; to: Date; window: UsageWindow; customers?: readonly string[] },
   ): Promise<UsagePoint[]> {
     const rows = await this.reader.usage(meter.name, q.from, q.to, q.customers);
-    const additive = ADDITIVE.has(meter.aggregation.type);
+    const { additive } = aggregationOf(meter);
     const points = new Map<string, { customer: string; start: Date; value: bigint; lastHour: number }>();
     for (const r of rows) {
       const start = windowStart(r.hour, q.window);

@@ -1,9 +1,6 @@
+import { AGGREGATIONS } from '../../meters/aggregations.ts';
 import { DomainError } from '../../errors.ts';
-import {
-  ADDITIVE_AGGREGATIONS,
-  type AggregationType,
-  type MeterDefinition,
-} from '../../meters/meter-schema.ts';
+import { type AggregationType, type MeterDefinition } from '../../meters/meter-schema.ts';
 import { formatScaled, parseScaled } from '../../meters/money.ts';
 import {
   CUSTOMER_PAYLOAD_KEY,
@@ -44,7 +41,7 @@ export const lookupKeyFor = (meterName: string): string => `${LOOKUP_KEY_PREFIX}
 
 /** Additive meters send hourly deltas (summed by Stripe); the others send period-to-date values. */
 export function stripeFormulaFor(aggregation: AggregationType): Extract<StripeFormula, 'sum' | 'last'> {
-  return ADDITIVE_AGGREGATIONS.has(aggregation) ? 'sum' : 'last';
+  return AGGREGATIONS[aggregation].stripeFormula;
 }
 
 export type DesiredMeter = Omit<StripeMeter, 'id' | 'status'>;

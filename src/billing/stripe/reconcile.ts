@@ -1,5 +1,6 @@
 import { floorHour } from '../../time/hours.ts';
-import { ADDITIVE_AGGREGATIONS, type MeterDefinition } from '../../meters/meter-schema.ts';
+import { aggregationOf } from '../../meters/aggregations.ts';
+import type { MeterDefinition } from '../../meters/meter-schema.ts';
 import type { CustomerDirectory, StripeUsageSummaries } from './ports.ts';
 import type { SyncStore } from './sync-ledger.ts';
 
@@ -84,7 +85,7 @@ export class ReconcileService {
   private async totals(meter: MeterDefinition, from: Date, to: Date): Promise<Map<string, bigint>> {
     const rows = await this.store.usage(meter.name, from, to);
     const totals = new Map<string, bigint>();
-    if (ADDITIVE_AGGREGATIONS.has(meter.aggregation.type)) {
+    if (aggregationOf(meter).additive) {
       for (const r of rows) totals.set(r.customer, (totals.get(r.customer) ?? 0n) + r.value);
       return totals;
     }
