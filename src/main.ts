@@ -165,7 +165,10 @@ export function createStripeSide(
 }
 
 export interface ServiceOptions {
-  /** The clock of evaluation, sync and the usage API (tests drive it; ingest keeps the wall clock). */
+  /**
+   * The service's clock: evaluation, sync, the usage API and ingest's received time (which bounds the
+   * accepted request times), so a test pinned to any date sees one consistent time. Default: the wall clock.
+   */
   now?: () => Date;
 }
 
@@ -249,6 +252,7 @@ export async function startService(
   );
 
   const queue = (table: string) => spools.get(table)!;
+  const receivedNow = options.now && (() => options.now!().getTime());
   const preparer = config.ingestWorkers > 0 ? new WorkerPoolPreparer(config.ingestWorkers) : inlinePreparer;
   const ingest = new IngestService({
     queues: {
@@ -261,8 +265,9 @@ export async function startService(
     limits: config.limits,
     headerAllowList: config.headerAllowList,
     metrics: metrics.ingest,
+    now: receivedNow,
   });
-  const moesifRecords = new MoesifRecordService(ingest, config.limits, config.headerAllowList);
+  const moesifRecords = new MoesifRecordService(ingest, config.limits, config.headerAllowList, receivedNow);
 
   const logReader = new RequestLogReader(clickhouse);
   let pingCache: { at: number; ok: boolean } | undefined;

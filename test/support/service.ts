@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { z } from 'zod';
 import { REQUEST_LOG_COLUMNS } from '../../src/collector/request-log.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { startService, type RunningService } from '../../src/main.ts';
+import { startService, type RunningService, type ServiceOptions } from '../../src/main.ts';
 import { chdbPath, serverUrl, type Engine } from './clickhouse.ts';
 
 export interface TestService {
@@ -46,9 +46,11 @@ export async function testEnv(
   };
 }
 
+/** `options.now` pins the service's clock (evaluation, sync, usage and ingest); default the wall clock. */
 export async function startTestService(
   engine: Engine,
   extra: Record<string, string> = {},
+  options: ServiceOptions = {},
 ): Promise<TestService> {
   const env = await testEnv(engine, extra);
   const config = loadConfig(env);
@@ -56,7 +58,7 @@ export async function startTestService(
     // chdb binds one data directory per process: share the one the test clients use.
     config.clickhouse = { ...config.clickhouse, path: chdbPath() };
   }
-  const service = await startService(config, pino({ level: 'silent' }));
+  const service = await startService(config, pino({ level: 'silent' }), options);
   const { record, key } = await service.keys.create('test');
   const rows = async () => {
     await service.flush();
