@@ -7,7 +7,7 @@ import { startTestService, type TestService } from '../../support/service.ts';
 // the collector, evaluation through the admin API, usage and cost out through the usage API.
 // The service's clock is pinned, so the example runs whatever the date: on the last half hour of a leap
 // day, the logs in its 22:00 hour (closed, inside February's period). The first hour of a month, where
-// no hour of the month has closed yet, is test/unit/meters/period-boundaries.test.ts.
+// no hour of the month has closed yet, is period-boundaries.happy.test.ts.
 const now = new Date('2028-02-29T23:30:00Z');
 const hour = new Date('2028-02-29T22:00:00Z');
 
