@@ -181,7 +181,14 @@ describe('Stripe billing of the worked example, through faults and a crash (serv
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/nothing to change/);
     const [price] = (await stripe.prices.list({ lookup_keys: ['billing-meter:retrieve-credit-score'] })).data;
-    expect(price).toBeDefined();
+    expect(price).toMatchObject({
+      lookup_key: 'billing-meter:retrieve-credit-score',
+      active: true,
+      currency: 'usd',
+      billing_scheme: 'tiered',
+      tiers_mode: 'graduated',
+      recurring: { interval: 'month', usage_type: 'metered' },
+    });
     for (const c of Object.keys(PLAN) as Company[]) {
       if (c === 'hooli') continue; // subscribed once it exists
       await stripe.subscriptions.create({ customer: customers[c], items: [{ price: price!.id }] });

@@ -5,8 +5,8 @@ import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { pino } from 'pino';
 import Stripe from 'stripe';
-import { createApp, type AppDeps } from '../../../src/http/app.ts';
-import type { StripeRouteDeps } from '../../../src/http/routes/stripe-routes.ts';
+import { createApp, type AppDeps } from '../../src/http/app.ts';
+import type { StripeRouteDeps } from '../../src/http/routes/stripe-routes.ts';
 
 export const WEBHOOK_SECRET = 'whsec_test_0123456789abcdefghijklmnopqrstuv';
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef0123456789';
