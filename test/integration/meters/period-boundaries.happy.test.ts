@@ -1,6 +1,8 @@
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { EvaluationService } from '../../../src/meters/evaluation.ts';
+import { loadMeters } from '../../../src/meters/load-meters.ts';
 import { meterSchema, type MeterDefinition } from '../../../src/meters/meter-schema.ts';
 import { UsageQueryService } from '../../../src/meters/usage-query.ts';
 import type { ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
@@ -13,34 +15,19 @@ import { insertRequestLogs, type LogRow } from '../../support/request-logs.ts';
 // the month, and the customer's priced period is the month of the clock. Each case pins the clock of
 // evaluation and usage to instants around its edge.
 
-const meters = (effectiveFrom: string): MeterDefinition[] => [
-  meterSchema.parse({
-    name: 'retrieve-credit-score',
-    description: 'the worked example',
-    filter: { routes: ['/RetrieveCreditScore'], status: 200 },
-    aggregation: { type: 'count' },
-    customer: 'company_id',
-    unit: 'calls',
-    pricing: {
-      currency: 'usd',
-      tiers_mode: 'graduated',
-      tiers: [
-        { up_to: 100, unit_amount_decimal: '500' },
-        { up_to: 1000, unit_amount_decimal: '300' },
-        { up_to: 'inf', unit_amount_decimal: '200' },
-      ],
-    },
-    effective_from: effectiveFrom,
-  }),
-  meterSchema.parse({
-    name: 'active-users',
-    description: 'users with any call',
-    aggregation: { type: 'unique_count', value: 'user_id' },
-    customer: 'company_id',
-    unit: 'users',
-    effective_from: effectiveFrom,
-  }),
-];
+const METERS_DIR = fileURLToPath(new URL('../../../meters', import.meta.url));
+
+/** The shipped worked example (priced) and monthly active users, running since `effectiveFrom`. */
+async function meters(effectiveFrom: string): Promise<MeterDefinition[]> {
+  const { meters: loaded, errors } = await loadMeters(METERS_DIR);
+  expect(errors).toEqual([]);
+  return ['retrieve-credit-score', 'monthly-active-users'].map((name) =>
+    meterSchema.parse({
+      ...loaded.find((m) => m.definition.name === name)!.definition,
+      effective_from: effectiveFrom,
+    }),
+  );
+}
 
 /** `n` calls of co_a in the hour starting at `hour`, by users u1..u`users`. */
 const calls = (prefix: string, hour: string, n: number, users = 1): LogRow[] =>
@@ -82,12 +69,12 @@ describe.each(ENGINES)('billing periods on their edges, on %s ClickHouse', (engi
   const period = async () => {
     const { period, meters: lines } = await usage.customerPeriod('co_a', defined);
     const credit = lines.find((m) => m.meter === 'retrieve-credit-score')!;
-    const users = lines.find((m) => m.meter === 'active-users')!;
+    const users = lines.find((m) => m.meter === 'monthly-active-users')!;
     return { period, calls: credit.quantity, cost: credit.cost?.display, users: users.quantity };
   };
 
   it('in the first hour of a year: December keeps its last hour, January starts at zero', async () => {
-    defined = meters('2026-12-01T00:00:00Z');
+    defined = await meters('2026-12-01T00:00:00Z');
     await insertRequestLogs(ch, [
       ...calls('mid', '2026-12-15T10:00:00Z', 50, 2), // users u1, u2
       ...calls('last', '2026-12-31T23:00:00Z', 150, 3), // u1..u3
@@ -101,7 +88,7 @@ describe.each(ENGINES)('billing periods on their edges, on %s ClickHouse', (engi
       ['2026-12-15T10:00:00.000Z', '50', '50'],
       ['2026-12-31T23:00:00.000Z', '150', '200'],
     ]);
-    expect(await hours('active-users')).toEqual([
+    expect(await hours('monthly-active-users')).toEqual([
       ['2026-12-15T10:00:00.000Z', '2', '2'],
       ['2026-12-31T23:00:00.000Z', '3', '3'],
     ]);
@@ -122,12 +109,12 @@ describe.each(ENGINES)('billing periods on their edges, on %s ClickHouse', (engi
     clock = new Date('2027-01-01T01:30:00Z');
     await evaluation.run(defined);
     expect((await hours('retrieve-credit-score')).at(-1)).toEqual(['2027-01-01T00:00:00.000Z', '10', '10']);
-    expect((await hours('active-users')).at(-1)).toEqual(['2027-01-01T00:00:00.000Z', '1', '1']);
+    expect((await hours('monthly-active-users')).at(-1)).toEqual(['2027-01-01T00:00:00.000Z', '1', '1']);
     expect(await period()).toMatchObject({ calls: '10', cost: '$50.00', users: '1' });
   });
 
   it('on a leap day: 29 February is February, and March starts at zero', async () => {
-    defined = meters('2028-02-01T00:00:00Z');
+    defined = await meters('2028-02-01T00:00:00Z');
     await insertRequestLogs(ch, [
       ...calls('feb28', '2028-02-28T12:00:00Z', 100),
       ...calls('feb29', '2028-02-29T22:00:00Z', 1),
@@ -152,7 +139,7 @@ describe.each(ENGINES)('billing periods on their edges, on %s ClickHouse', (engi
       ['2028-02-29T23:00:00.000Z', '899', '1000'],
       ['2028-03-01T00:00:00.000Z', '5', '5'],
     ]);
-    expect((await hours('active-users')).map(([hour, , p]) => [hour, p])).toEqual([
+    expect((await hours('monthly-active-users')).map(([hour, , p]) => [hour, p])).toEqual([
       ['2028-02-28T12:00:00.000Z', '1'],
       ['2028-02-29T22:00:00.000Z', '1'],
       ['2028-02-29T23:00:00.000Z', '2'],
