@@ -110,6 +110,7 @@ export async function startService(
   );
 
   const queue = (table: string) => spools.get(table)!;
+  const receivedNow = options.now && (() => options.now!().getTime());
   const preparer = config.ingestWorkers > 0 ? new WorkerPoolPreparer(config.ingestWorkers) : inlinePreparer;
   const ingest = new IngestService({
     queues: {
@@ -123,8 +124,9 @@ export async function startService(
     headerAllowList: config.headerAllowList,
     requireCustomer: config.requireCustomer,
     metrics: metrics.ingest,
+    now: receivedNow,
   });
-  const moesifRecords = new MoesifRecordService(ingest, config.limits, config.headerAllowList);
+  const moesifRecords = new MoesifRecordService(ingest, config.limits, config.headerAllowList, receivedNow);
 
   const app = createApp({
     ingest,

@@ -29,7 +29,26 @@ export interface ShipperOptions {
   maxInsertBytes?: number;
   logger: ShipperLogger;
   events?: ShipperEvents;
+  /** The clock and timer of the schedule and of the insert timings; default performance.now, setTimeout. */
+  timer?: ShipperTimer;
 }
+
+/** What the shipper reads the time from and waits with (tests drive it by hand). */
+export interface ShipperTimer {
+  /** Milliseconds on a monotonic clock. */
+  now(): number;
+  /** Calls `fn` once after `ms`, without keeping the process alive; the function returned cancels it. */
+  after(ms: number, fn: () => void): () => void;
+}
+
+const REAL_TIMER: ShipperTimer = {
+  now: () => performance.now(),
+  after: (ms, fn) => {
+    const timeout = setTimeout(fn, ms);
+    timeout.unref();
+    return () => clearTimeout(timeout);
+  },
+};
 
 const MAX_BACKOFF_MS = 30_000;
 /**
@@ -47,16 +66,18 @@ const BACKLOG_BYTES = 8 * 1024 * 1024;
  * While ClickHouse is down it backs off (up to 30 s) and the spool keeps absorbing ingest.
  */
 export class Shipper {
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
   /** Every shipment runs on this chain, one at a time: two at once would insert the same segment twice. */
   private chain: Promise<void> = Promise.resolve();
   private failures = 0;
   private stopped = true;
   private lastError: string | undefined;
   private readonly maxInsertBytes: number;
+  private readonly timer: ShipperTimer;
 
   constructor(private readonly options: ShipperOptions) {
     this.maxInsertBytes = options.maxInsertBytes ?? 64 * 1024 * 1024;
+    this.timer = options.timer ?? REAL_TIMER;
   }
 
   /** True when the last attempt reached ClickHouse (or nothing has needed it yet). */
@@ -76,8 +97,8 @@ export class Shipper {
   /** Stops the timer and waits for a shipment in progress. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
     await this.chain;
   }
 
@@ -94,8 +115,8 @@ export class Shipper {
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      const started = performance.now();
+    this.cancelTimer = this.timer.after(delayMs, () => {
+      const started = this.timer.now();
       void this.flush()
         .catch(() => undefined)
         .then(() => {
@@ -109,12 +130,11 @@ export class Shipper {
           }
           // The interval runs from start to start: a shipment that took longer than the interval
           // (a big insert under load) is followed at once, not after another full interval.
-          const elapsed = performance.now() - started;
+          const elapsed = this.timer.now() - started;
           const backlog = this.backlogBytes() >= BACKLOG_BYTES;
           this.schedule(backlog ? 0 : Math.max(0, this.options.intervalMs - elapsed));
         });
-    }, delayMs);
-    this.timer.unref();
+    });
   }
 
   private backlogBytes(): number {
@@ -155,12 +175,12 @@ export class Shipper {
   private async shipGroup(table: string, spool: Spool, group: SealedSegment[]): Promise<void> {
     const bodies = await Promise.all(group.map(async (s) => (await readFile(s.path)).subarray(s.rowsOffset)));
     const body = bodies.length === 1 ? bodies[0]! : Buffer.concat(bodies);
-    const started = performance.now();
+    const started = this.timer.now();
     try {
       await this.options.sink.insertRows(table, group[0]!.format, body);
-      this.options.events?.onInsert?.(table, body.length, (performance.now() - started) / 1000, true);
+      this.options.events?.onInsert?.(table, body.length, (this.timer.now() - started) / 1000, true);
     } catch (err) {
-      this.options.events?.onInsert?.(table, body.length, (performance.now() - started) / 1000, false);
+      this.options.events?.onInsert?.(table, body.length, (this.timer.now() - started) / 1000, false);
       if (!(err instanceof UpstreamError) || err.retryable) throw err;
       if (group.length > 1) {
         // Find the segment ClickHouse refuses without holding back the good ones merged with it.

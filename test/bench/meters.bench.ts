@@ -3,13 +3,15 @@
 //
 //   1. A throwaway clickhouse-server (Debian's 18.16) on 127.0.0.1 and a database `bench_meters`.
 //   2. BENCH_LOGS request logs (default 10,000,000) generated inside ClickHouse by INSERT … SELECT FROM
-//      numbers(N). Every column is derived from `number` (intHash64/cityHash64, modulo; no rand), so two
-//      runs on the same day give the same rows. They cover the 24 whole hours of one UTC day (the day
-//      before yesterday, or BENCH_DAY=YYYY-MM-DD), 1,000 companies with a skewed share of the traffic,
+//      numbers(N). Every column is derived from `number` (intHash64/cityHash64, modulo; no rand), so every
+//      run gives the same rows, whatever the date. They cover the 24 whole hours of one UTC day
+//      (BENCH_DAY=YYYY-MM-DD, default 2028-02-29: a leap day that ends a month, the case where a bench on
+//      the wall clock once evaluated nothing), 1,000 companies with a skewed share of the traffic,
 //      20,000 users, mostly POST /RetrieveCreditScore, mostly 200. A second INSERT stores 0.5% of the
 //      rows again, as a retried batch would, so the dedupe matters. Not timed.
 //   3. `seconds`: EvaluationService.evaluateBetween over the 24 hours for every meter in meters/*.yaml
-//      (it writes meter_usage), as the CLI's `meters evaluate` does. Best of 3 rounds (see main), with
+//      (it writes meter_usage), as the CLI's `meters evaluate` does, on a pinned clock: 5 minutes after
+//      the day, with the meters registered before it began. Best of 3 rounds (see main), with
 //      the time split by port call (hourly queries, period queries, reads and writes of meter_usage).
 //   4. `reference_seconds`: ONE hand-written query computing the same hourly numbers for all shipped
 //      meters, best of 3, interleaved with the evaluation's rounds. Its numbers must equal what the
@@ -31,6 +33,7 @@ import { ClickHouseMeterStore } from '../../src/storage/clickhouse/meter-store.t
 import { migrate } from '../../src/storage/clickhouse/migrations.ts';
 import { startClickHouseServer } from '../support/clickhouse-server.ts';
 import type { ClickHouseServer } from '../support/clickhouse-server.ts';
+import { dayFromEnv, runningClock } from '../support/clock.ts';
 
 const LOGS = Number(process.env.BENCH_LOGS ?? 10_000_000);
 const TIMEOUT_SECONDS = Number(process.env.BENCH_TIMEOUT_SECONDS ?? 1800);
@@ -43,19 +46,6 @@ const ROUNDS = 3;
 
 if (!Number.isSafeInteger(LOGS) || LOGS < 1000)
   throw new Error(`BENCH_LOGS must be an integer >= 1000, got ${process.env.BENCH_LOGS}`);
-
-/** 00:00 UTC of the bench day: BENCH_DAY, else the day before yesterday (UTC). */
-function benchDay(): Date {
-  const text = process.env.BENCH_DAY;
-  if (text !== undefined) {
-    const d = new Date(`${text}T00:00:00Z`);
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(text) || Number.isNaN(d.getTime()))
-      throw new Error(`BENCH_DAY must be YYYY-MM-DD, got ${text}`);
-    return d;
-  }
-  const now = new Date();
-  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - 2));
-}
 
 /**
  * The generated rows, as a SELECT over numbers(n): h1…h6 are independent hashes of `number`.
@@ -301,7 +291,7 @@ const secondsSince = (started: number) => (performance.now() - started) / 1000;
 const fmt = (s: number) => s.toFixed(3).padStart(9);
 
 async function main(): Promise<void> {
-  const day = benchDay();
+  const day = dayFromEnv('BENCH_DAY', '2028-02-29');
   const from = day;
   const to = new Date(day.getTime() + 24 * HOUR_MS);
   const loaded = await loadMeters(METERS_DIR);
@@ -383,13 +373,17 @@ async function main(): Promise<void> {
     const samples: Sample[] = [];
     const store = new ClickHouseMeterStore(ch);
     const ports = timedPorts(store, samples);
-    // The service's clock: the day is over, as for the scheduler's run just after midnight (and the
-    // meters' first versions start at the beginning of the day's month whatever today's date is). It
-    // advances with real time so each run gets a higher revision.
-    const clockStart = performance.now();
+    // The service's clock, pinned, never the wall clock. It was running before the day began, so the
+    // meters' first versions start with the day's month (a first version starts with the month it is
+    // registered in: registered after a day that ends a month, they would leave the whole day out).
+    // Then the day is over, as for the scheduler's run just after midnight; the clock advances with
+    // real time so each round gets a higher revision.
+    await new EvaluationService(store, store, { latenessHours: 48, now: () => from }).registerVersions(
+      meters,
+    );
     const evaluation = new EvaluationService(ports, ports, {
       latenessHours: 48,
-      now: () => new Date(to.getTime() + 5 * 60_000 + Math.round(performance.now() - clockStart)),
+      now: runningClock(new Date(to.getTime() + 5 * 60_000)),
     });
 
     let seconds = Infinity;

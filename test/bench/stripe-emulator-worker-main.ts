@@ -1,5 +1,6 @@
 // Runs the Stripe emulator inside a worker thread and answers the bench's questions over postMessage.
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
+import { runningClock } from '../support/clock.ts';
 import { startStripeEmulator } from '../support/stripe-emulator/index.ts';
 
 export type EmulatorRequestMessage =
@@ -9,7 +10,10 @@ export type EmulatorRequestMessage =
   | { id: number; op: 'totals' }
   | { id: number; op: 'stop' };
 
-const emulator = await startStripeEmulator({ recordBodies: false });
+/** The bench's clock (sync.bench.ts), so the emulator's 35-day and 5-minute windows see the same time. */
+const { clockStartMs, clockSinceMs } = workerData as { clockStartMs: number; clockSinceMs: number };
+const clock = runningClock(new Date(clockStartMs), clockSinceMs);
+const emulator = await startStripeEmulator({ recordBodies: false, clock: () => clock().getTime() });
 const port = parentPort!;
 port.postMessage({ ready: true, url: emulator.url });
 port.on('message', (msg: EmulatorRequestMessage) => {

@@ -5,7 +5,9 @@
 //      setup (no latency yet): BENCH_CUSTOMERS customers (default 1000) and two Stripe meters (a count
 //      and a sum), created through the real SDK.
 //   3. meter_usage rows as the hourly evaluation writes them: every customer × meter × BENCH_HOURS
-//      closed hours (default 3) → 6,000 meter events by default, each with a value.
+//      closed hours (default 3) → 6,000 meter events by default, each with a value. The hours are the
+//      last ones closed at BENCH_NOW (default 2027-01-01T00:30:00Z, the first half hour of a year), the
+//      instant the sync's and the emulator's clocks start at, so every run syncs the same events.
 //   4. Timed: one SyncService.run through the real SDK gateway (v1 meter events, one call each) with
 //      STRIPE_RATE_LIMIT_PER_SECOND = BENCH_LIMIT (default 500: on a 2-core machine that also runs
 //      ClickHouse and the emulator, 1000/s is CPU-bound; BENCH_LIMIT=1000 measures it) and the
@@ -28,6 +30,7 @@ import { ClickHouseMeterStore } from '../../src/storage/clickhouse/meter-store.t
 import { migrate } from '../../src/storage/clickhouse/migrations.ts';
 import { ClickHouseSyncStore } from '../../src/storage/clickhouse/sync-store.ts';
 import { startClickHouseServer } from '../support/clickhouse-server.ts';
+import { instantFromEnv, realNowMs, runningClock } from '../support/clock.ts';
 import { Worker } from 'node:worker_threads';
 import type { EmulatorRequestMessage } from './stripe-emulator-worker-main.ts';
 
@@ -36,6 +39,10 @@ const HOURS = Number(process.env.BENCH_HOURS ?? 3);
 const LIMIT = Number(process.env.BENCH_LIMIT ?? 500);
 const LATENCY_MS = Number(process.env.BENCH_LATENCY_MS ?? 20);
 const SECRET = 'sk_test_bench';
+/** The clocks of the sync and of the emulator thread: BENCH_NOW, then on with real time. */
+const CLOCK_START = instantFromEnv('BENCH_NOW', '2027-01-01T00:30:00Z');
+const CLOCK_SINCE = realNowMs();
+const clock = runningClock(CLOCK_START, CLOCK_SINCE);
 
 const meters: MeterDefinition[] = [
   meterSchema.parse({
@@ -77,7 +84,9 @@ async function startEmulatorThread(): Promise<{
   ask<T>(q: Question): Promise<T>;
   stop(): Promise<void>;
 }> {
-  const worker = new Worker(new URL('./stripe-emulator-worker.mjs', import.meta.url));
+  const worker = new Worker(new URL('./stripe-emulator-worker.mjs', import.meta.url), {
+    workerData: { clockStartMs: CLOCK_START.getTime(), clockSinceMs: CLOCK_SINCE },
+  });
   const waiting = new Map<number, (v: unknown) => void>();
   let next = 0;
   const url = await new Promise<string>((resolve, reject) => {
@@ -136,7 +145,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < CUSTOMERS; i++)
       customers.push((await admin.customers.create({ name: `bench ${i}` })).id);
 
-    const now = new Date();
+    const now = clock();
     const lastClosed = Math.floor(now.getTime() / HOUR_MS) * HOUR_MS - HOUR_MS;
     const store = new ClickHouseMeterStore(ch);
     let expectedEvents = 0;
@@ -170,13 +179,17 @@ async function main(): Promise<void> {
       STRIPE_RATE_LIMIT_PER_SECOND: String(LIMIT),
       SYNC_CONCURRENCY: process.env.SYNC_CONCURRENCY,
     });
-    const gateway = createStripeGateway({ ...config.stripe, secretKey: SECRET });
+    const gateway = createStripeGateway(
+      { ...config.stripe, secretKey: SECRET },
+      { now: () => clock().getTime() },
+    );
     const sync = new SyncService({
       store: new ClickHouseSyncStore(ch),
       directory: { resolve: async (keys) => new Map(keys.map((k) => [k, k])) },
       sender: gateway,
       concurrency: config.stripe.syncConcurrency,
       logger: { info: () => undefined, warn: (o, m) => console.error(m, o), debug: () => undefined },
+      now: clock,
     });
 
     await emulator.ask({ op: 'setLatency', ms: LATENCY_MS });

@@ -533,23 +533,23 @@ describe.each(ENGINES)('moesif-nodejs 3.11 in Express → collector on %s ClickH
         companyId: 'co_acme',
         metadata: { stripe_customer_id: 'cus_OLD000', plan: 'free' },
       }),
-    ).resolves.toBeDefined();
+    ).resolves.toMatchObject({ statusCode: 201 });
     await expect(
       batched.updateCompany({
         companyId: 'co_acme',
         metadata: { stripe_customer_id: 'cus_Acme123', plan: 'gold' },
       }),
-    ).resolves.toBeDefined();
+    ).resolves.toMatchObject({ statusCode: 201 });
     await expect(
       batched.updateCompany({ companyId: 'co_beta', metadata: { plan: 'trial' } }),
-    ).resolves.toBeDefined();
+    ).resolves.toMatchObject({ statusCode: 201 });
     await expect(
       batched.updateUser({
         userId: 'user_ada',
         companyId: 'co_acme',
         metadata: { email: 'ada@example.com', role: 'owner' },
       }),
-    ).resolves.toBeDefined();
+    ).resolves.toMatchObject({ statusCode: 201 });
 
     await svc.service.flush();
     const ch = svc.service.clickhouse;

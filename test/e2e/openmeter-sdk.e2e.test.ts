@@ -94,13 +94,12 @@ describe.each(ENGINES)('@openmeter/sdk → collector on %s ClickHouse', (engine)
 
   it('ingests one event (the SDK fills id, source and time); the service answers 204 and stores the exact row', async () => {
     const before = Date.now();
-    await expect(
-      openmeter.events.ingest({
-        type: 'api-requests',
-        subject: 'Customer-Acme',
-        data: { route: '/RetrieveCreditScore?ssn=1', method: 'post', status: 200, duration_ms: 12.6 },
-      }),
-    ).resolves.toBeUndefined();
+    // The SDK resolves with nothing: what came back is the status the exchange below records.
+    await openmeter.events.ingest({
+      type: 'api-requests',
+      subject: 'Customer-Acme',
+      data: { route: '/RetrieveCreditScore?ssn=1', method: 'post', status: 200, duration_ms: 12.6 },
+    });
     const after = Date.now();
 
     expect(exchanges.at(-1)).toMatchObject({
@@ -175,7 +174,7 @@ describe.each(ENGINES)('@openmeter/sdk → collector on %s ClickHouse', (engine)
         },
       },
     ];
-    await expect(openmeter.events.ingest(batch)).resolves.toBeUndefined();
+    await openmeter.events.ingest(batch);
     expect(exchanges.at(-1)!.status).toBe(204);
     const sent = lastSent();
     expect(sent).toHaveLength(3);
@@ -249,12 +248,10 @@ describe.each(ENGINES)('@openmeter/sdk → collector on %s ClickHouse', (engine)
       time: new Date(Date.now() - 5_000),
       data: { route: '/RetrieveCreditScore', method: 'POST', status: 200, duration_ms: 5 },
     };
-    await expect(openmeter.events.ingest(event)).resolves.toBeUndefined();
+    await openmeter.events.ingest(event);
     // The "retry": the same event again, alone and then inside a batch.
-    await expect(openmeter.events.ingest(event)).resolves.toBeUndefined();
-    await expect(
-      openmeter.events.ingest([event, { ...event, source: 'other-gateway' }]),
-    ).resolves.toBeUndefined();
+    await openmeter.events.ingest(event);
+    await openmeter.events.ingest([event, { ...event, source: 'other-gateway' }]);
     expect(exchanges.slice(-3).map((e) => e.status)).toEqual([204, 204, 204]);
 
     const rows = await rowsOf(['Customer-Delta']);

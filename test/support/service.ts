@@ -46,6 +46,7 @@ export async function testEnv(
   };
 }
 
+/** `options.now` pins the service's clock (evaluation, sync, usage and ingest); default the wall clock. */
 export async function startTestService(
   engine: Engine,
   extra: Record<string, string> = {},

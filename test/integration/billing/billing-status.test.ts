@@ -16,7 +16,7 @@ import {
   startStripeApp,
   stripeEvent,
   WEBHOOK_SECRET,
-} from '../../unit/billing/webhook-fixtures.ts';
+} from '../../support/webhook-fixtures.ts';
 
 // A fixed "now" in the middle of a billing period; usage stored for that period and the one before.
 const NOW = new Date('2026-11-15T12:30:00Z');

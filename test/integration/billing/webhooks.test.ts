@@ -14,7 +14,7 @@ import {
   stripeEvent,
   subscriptionObject,
   WEBHOOK_SECRET,
-} from '../../unit/billing/webhook-fixtures.ts';
+} from '../../support/webhook-fixtures.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
 

@@ -6,6 +6,7 @@ import { meterSchema, type MeterDefinition } from '../../../src/meters/meter-sch
 import type { ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
 import { ClickHouseMeterStore } from '../../../src/storage/clickhouse/meter-store.ts';
 import { ENGINES, openMigratedDatabase } from '../../support/clickhouse.ts';
+import { insertRequestLogs, type LogRow } from '../../support/request-logs.ts';
 
 const T0 = Date.parse('2026-11-10T00:00:00Z');
 const at = (hours: number, extraMs = 0) => new Date(T0 + hours * HOUR_MS + extraMs);
@@ -28,49 +29,13 @@ const activeUsers = meterSchema.parse({
   effective_from: '2026-11-01T00:00:00Z',
 });
 
-interface LogRow {
-  id: string;
-  at: Date;
-  company?: string;
-  user?: string;
-  route?: string;
-  status?: number;
-  received?: Date;
-}
-
 describe.each(ENGINES)('meter evaluation on %s ClickHouse', (engine) => {
   let ch: ClickHouse;
   let store: ClickHouseMeterStore;
   let clock: Date;
   let service: EvaluationService;
 
-  const insertLogs = async (rows: LogRow[]) => {
-    const lines = rows.map((r) =>
-      JSON.stringify({
-        event_id: r.id,
-        app: 'app1',
-        received_at: Math.floor((r.received ?? r.at).getTime() / 1000),
-        request_time: Math.floor(r.at.getTime() / 1000),
-        request_time_ms: r.at.getTime() % 1000,
-        customer_key: r.company ?? 'co_a',
-        company_id: r.company ?? 'co_a',
-        user_id: r.user ?? 'u1',
-        method: 'POST',
-        route: r.route ?? '/RetrieveCreditScore',
-        host: '',
-        status: r.status ?? 200,
-        latency_ms: 5,
-        request_bytes: 0,
-        response_bytes: 0,
-        api_version: '',
-        source_format: 'native',
-        sample_weight: 1,
-        meta_keys: [],
-        meta_values: [],
-      }),
-    );
-    await ch.insertJsonEachRow('request_logs', Buffer.from(lines.join('\n') + '\n'));
-  };
+  const insertLogs = (rows: LogRow[]) => insertRequestLogs(ch, rows);
 
   const usage = async (meter: string) =>
     (

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { periodStart } from '../../../src/time/billing-period.ts';
-import { floorHour, HOUR_MS } from '../../../src/time/hours.ts';
+import { HOUR_MS } from '../../../src/time/hours.ts';
 import {
   customerUsageSchema,
   evaluationAnswerSchema,
@@ -11,10 +11,11 @@ import { startTestService, type TestService } from '../../support/service.ts';
 
 // The worked example end to end, through the shipped meters/retrieve-credit-score.yaml: logs in through
 // the collector, evaluation through the admin API, usage and cost out through the usage API.
-const now = new Date();
-const hour = new Date(floorHour(now).getTime() - HOUR_MS);
-// In the first hour of a month no hour of the month has closed yet: nothing to bill.
-const monthHasClosedHour = hour >= periodStart(now);
+// The service's clock is pinned, so the example runs whatever the date: on the last half hour of a leap
+// day, the logs in its 22:00 hour (closed, inside February's period). The first hour of a month, where
+// no hour of the month has closed yet, is period-boundaries.happy.test.ts.
+const now = new Date('2028-02-29T23:30:00Z');
+const hour = new Date('2028-02-29T22:00:00Z');
 
 describe.each(ENGINES)('usage API on %s ClickHouse', (engine) => {
   let svc: TestService;
@@ -25,7 +26,7 @@ describe.each(ENGINES)('usage API on %s ClickHouse', (engine) => {
     });
 
   beforeAll(async () => {
-    svc = await startTestService(engine);
+    svc = await startTestService(engine, {}, { now: () => now });
     const events = [];
     for (let i = 0; i < 1500; i++) events.push({ id: `big-${i}`, company_id: 'co_big', status: 200 });
     for (let i = 0; i < 101; i++) events.push({ id: `small-${i}`, company_id: 'co_small', status: 200 });
@@ -59,7 +60,7 @@ describe.each(ENGINES)('usage API on %s ClickHouse', (engine) => {
     await svc?.stop();
   });
 
-  it.skipIf(!monthHasClosedHour)('prices 1,500 calls at $4,200.00 and 101 at $503.00, by tier', async () => {
+  it('prices 1,500 calls at $4,200.00 and 101 at $503.00, by tier', async () => {
     const res = await admin('/v1/customers/co_big/usage');
     expect(res.status).toBe(200);
     const body = (await res.json()) as {

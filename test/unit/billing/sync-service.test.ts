@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UpstreamError } from '../../../src/errors.ts';
-import { countMeter, Harness, uniqueMeter } from './sync-fakes.ts';
+import { countMeter, Harness, uniqueMeter } from '../../support/sync-fakes.ts';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 10, 10, 12, 5);
@@ -307,6 +307,24 @@ describe('sync of a non-additive meter', () => {
     const stamps = [...h.stripe.events.values()].map((e) => e.timestamp.getTime());
     expect(stamps).toEqual([...stamps].sort((a, b) => a - b));
     expect(new Set(stamps).size).toBe(3);
+  });
+
+  it('bills a period-to-date value into its own month, also a revision sent after the month ended', async () => {
+    const h = new Harness(Date.parse('2027-01-01T00:30:00Z')); // the first half hour of a year
+    h.mapping.set('acme', 'cus_acme');
+    const lastOfDecember = new Date('2026-12-31T23:00:00Z');
+    setUsers(h, lastOfDecember, 7);
+    await h.service().run([uniqueMeter]);
+    h.advance(HOUR);
+    setUsers(h, lastOfDecember, 8); // a late event of December's, evaluated in January
+    setUsers(h, new Date('2027-01-01T00:00:00Z'), 2);
+    await h.service().run([uniqueMeter]);
+    const events = [...h.stripe.events.values()].map((e) => [e.timestamp.toISOString(), e.value]);
+    expect(events.sort()).toEqual([
+      ['2026-12-31T23:00:01.000Z', 7n],
+      ['2026-12-31T23:00:02.000Z', 8n],
+      ['2027-01-01T00:00:01.000Z', 2n],
+    ]);
   });
 });
 

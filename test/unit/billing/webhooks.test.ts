@@ -14,7 +14,7 @@ import {
   stripeEvent,
   subscriptionObject,
   WEBHOOK_SECRET,
-} from './webhook-fixtures.ts';
+} from '../../support/webhook-fixtures.ts';
 
 const NOW = 1_793_000_000;
 

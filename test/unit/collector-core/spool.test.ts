@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Shipper, type RowSink } from '../../../src/collector/shipper.ts';
+import { Shipper, type RowSink, type ShipperTimer } from '../../../src/collector/shipper.ts';
 import { JSON_EACH_ROW, tabSeparated, type RowFormat } from '../../../src/collector/row-format.ts';
 import { remainder, Spool } from '../../../src/collector/spool.ts';
 import { SpoolFullError, UpstreamError } from '../../../src/errors.ts';
@@ -83,8 +83,14 @@ describe('spool', () => {
 });
 
 /** A shipper of one spool (to table `table`), with a quiet logger. */
-function shipperFor(spool: Spool, sink: RowSink, intervalMs: number, table = 't'): Shipper {
-  return new Shipper({ spools: new Map([[table, spool]]), sink, intervalMs, logger: quietLogger });
+function shipperFor(
+  spool: Spool,
+  sink: RowSink,
+  intervalMs: number,
+  table = 't',
+  timer?: ShipperTimer,
+): Shipper {
+  return new Shipper({ spools: new Map([[table, spool]]), sink, intervalMs, logger: quietLogger, timer });
 }
 
 /** Polls every 5 ms until `done()` holds. */
@@ -92,18 +98,40 @@ async function until(done: () => boolean): Promise<void> {
   while (!done()) await new Promise((r) => setTimeout(r, 5));
 }
 
-/** A sink that records when each insert starts and ends; the first insert lasts until holdFirst() settles. */
-function timedSink(holdFirst: () => Promise<unknown>) {
-  const starts: number[] = [];
-  const ends: number[] = [];
-  const sink: RowSink = {
-    insertRows: async () => {
-      starts.push(performance.now());
-      if (starts.length === 1) await holdFirst();
-      ends.push(performance.now());
-    },
+/**
+ * The shipper's clock and timer, moved by hand: it records every delay the shipper asks for and fires
+ * the pending one on demand, so the schedule is checked exactly rather than measured on a busy machine.
+ */
+class ManualTimer implements ShipperTimer {
+  nowMs = 0;
+  readonly delays: number[] = [];
+  private pending: (() => void) | undefined;
+  private waiters: (() => void)[] = [];
+
+  now = (): number => this.nowMs;
+
+  after = (ms: number, fn: () => void): (() => void) => {
+    this.delays.push(ms);
+    this.pending = fn;
+    for (const wake of this.waiters.splice(0)) wake();
+    return () => {
+      if (this.pending === fn) this.pending = undefined;
+    };
   };
-  return { sink, starts, ends };
+
+  /** Resolves once the shipper has asked for `n` delays in all. */
+  async asked(n: number): Promise<void> {
+    while (this.delays.length < n) await new Promise<void>((wake) => this.waiters.push(wake));
+  }
+
+  /** Moves the clock on by the pending delay and runs what waited for it. */
+  fire(): void {
+    const fn = this.pending;
+    if (!fn) throw new Error('nothing is scheduled');
+    this.pending = undefined;
+    this.nowMs += this.delays.at(-1)!;
+    fn();
+  }
 }
 
 describe('shipper', () => {
@@ -152,37 +180,58 @@ describe('shipper', () => {
 
   it('ships a backlog back-to-back instead of waiting the interval, and calm load at the interval', async () => {
     const spool = await newSpool(64 << 20);
+    const timer = new ManualTimer();
     let releaseFirst!: () => void;
     const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
-    const { sink, starts, ends } = timedSink(() => firstHeld);
-    const shipper = shipperFor(spool, sink, 400);
+    let inserts = 0;
+    const sink: RowSink = {
+      insertRows: async () => {
+        inserts += 1;
+        if (inserts === 1) await firstHeld;
+      },
+    };
+    const shipper = shipperFor(spool, sink, 400, 't', timer);
     await spool.append(line(0));
     shipper.start();
-    await until(() => starts.length >= 1);
-    // While the first insert runs, 9 MiB arrive: a backlog.
+    expect(timer.delays).toEqual([400]);
+    timer.fire();
+    await until(() => inserts === 1);
+    // While the first insert runs (100 ms), 9 MiB arrive: a backlog.
     const big = Buffer.from(`${JSON.stringify({ event_id: 'x', pad: 'p'.repeat(1024 * 1024) })}\n`);
     for (let i = 0; i < 9; i++) await spool.append(big);
+    timer.nowMs += 100;
     releaseFirst();
-    await until(() => starts.length >= 2);
-    expect(starts[1]! - ends[0]!).toBeLessThan(200); // not the 400 ms interval
+    await timer.asked(2);
+    expect(timer.delays[1]).toBe(0); // at once, not after the 400 ms interval
+    timer.fire();
+    await timer.asked(3);
+    expect(inserts).toBe(2);
+    expect(spool.depthBytes).toBe(0);
     // Nothing left behind: the next one waits the interval again.
-    await spool.append(line(1));
-    await until(() => starts.length >= 3);
-    expect(starts[2]! - ends[1]!).toBeGreaterThanOrEqual(350);
+    expect(timer.delays[2]).toBe(400);
     await shipper.stop();
   });
 
   it('counts the interval from start to start: an insert longer than the interval is followed at once', async () => {
     const spool = await newSpool();
-    const { sink, starts, ends } = timedSink(() => new Promise((r) => setTimeout(r, 450)));
-    const shipper = shipperFor(spool, sink, 300);
+    const timer = new ManualTimer();
+    const took = [450, 100]; // ms of the first insert, then of the second
+    const sink: RowSink = {
+      insertRows: async () => {
+        timer.nowMs += took.shift() ?? 0;
+      },
+    };
+    const shipper = shipperFor(spool, sink, 300, 't', timer);
     await spool.append(line(0));
     shipper.start();
-    await until(() => starts.length >= 1);
-    await spool.append(line(1)); // a little more arrives during the slow insert: no backlog
-    await until(() => starts.length >= 2);
+    timer.fire();
+    await timer.asked(2);
+    await spool.append(line(1)); // a little more: no backlog
+    timer.fire();
+    await timer.asked(3);
     await shipper.stop();
-    expect(starts[1]! - ends[0]!).toBeLessThan(150); // not another 300 ms after the slow one ended
+    // 300 - 450 ms: at once, not another 300 ms after the slow one ended; then 300 - 100 ms.
+    expect(timer.delays).toEqual([300, 0, 200]);
   });
 
   it('quarantines only the segment ClickHouse refuses for good, and ships the rest', async () => {

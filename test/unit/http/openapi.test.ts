@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { apiRouters } from '../../../src/http/app.ts';
 import { openApiDocument } from '../../../src/http/openapi/document.ts';
 import { OPENAPI_FILE, openApiText } from '../../../src/http/openapi/write-document.ts';
-import { inMemoryStripeSide, startStripeApp, stubAppDeps } from '../billing/webhook-fixtures.ts';
+import { inMemoryStripeSide, startStripeApp, stubAppDeps } from '../../support/webhook-fixtures.ts';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head'] as const;
 

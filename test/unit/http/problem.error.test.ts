@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inMemoryStripeSide, startStripeApp } from '../billing/webhook-fixtures.ts';
+import { inMemoryStripeSide, startStripeApp } from '../../support/webhook-fixtures.ts';
 
 // Every error is problem+json, also the ones no route handler throws: no route, a method no route takes.
 describe('errors that no handler throws', () => {

@@ -55,7 +55,7 @@ describe('ingest keys', () => {
     const { key, record } = await cli.create('from the cli');
     expect(service.authenticate(key)).toBeUndefined();
     await service.refresh();
-    expect(service.authenticate(key)).toBeDefined();
+    expect(service.authenticate(key)).toMatchObject({ keyId: record.keyId, name: 'from the cli' });
     await cli.revoke(record.keyId);
     await service.refresh();
     expect(service.authenticate(key)).toBeUndefined();
@@ -64,11 +64,11 @@ describe('ingest keys', () => {
   it('authenticates from its local snapshot when the repository is down at start', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'bm-keys-'));
     const repo = new InMemoryIngestKeyRepository();
-    const { key } = await new IngestKeyService(repo, join(dir, 'snap.json')).create('a');
+    const { key, record } = await new IngestKeyService(repo, join(dir, 'snap.json')).create('a');
     repo.failing = true;
     const restarted = new IngestKeyService(repo, join(dir, 'snap.json'));
     await restarted.load();
-    expect(restarted.authenticate(key)).toBeDefined();
+    expect(restarted.authenticate(key)).toEqual(record);
     await expect(new IngestKeyService(repo, join(dir, 'missing.json')).load()).rejects.toThrow('unavailable');
     await rm(dir, { recursive: true, force: true });
   });

@@ -66,7 +66,7 @@ describe('stripe emulator, driven by stripe-node: subscription and invoice refus
   it('serves new routes through faults: a 500 on create_preview is retried by stripe-node', async () => {
     ({ emulator, stripe } = await emulatorWithClient(1));
     const { customer, meter } = await customerAndMeter(stripe);
-    const { subscription } = await meteredPlan(stripe, customer.id, meter.id);
+    const { price, subscription } = await meteredPlan(stripe, customer.id, meter.id);
     emulator.faults.next('/v1/invoices/create_preview', 'server_error');
     const invoice = await stripe.invoices.createPreview({
       customer: customer.id,
@@ -75,6 +75,7 @@ describe('stripe emulator, driven by stripe-node: subscription and invoice refus
     expect(invoice.total).toBe(0);
     expect(emulator.requests.filter((r) => r.path === '/v1/invoices/create_preview')).toHaveLength(2);
     emulator.faults.next('/v1/prices', 'rate_limit');
-    await expect(stripe.prices.list()).resolves.toBeTruthy();
+    await expect(stripe.prices.list()).resolves.toMatchObject({ object: 'list', data: [{ id: price.id }] });
+    expect(emulator.requests.filter((r) => r.path === '/v1/prices' && r.method === 'GET')).toHaveLength(2);
   });
 });

@@ -136,7 +136,7 @@ describe('stripe emulator: idempotency and injected faults, seen through stripe-
     ({ emulator, stripe } = await emulatorWithClient(0));
     const { customer } = await customerAndMeter(stripe);
     emulator.faults.next('/v1/customers/:id', 'server_error');
-    await expect(stripe.customers.list()).resolves.toBeTruthy();
+    await expect(stripe.customers.list()).resolves.toMatchObject({ data: [{ id: customer.id }] });
     await expect(stripe.customers.retrieve(customer.id)).rejects.toMatchObject({
       statusCode: 500,
       type: 'StripeAPIError',

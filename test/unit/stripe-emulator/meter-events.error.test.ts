@@ -68,20 +68,26 @@ describe('stripe emulator, driven by stripe-node: refusals', () => {
     ({ emulator, stripe } = await emulatorWithClient());
     const { customer } = await customerAndMeter(stripe);
     const now = seconds(T0);
-    await expect(send(customer.id, { timestamp: now - 35 * 86400 })).resolves.toBeTruthy();
+    await expect(send(customer.id, { timestamp: now - 35 * 86400 })).resolves.toMatchObject({
+      timestamp: now - 35 * 86400,
+    });
     await expect(send(customer.id, { timestamp: now - 35 * 86400 - 1 })).rejects.toMatchObject({
       statusCode: 400,
       code: 'timestamp_too_far_in_past',
       param: 'timestamp',
     });
-    await expect(send(customer.id, { timestamp: now + 300 })).resolves.toBeTruthy();
+    await expect(send(customer.id, { timestamp: now + 300 })).resolves.toMatchObject({
+      timestamp: now + 300,
+    });
     await expect(send(customer.id, { timestamp: now + 301 })).rejects.toMatchObject({
       statusCode: 400,
       code: 'timestamp_in_future',
     });
     // The same event is fine once the clock catches up.
     emulator.advanceClock(HOUR_MS);
-    await expect(send(customer.id, { timestamp: now + 301 })).resolves.toBeTruthy();
+    await expect(send(customer.id, { timestamp: now + 301 })).resolves.toMatchObject({
+      timestamp: now + 301,
+    });
   });
 
   it('takes whole numbers only', async () => {
@@ -94,7 +100,7 @@ describe('stripe emulator, driven by stripe-node: refusals', () => {
         param: 'payload[value]',
       });
     }
-    await expect(send(customer.id, {}, '42')).resolves.toBeTruthy();
+    await expect(send(customer.id, {}, '42')).resolves.toMatchObject({ payload: { value: '42' } });
     expect(emulator.state.meterEvents.map((e) => e.value)).toEqual([42]);
   });
 

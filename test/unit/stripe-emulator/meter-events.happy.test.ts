@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type Stripe from 'stripe';
+import Stripe from 'stripe';
 import type { StripeEmulator } from '../../support/stripe-emulator/index.ts';
 import { customerAndMeter, emulatorWithClient, seconds, T0 } from './support.ts';
 
@@ -187,6 +187,6 @@ describe('stripe emulator, driven by stripe-node: the happy path', () => {
     });
     expect(last?.headers['content-type']).toBe('application/x-www-form-urlencoded');
     expect(last?.headers['idempotency-key']).toMatch(/^stripe-node-retry-/);
-    expect(last?.headers['stripe-version']).toBeTruthy();
+    expect(last?.headers['stripe-version']).toBe(Stripe.API_VERSION);
   });
 });

@@ -1,13 +1,15 @@
+// Fakes for the Stripe sync, beside its ports: a Stripe account reduced to what the sync needs and a
+// harness around SyncService, for the sync's unit tests and the ledger's integration test.
 import {
   StripeCallError,
   type CancelOutcome,
   type MeterEventCall,
   type MeterEventOutcome,
   type MeterEventSender,
-} from '../../../src/billing/stripe/ports.ts';
-import { InMemorySyncStore } from '../../../src/billing/stripe/in-memory-sync-store.ts';
-import { SyncService, type SyncDeps } from '../../../src/billing/stripe/sync-service.ts';
-import { meterSchema, type MeterDefinition } from '../../../src/meters/meter-schema.ts';
+} from '../../src/billing/stripe/ports.ts';
+import { InMemorySyncStore } from '../../src/billing/stripe/in-memory-sync-store.ts';
+import { SyncService, type SyncDeps } from '../../src/billing/stripe/sync-service.ts';
+import { meterSchema, type MeterDefinition } from '../../src/meters/meter-schema.ts';
 
 const DAY = 24 * 3_600_000;
 

@@ -5,17 +5,17 @@ import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { pino } from 'pino';
 import Stripe from 'stripe';
-import { BillingStatusService } from '../../../src/billing/stripe/billing-status.ts';
-import { CustomerMappingService } from '../../../src/billing/stripe/customer-directory.ts';
+import { BillingStatusService } from '../../src/billing/stripe/billing-status.ts';
+import { CustomerMappingService } from '../../src/billing/stripe/customer-directory.ts';
 import {
   InMemoryBillingStateStore,
   InMemoryCustomerIndex,
   InMemoryCustomerMappingStore,
   InMemoryWebhookEventStore,
-} from '../../../src/billing/stripe/in-memory-billing-stores.ts';
-import { StripeWebhookService } from '../../../src/billing/stripe/webhooks.ts';
-import { createApp, type AppDeps } from '../../../src/http/app.ts';
-import type { StripeRouteDeps } from '../../../src/http/routes/stripe-routes.ts';
+} from '../../src/billing/stripe/in-memory-billing-stores.ts';
+import { StripeWebhookService } from '../../src/billing/stripe/webhooks.ts';
+import { createApp, type AppDeps } from '../../src/http/app.ts';
+import type { StripeRouteDeps } from '../../src/http/routes/stripe-routes.ts';
 
 export const WEBHOOK_SECRET = 'whsec_test_0123456789abcdefghijklmnopqrstuv';
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef0123456789';
