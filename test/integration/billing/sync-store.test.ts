@@ -6,7 +6,7 @@ import type { ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
 import { ClickHouseMeterStore } from '../../../src/storage/clickhouse/meter-store.ts';
 import { ClickHouseSyncStore } from '../../../src/storage/clickhouse/sync-store.ts';
 import { ENGINES, openMigratedDatabase } from '../../support/clickhouse.ts';
-import { countMeter, FakeMeterEvents, quietLogger, retrying } from '../../unit/billing/sync-fakes.ts';
+import { countMeter, FakeMeterEvents, quietLogger, retrying } from '../../support/sync-fakes.ts';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 10, 10, 12, 5);

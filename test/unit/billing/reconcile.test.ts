@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InMemorySyncStore } from '../../../src/billing/stripe/in-memory-sync-store.ts';
 import { formatReconcile, ReconcileService } from '../../../src/billing/stripe/reconcile.ts';
-import { countMeter, uniqueMeter } from './sync-fakes.ts';
+import { countMeter, uniqueMeter } from '../../support/sync-fakes.ts';
 
 const H = (hour: number) => new Date(Date.UTC(2026, 10, 10, hour));
 

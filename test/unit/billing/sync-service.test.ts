@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UpstreamError } from '../../../src/errors.ts';
-import { countMeter, Harness, uniqueMeter } from './sync-fakes.ts';
+import { countMeter, Harness, uniqueMeter } from '../../support/sync-fakes.ts';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 10, 10, 12, 5);

@@ -4,10 +4,10 @@ import {
   type MeterEventCall,
   type MeterEventOutcome,
   type MeterEventSender,
-} from '../../../src/billing/stripe/ports.ts';
-import { InMemorySyncStore } from '../../../src/billing/stripe/in-memory-sync-store.ts';
-import { SyncService, type SyncDeps } from '../../../src/billing/stripe/sync-service.ts';
-import { meterSchema, type MeterDefinition } from '../../../src/meters/meter-schema.ts';
+} from '../../src/billing/stripe/ports.ts';
+import { InMemorySyncStore } from '../../src/billing/stripe/in-memory-sync-store.ts';
+import { SyncService, type SyncDeps } from '../../src/billing/stripe/sync-service.ts';
+import { meterSchema, type MeterDefinition } from '../../src/meters/meter-schema.ts';
 
 const DAY = 24 * 3_600_000;
 
