@@ -389,8 +389,7 @@ const whereConditionSchema = strict({
 export const AGGREGATION_TYPES = ['count', 'sum', 'min', 'max', 'unique_count', 'latest'] as const;
 export type AggregationType = (typeof AGGREGATION_TYPES)[number];
 
-/** Additive aggregations can be summed over hours; the others need a period-to-date value. */
-export const ADDITIVE_AGGREGATIONS: ReadonlySet<AggregationType> = new Set(['count', 'sum']);
+// What each type means for evaluation, usage and Stripe: aggregations.ts.
 
 const aggregationSchema = strict({
   type: z.enum(AGGREGATION_TYPES, { error: `must be one of ${AGGREGATION_TYPES.join(', ')}` }),

@@ -19,7 +19,7 @@ export interface RateLimiter {
   acquire(): Promise<void>;
 }
 
-export interface RateLimiterDeps {
+interface RateLimiterDeps {
   /** Milliseconds; Date.now by default. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -71,6 +71,3 @@ export function createRateLimiter(perSecond: number, deps: RateLimiterDeps = {})
     },
   };
 }
-
-/** For dry runs and tests: never waits. */
-export const unlimited: RateLimiter = { acquire: async () => {} };

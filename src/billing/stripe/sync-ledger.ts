@@ -154,7 +154,7 @@ export const cancelOpId = (identifier: string): string => `cancel:${identifier}`
 export const SEND_COUNTED_STATES: readonly OpState[] = ['applied', 'duplicate', 'unknown_outcome'];
 export const CANCEL_COUNTED_STATES: readonly OpState[] = ['applied', 'duplicate'];
 
-export const tookEffect = (kind: OpKind, state: OpState, dryRun: boolean): boolean =>
+const tookEffect = (kind: OpKind, state: OpState, dryRun: boolean): boolean =>
   (kind === 'send' ? SEND_COUNTED_STATES : CANCEL_COUNTED_STATES).includes(state) ||
   (dryRun && state === 'dry_run');
 
