@@ -94,7 +94,7 @@ describe.each(ENGINES)('billing periods on their edges, on %s ClickHouse', (engi
     ]);
     // No hour of January has closed: its period is empty, December's usage is December's.
     expect(await period()).toEqual({
-      period: { start: '2027-01-01T00:00:00.000Z', end: '2027-02-01T00:00:00.000Z' },
+      period: { id: '2027-01', start: '2027-01-01T00:00:00.000Z', end: '2027-02-01T00:00:00.000Z' },
       calls: '0',
       cost: '$0.00',
       users: '0',
@@ -125,7 +125,7 @@ describe.each(ENGINES)('billing periods on their edges, on %s ClickHouse', (engi
     clock = new Date('2028-02-29T23:30:00Z');
     await evaluation.run(defined);
     expect(await period()).toEqual({
-      period: { start: '2028-02-01T00:00:00.000Z', end: '2028-03-01T00:00:00.000Z' },
+      period: { id: '2028-02', start: '2028-02-01T00:00:00.000Z', end: '2028-03-01T00:00:00.000Z' },
       calls: '101',
       cost: '$503.00',
       users: '1',
@@ -146,7 +146,7 @@ describe.each(ENGINES)('billing periods on their edges, on %s ClickHouse', (engi
       ['2028-03-01T00:00:00.000Z', '1'],
     ]);
     expect(await period()).toEqual({
-      period: { start: '2028-03-01T00:00:00.000Z', end: '2028-04-01T00:00:00.000Z' },
+      period: { id: '2028-03', start: '2028-03-01T00:00:00.000Z', end: '2028-04-01T00:00:00.000Z' },
       calls: '5',
       cost: '$25.00',
       users: '1',

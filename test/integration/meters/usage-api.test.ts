@@ -202,7 +202,6 @@ describe.each(ENGINES)('usage API on %s ClickHouse', (engine) => {
   });
 
   it('defaults /v1/usage to the current period, and reads a past one with period=YYYY-MM', async () => {
-    const now = new Date();
     const current = (await (await admin('/v1/usage?meter=retrieve-credit-score&window=month')).json()) as {
       from: string;
       to: string;
