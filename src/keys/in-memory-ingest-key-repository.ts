@@ -1,17 +1,25 @@
+import { UpstreamError } from '../errors.ts';
 import type { IngestKeyRecord, IngestKeyRepository } from './ingest-keys.ts';
 
-/** The fake beside the port, for unit tests: last save of a key id wins, as in ClickHouse. */
+/**
+ * The fake beside the port, for unit tests: last save of a key id wins, as in ClickHouse. `failing`
+ * makes every call fail as an unreachable ClickHouse does.
+ */
 export class InMemoryIngestKeyRepository implements IngestKeyRepository {
   readonly records = new Map<string, IngestKeyRecord>();
   failing = false;
 
   async listAll(): Promise<IngestKeyRecord[]> {
-    if (this.failing) throw new Error('repository unavailable');
-    return [...this.records.values()];
+    this.failIfDown();
+    return [...this.records.values()].map((r) => ({ ...r }));
   }
 
   async save(record: IngestKeyRecord): Promise<void> {
-    if (this.failing) throw new Error('repository unavailable');
+    this.failIfDown();
     this.records.set(record.keyId, { ...record });
+  }
+
+  private failIfDown(): void {
+    if (this.failing) throw new UpstreamError('in-memory keys', 'repository unavailable', true);
   }
 }

@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
+import { UpstreamError } from '../errors.ts';
 
 /**
  * Ingest keys: what an API owner's SDK, gateway or shipper presents to send logs.
@@ -20,7 +21,10 @@ export interface IngestKeyRecord {
   revokedAt: Date | undefined;
 }
 
-/** Port: where key records live (ClickHouse in production, an array in unit tests). */
+/**
+ * Port: where key records live (ClickHouse in production, a map in unit tests). A failure to read or
+ * write is thrown as an UpstreamError (retryable when trying again may help).
+ */
 export interface IngestKeyRepository {
   listAll(): Promise<IngestKeyRecord[]>;
   save(record: IngestKeyRecord): Promise<void>;
@@ -86,9 +90,7 @@ export class IngestKeyService {
   }
 
   async refresh(): Promise<void> {
-    const records = await this.repository.listAll();
-    this.replace(records);
-    if (this.snapshotPath) await this.writeSnapshot();
+    await this.adopt(await this.repository.listAll());
   }
 
   /** Re-reads keys periodically so a key created or revoked by the CLI (another process) takes effect. */
@@ -116,9 +118,24 @@ export class IngestKeyService {
     return { record, key };
   }
 
-  /** Revokes a key; returns false if there is no such key. Revoking twice is harmless. */
+  /**
+   * Revokes a key; returns false if there is no such key. Revoking twice is harmless. Throws an
+   * UpstreamError when the key table cannot be read: the key may exist (created by another process
+   * since the last refresh), so "no such key" would be a guess.
+   */
   async revoke(keyId: string): Promise<boolean> {
-    await this.refresh().catch(() => undefined);
+    let records: IngestKeyRecord[];
+    try {
+      records = await this.repository.listAll();
+    } catch (err) {
+      throw new UpstreamError(
+        'ingest keys',
+        `could not read the key table, so ${keyId} was not revoked; try again`,
+        err instanceof UpstreamError ? err.retryable : true,
+        { cause: err },
+      );
+    }
+    await this.adopt(records);
     const record = this.byId.get(keyId);
     if (!record) return false;
     if (record.revokedAt) return true;
@@ -147,6 +164,12 @@ export class IngestKeyService {
 
   private replace(records: IngestKeyRecord[]): void {
     this.byId = new Map(records.map((r) => [r.keyId, r]));
+  }
+
+  /** The repository's records become the known set, and the local snapshot. */
+  private async adopt(records: IngestKeyRecord[]): Promise<void> {
+    this.replace(records);
+    if (this.snapshotPath) await this.writeSnapshot();
   }
 
   private async writeSnapshot(): Promise<void> {
