@@ -66,6 +66,7 @@ describe('DELETE /v1/admin/keys/:id during a ClickHouse outage', () => {
     expect((await ingest(svc.ingestKey, 'during-outage')).status).toBe(202);
 
     await server.start();
+    expect((await ingest(key, 'before-revoke')).status).toBe(202);
     expect((await revoke(keyId)).status).toBe(204);
     expect((await ingest(key, 'after-revoke')).status).toBe(401);
     expect((await revoke('NoSuchKeyId00000')).status).toBe(404);
