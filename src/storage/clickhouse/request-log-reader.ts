@@ -1,30 +1,17 @@
 import { z } from 'zod';
+import { REQUEST_LOG_SCHEMA, requestLogRowSchema, type ColumnsOfType } from '../../collector/request-log.ts';
 import type { ClickHouse } from './clickhouse.ts';
 import { literal } from './escape.ts';
 
-/** A request_logs row as ClickHouse returns it in JSONEachRow (DateTimes as text). */
-export const storedRow = z.object({
-  event_id: z.string(),
-  app: z.string(),
-  received_at: z.string(),
-  request_time: z.string(),
-  request_time_ms: z.coerce.number(),
-  customer_key: z.string(),
-  company_id: z.string(),
-  user_id: z.string(),
-  method: z.string(),
-  route: z.string(),
-  host: z.string(),
-  status: z.coerce.number(),
-  latency_ms: z.coerce.number(),
-  request_bytes: z.coerce.number(),
-  response_bytes: z.coerce.number(),
-  api_version: z.string(),
-  source_format: z.string(),
-  sample_weight: z.coerce.number(),
-  meta_keys: z.array(z.string()),
-  meta_values: z.array(z.string()),
-});
+/**
+ * A request_logs row as ClickHouse returns it in JSONEachRow, from the schema of record, except that
+ * DateTimes stay text ('YYYY-MM-DD hh:mm:ss', UTC), as the admin API shows them.
+ */
+export const storedRow = requestLogRowSchema.extend(
+  Object.fromEntries(
+    REQUEST_LOG_SCHEMA.filter((c) => c.type === "DateTime('UTC')").map((c) => [c.name, z.string()]),
+  ) as Record<ColumnsOfType<"DateTime('UTC')">, z.ZodString>,
+);
 export type StoredRequestLog = z.infer<typeof storedRow>;
 
 export interface RecentLogsQuery {
