@@ -68,10 +68,12 @@ export interface AdaptContext {
 
 // ---------------------------------------------------------------------------------------------------
 // The schema of record of `request_logs`: one list, in column order, from which everything else is
-// taken: the TabSeparated column order of the spool and the inserts (tab-separated.ts writes it by
-// hand, for speed; its test compares it with this list), the fields a meter may name (meter-schema.ts)
-// and the zod schemas of rows read back. Migration 1 created these columns (a unit test holds the two
-// together). Adding a column: append it here and add a migration that adds it to existing tables.
+// taken: the table's DDL since migration 7 (storage/clickhouse/request-logs-table.ts), the TabSeparated
+// column order of the spool and the inserts (tab-separated.ts writes it by hand, for speed; its test
+// compares it with this list), the fields a meter may name (meter-schema.ts) and the zod schemas of
+// rows read back. Migration 1 created these columns (a unit test holds the two together). Adding a
+// column: append it here and add a migration that adds it to existing tables (`addColumns`; a fresh
+// database gets it from migration 7's generated CREATE TABLE).
 
 /** How a value is written in a TabSeparated line (tab-separated.ts writes them by hand, in this order). */
 export type TsvEncoding = 'escaped-string' | 'integer' | 'string-array';

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { REQUEST_LOG_COLUMNS, requestLogRowSchema } from '../../src/collector/request-log.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { startService, type RunningService } from '../../src/main.ts';
+import { CopyResolution } from '../../src/storage/clickhouse/copy-resolution.ts';
 import { chdbPath, serverUrl, type Engine } from './clickhouse.ts';
 
 export interface TestService {
@@ -19,7 +20,7 @@ export interface TestService {
   ingestKey: string;
   keyId: string;
   dataDir: string;
-  /** Every request log row in the database, one per (app, event_id), ordered by event_id. */
+  /** Every request log row in the database, one per (app, event_id) (the copy that counts), by event_id. */
   rows(): Promise<StoredRow[]>;
   stop(): Promise<void>;
 }
@@ -60,10 +61,11 @@ export async function startTestService(
   const { record, key } = await service.keys.create('test');
   const rows = async () => {
     await service.flush();
+    const { table, settings } = await new CopyResolution(service.clickhouse).counted();
     return service.clickhouse.query(
-      `SELECT ${REQUEST_LOG_COLUMNS.join(', ')}
-       FROM ${service.clickhouse.table('request_logs')} ORDER BY event_id LIMIT 1 BY app, event_id`,
+      `SELECT ${REQUEST_LOG_COLUMNS.join(', ')} FROM ${table} ORDER BY event_id LIMIT 1 BY app, event_id`,
       requestLogRowSchema,
+      settings,
     );
   };
   return {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { REQUEST_LOG_SCHEMA, requestLogRowSchema, type ColumnsOfType } from '../../collector/request-log.ts';
 import type { ClickHouse } from './clickhouse.ts';
+import { CopyResolution } from './copy-resolution.ts';
 import { literal } from './escape.ts';
 
 /**
@@ -20,22 +21,30 @@ export interface RecentLogsQuery {
   customer?: string;
 }
 
-/** Reads request logs back, one row per (app, event_id) even before ReplacingMergeTree has merged. */
+/**
+ * Reads request logs back, one row per (app, event_id) even before ReplacingMergeTree has merged, and
+ * of an event's copies only one that counts (see migration 7).
+ */
 export class RequestLogReader {
-  constructor(private readonly ch: ClickHouse) {}
+  constructor(
+    private readonly ch: ClickHouse,
+    private readonly copies: CopyResolution = new CopyResolution(ch),
+  ) {}
 
   async recent(q: RecentLogsQuery): Promise<StoredRequestLog[]> {
+    const { table, settings } = await this.copies.counted();
     const where = [
       q.app === undefined ? undefined : `app = ${literal(q.app)}`,
       q.customer === undefined ? undefined : `customer_key = ${literal(q.customer)}`,
     ].filter(Boolean);
     return this.ch.query(
-      `SELECT * FROM ${this.ch.table('request_logs')}
+      `SELECT * FROM ${table}
        ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
        ORDER BY received_at DESC, request_time DESC
        LIMIT 1 BY app, event_id
        LIMIT ${literal(Math.trunc(q.limit))}`,
       storedRow,
+      settings,
     );
   }
 }
