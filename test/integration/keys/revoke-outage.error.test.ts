@@ -2,28 +2,22 @@
 // it since the service last read the key table): it answers 503, never 404 "no such key", and revokes
 // nothing until ClickHouse is back. Runs on the ClickHouse server, the one engine that can be stopped
 // from outside.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { managedServer, serverUrl } from '../../support/clickhouse.ts';
-import { runCli } from '../../support/cli.ts';
+import { managedServer } from '../../support/clickhouse.ts';
+import { createKeyWithCli } from '../../support/cli.ts';
 import { startTestService, type TestService } from '../../support/service.ts';
 
 describe('DELETE /v1/admin/keys/:id during a ClickHouse outage', () => {
   const server = managedServer();
   let svc: TestService;
-  let cliDataDir: string;
 
   beforeAll(async () => {
     svc = await startTestService('server');
-    cliDataDir = await mkdtemp(join(tmpdir(), 'bm-cli-'));
   });
 
   afterAll(async () => {
     await server.start();
     await svc?.stop();
-    await rm(cliDataDir, { recursive: true, force: true });
   });
 
   const revoke = (keyId: string) =>
@@ -42,15 +36,7 @@ describe('DELETE /v1/admin/keys/:id during a ClickHouse outage', () => {
 
   it('answers 503 problem+json, then revokes once ClickHouse is back', async () => {
     // Made by the CLI: this service has not read it yet.
-    const created = await runCli(['keys', 'create', '--name', 'made by the cli'], {
-      CLICKHOUSE_URL: serverUrl(),
-      CLICKHOUSE_DATABASE: svc.config.clickhouse.database,
-      DATA_DIR: cliDataDir,
-      LOG_LEVEL: 'silent',
-    });
-    expect(created.code, created.stderr).toBe(0);
-    const key = created.stdout.trim().split('\n').at(-1)!;
-    const keyId = key.slice(4, 20);
+    const { key, keyId } = await createKeyWithCli(svc.config.clickhouse.database, 'made by the cli');
 
     await server.stop();
     const during = await revoke(keyId);
