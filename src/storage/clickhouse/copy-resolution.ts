@@ -18,10 +18,10 @@ import { COUNTED_VIEW, DEDUPE_HORIZON_SECONDS, supersededKeys } from './request-
  * written with what it was made from (decisionBasis); the one made from the most holds, whichever
  * process wrote it when.
  *
- * Limits: a copy that arrives after a catch-up is counted as well until the next catch-up (readers run
- * one first, at most once per `minIntervalMs`); a catch-up's cost is a pass over four columns of the
- * rows within the horizon of the hours that got rows (for the current hour: the last day's rows;
- * measured in the README), plus the copies of the events found, when there are any.
+ * Limits: a copy that arrives after a catch-up is counted as well until the next catch-up (meter reads
+ * run one first, at most once per `minIntervalMs`); a catch-up's cost is a pass over four columns of
+ * the rows within the horizon of the hours that got rows (for the current hour: the last day's rows;
+ * 2.1-2.2 s for 10,000,000 rows on the README's machine), plus the copies of the events found, if any.
  */
 export interface CopyResolutionOptions {
   horizonSeconds?: number;
@@ -85,6 +85,11 @@ export class CopyResolution {
   /** The source for a read of request times in [from, to) (either end open when absent), after a catch-up. */
   async counted(range: { from?: Date; to?: Date } = {}): Promise<CountedSource> {
     await this.catchUp();
+    return this.decided(range);
+  }
+
+  /** The same from the decisions made so far, without a catch-up (for views that must answer at once). */
+  async decided(range: { from?: Date; to?: Date } = {}): Promise<CountedSource> {
     const where = [
       range.from === undefined ? undefined : `request_time >= ${literal(range.from)}`,
       range.to === undefined ? undefined : `request_time < ${literal(range.to)}`,
