@@ -17,7 +17,9 @@ import {
  * Versioned, idempotent migrations. Each one is plain DDL that runs on ClickHouse 18.16 and on the
  * current engine alike (MergeTree family, no Map/JSON/DateTime64/LowCardinality). Every statement is
  * `IF NOT EXISTS`, so a crash between a statement and the bookkeeping row just re-runs it.
- * Several replicas booting at once are safe for the same reason.
+ * Several replicas booting at once are safe for the same reason. Migration 7 also rebuilds a table
+ * (`run`): of replicas booting at once, all but one may fail that migration, and apply it again at their
+ * next try (the service retries before its next insert or evaluation); no row is lost either way.
  */
 export interface Migration {
   version: number;
@@ -346,10 +348,15 @@ async function rebuildRequestLogs(ch: ClickHouse): Promise<void> {
       await ch.command(`SYSTEM START MERGES ${table('request_logs')}`).catch(() => undefined);
       throw err;
     }
-  } else if ((await columnsOf(ch, BEFORE_V7_TABLE)).length > 0) {
-    // An earlier run swapped the tables and stopped before it was recorded: it may not have copied the
-    // rows that arrived during its copy. Copy them all again; a copy of a row is the same row once merged.
-    await copy(BEFORE_V7_TABLE, '1');
+  } else {
+    // A replica that lost the race to swap the tables left its build table behind.
+    await ch.command(`DROP TABLE IF EXISTS ${table(REBUILD_TABLE)}`);
+    if ((await columnsOf(ch, BEFORE_V7_TABLE)).length > 0) {
+      // An earlier run swapped the tables and stopped before it was recorded: it may not have copied
+      // the rows that arrived during its copy. Copy them all again; a copy of a row is the same row once
+      // merged.
+      await copy(BEFORE_V7_TABLE, '1');
+    }
   }
   const [left] = await ch.query(
     `SELECT count() AS n FROM system.tables WHERE database = ${quoteString(db)} AND name = ${quoteString(BEFORE_V7_TABLE)}`,

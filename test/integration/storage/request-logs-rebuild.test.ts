@@ -92,4 +92,32 @@ describe.each(ENGINES)('migration 7 on %s ClickHouse', (engine) => {
     expect(await count(`SELECT count() AS n FROM ${ch.table('request_logs')} FINAL`)).toBe(201);
     expect(await hourlyCalls()).toEqual([[0, 200]]);
   });
+
+  it('leaves every row in place when two processes migrate at once (a loser applies it at its next try)', async () => {
+    const second = await connectClickHouse(
+      engine === 'server'
+        ? { kind: 'server', url: serverUrl(), username: 'default', password: '', database: ch.database }
+        : { kind: 'embedded', path: chdbPath(), database: ch.database },
+    );
+    try {
+      await Promise.allSettled([migrate(ch), migrate(second)]);
+      // Whichever failed tries again, as the service does before its next insert or evaluation.
+      await migrate(ch);
+      await migrate(second);
+      expect(await migrate(ch)).toEqual([]);
+      expect(await count(`SELECT count() AS n FROM ${ch.table('request_logs')} FINAL`)).toBe(201);
+      expect(await hourlyCalls()).toEqual([[0, 200]]);
+      const tables = await ch.query(
+        `SELECT name FROM system.tables WHERE database = '${ch.database}' AND name LIKE 'request_logs%' ORDER BY name`,
+        z.object({ name: z.string() }),
+      );
+      expect(tables.map((t) => t.name)).toEqual([
+        'request_logs',
+        'request_logs_before_v7',
+        'request_logs_counted',
+      ]);
+    } finally {
+      await second.close();
+    }
+  });
 });
