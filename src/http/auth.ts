@@ -16,7 +16,7 @@ export function presentedKey(ctx: Context): string | undefined {
 /** Ingest endpoints: sets ctx.state.app to the key's id, or answers 401. */
 export function requireIngestKey(keys: IngestKeyService) {
   return async function ingestAuth(ctx: Context, next: Next): Promise<void> {
-    const record = keys.authenticate(presentedKey(ctx));
+    const record = await keys.authenticate(presentedKey(ctx));
     if (!record) {
       throw new DomainError(
         'unauthorized',

@@ -2,6 +2,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
+import { UpstreamError } from '../errors.ts';
+import { CoalescedRefresh, WALL_CLOCK, type RefreshClock } from './coalesced-refresh.ts';
 
 /**
  * Ingest keys: what an API owner's SDK, gateway or shipper presents to send logs.
@@ -20,7 +22,10 @@ export interface IngestKeyRecord {
   revokedAt: Date | undefined;
 }
 
-/** Port: where key records live (ClickHouse in production, an array in unit tests). */
+/**
+ * Port: where key records live (ClickHouse in production, a map in unit tests). A failure to read or
+ * write is thrown as an UpstreamError (retryable when trying again may help).
+ */
 export interface IngestKeyRepository {
   listAll(): Promise<IngestKeyRecord[]>;
   save(record: IngestKeyRecord): Promise<void>;
@@ -62,16 +67,33 @@ const snapshotSchema = z.array(
   }),
 );
 
+/** How often a key id nobody here has seen may trigger a read of the key table (all callers together). */
+export const UNKNOWN_KEY_REFRESH_MS = 1_000;
+
+export interface UnknownKeyRefreshOptions {
+  /** At most one read of the repository per this many ms for unknown keys; default UNKNOWN_KEY_REFRESH_MS. */
+  minIntervalMs?: number;
+  clock?: RefreshClock;
+}
+
 export class IngestKeyService {
   private byId = new Map<string, IngestKeyRecord>();
   private timer: NodeJS.Timeout | undefined;
+  private readonly unknownKeyRefresh: CoalescedRefresh;
 
   constructor(
     private readonly repository: IngestKeyRepository,
     /** A local copy of the key table, so ingest authenticates through a ClickHouse outage, even across a restart. */
     private readonly snapshotPath?: string,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+    unknownKeys: UnknownKeyRefreshOptions = {},
+  ) {
+    this.unknownKeyRefresh = new CoalescedRefresh(
+      () => this.refresh(),
+      unknownKeys.minIntervalMs ?? UNKNOWN_KEY_REFRESH_MS,
+      unknownKeys.clock ?? WALL_CLOCK,
+    );
+  }
 
   /** Loads keys from the repository, falling back to the local snapshot if the repository is unreachable. */
   async load(): Promise<void> {
@@ -86,9 +108,7 @@ export class IngestKeyService {
   }
 
   async refresh(): Promise<void> {
-    const records = await this.repository.listAll();
-    this.replace(records);
-    if (this.snapshotPath) await this.writeSnapshot();
+    await this.adopt(await this.repository.listAll());
   }
 
   /** Re-reads keys periodically so a key created or revoked by the CLI (another process) takes effect. */
@@ -116,9 +136,24 @@ export class IngestKeyService {
     return { record, key };
   }
 
-  /** Revokes a key; returns false if there is no such key. Revoking twice is harmless. */
+  /**
+   * Revokes a key; returns false if there is no such key. Revoking twice is harmless. Throws an
+   * UpstreamError when the key table cannot be read: the key may exist (created by another process
+   * since the last refresh), so "no such key" would be a guess.
+   */
   async revoke(keyId: string): Promise<boolean> {
-    await this.refresh().catch(() => undefined);
+    let records: IngestKeyRecord[];
+    try {
+      records = await this.repository.listAll();
+    } catch (err) {
+      throw new UpstreamError(
+        'ingest keys',
+        `could not read the key table, so ${keyId} was not revoked; try again`,
+        err instanceof UpstreamError ? err.retryable : true,
+        { cause: err },
+      );
+    }
+    await this.adopt(records);
     const record = this.byId.get(keyId);
     if (!record) return false;
     if (record.revokedAt) return true;
@@ -133,12 +168,22 @@ export class IngestKeyService {
     return [...this.byId.values()].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   }
 
-  /** The record of a valid key, or undefined for a missing, malformed, unknown or revoked one. */
-  authenticate(presented: string | undefined): IngestKeyRecord | undefined {
+  /**
+   * The record of a valid key, or undefined for a missing, malformed, unknown or revoked one.
+   *
+   * A well-formed key whose id is not known here may have been created by another process (the CLI)
+   * since the last refresh: it waits for a fresh read of the key table before it is refused. Those
+   * reads are shared by all such callers and spaced by the unknown-key interval, so a flood of made-up
+   * keys costs at most one read per interval. Only the key id, which is public (the `app` of every
+   * row), decides whether a lookup waits; the secret is still compared in constant time. A failed
+   * read refuses the key with what is known: ingest keeps working from memory through an outage.
+   */
+  async authenticate(presented: string | undefined): Promise<IngestKeyRecord | undefined> {
     const match = presented === undefined ? null : KEY_PATTERN.exec(presented);
+    if (match && !this.byId.has(match[1]!)) await this.unknownKeyRefresh.request().catch(() => undefined);
     const record = match ? this.byId.get(match[1]!) : undefined;
     const presentedHash = Buffer.from(hashIngestKey(presented ?? ''), 'hex');
-    // Compare even when there is no candidate, so unknown and wrong keys take the same time.
+    // Compare even when there is no candidate: the secret never decides how long the answer takes.
     const expected = record ? Buffer.from(record.keyHash, 'hex') : DUMMY_HASH;
     const equal = timingSafeEqual(presentedHash, expected);
     if (!record || !equal || record.revokedAt) return undefined;
@@ -147,6 +192,12 @@ export class IngestKeyService {
 
   private replace(records: IngestKeyRecord[]): void {
     this.byId = new Map(records.map((r) => [r.keyId, r]));
+  }
+
+  /** The repository's records become the known set, and the local snapshot. */
+  private async adopt(records: IngestKeyRecord[]): Promise<void> {
+    this.replace(records);
+    if (this.snapshotPath) await this.writeSnapshot();
   }
 
   private async writeSnapshot(): Promise<void> {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { columnsExposedAs, type ColumnsExposedAs } from '../collector/request-log.ts';
 import { pricingSchema } from './tiers.ts';
 
 /**
@@ -11,39 +12,19 @@ import { pricingSchema } from './tiers.ts';
  * from a YAML file reaches SQL other than through this whitelist or as an escaped string literal.
  */
 
-/** Text columns of request_logs that filters, customers and unique counts may name. */
-export const TEXT_COLUMNS = [
-  'event_id',
-  'app',
-  'customer_key',
-  'company_id',
-  'user_id',
-  'method',
-  'route',
-  'host',
-  'api_version',
-  'source_format',
-] as const;
-
 /**
- * Integer columns of request_logs. Left out on purpose: `request_time` and `received_at` (the time
- * range is the evaluation's, not the meter's) and `meta_keys`/`meta_values` (use `metadata.<key>`,
- * `header.<name>` or `response_header.<name>`).
+ * The columns of request_logs a meter may name, from the schema of record (collector/request-log.ts):
+ * text columns (filters, customers, unique counts), integer columns (filters), and the integer columns
+ * `sum`, `min`, `max` and `latest` may aggregate (besides numeric metadata and headers). Left out on
+ * purpose: `request_time` and `received_at` (the time range is the evaluation's, not the meter's) and
+ * `meta_keys`/`meta_values` (use `metadata.<key>`, `header.<name>` or `response_header.<name>`).
  */
-export const INTEGER_COLUMNS = [
-  'status',
-  'latency_ms',
-  'request_bytes',
-  'response_bytes',
-  'request_time_ms',
-  'sample_weight',
-] as const;
+export const TEXT_COLUMNS = columnsExposedAs('text');
+export const INTEGER_COLUMNS = columnsExposedAs('integer', 'integer-value');
+export const NUMERIC_VALUE_COLUMNS = columnsExposedAs('integer-value');
 
-/** The columns `sum`, `min`, `max` and `latest` may aggregate (besides numeric metadata and headers). */
-export const NUMERIC_VALUE_COLUMNS = ['latency_ms', 'request_bytes', 'response_bytes'] as const;
-
-export type TextColumn = (typeof TEXT_COLUMNS)[number];
-export type IntegerColumn = (typeof INTEGER_COLUMNS)[number];
+export type TextColumn = ColumnsExposedAs<'text'>;
+export type IntegerColumn = ColumnsExposedAs<'integer' | 'integer-value'>;
 
 /** Prefixes of the keys stored in meta_keys (see collector/formats/metadata.ts and headers.ts). */
 export const META_PREFIXES = ['metadata.', 'header.', 'response_header.'] as const;

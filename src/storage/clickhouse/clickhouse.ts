@@ -23,7 +23,8 @@ export interface ClickHouse {
   /** `database.table`, both parts checked. */
   table(name: string): string;
   command(sql: string): Promise<void>;
-  query<S extends z.ZodType>(sql: string, row: S): Promise<z.infer<S>[]>;
+  /** `settings`: ClickHouse settings for this query only (names and values are ours, never a caller's input). */
+  query<S extends z.ZodType>(sql: string, row: S, settings?: QuerySettings): Promise<z.infer<S>[]>;
   /** Inserts ready-made JSONEachRow text (one JSON object a line) into a table of this database. */
   insertJsonEachRow(table: string, body: Buffer | string): Promise<void>;
   /** Inserts ready-made TabSeparated text whose fields are `columns`, in order (the rest get defaults). */
@@ -31,6 +32,8 @@ export interface ClickHouse {
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+export type QuerySettings = Readonly<Record<string, string | number>>;
 
 export type ClickHouseOptions =
   | {
@@ -113,9 +116,13 @@ class ClickHouseAdapter implements ClickHouse {
     await this.guard('command', () => this.client.command({ query: sql }));
   }
 
-  async query<S extends z.ZodType>(sql: string, row: S): Promise<z.infer<S>[]> {
+  async query<S extends z.ZodType>(sql: string, row: S, settings?: QuerySettings): Promise<z.infer<S>[]> {
     const raw = await this.guard('query', async () => {
-      const result = await this.client.query({ query: sql, format: 'JSONEachRow' });
+      const result = await this.client.query({
+        query: sql,
+        format: 'JSONEachRow',
+        ...(settings ? { clickhouse_settings: settings } : {}),
+      });
       return result.json<unknown>();
     });
     const parsed = z.array(row).safeParse(raw);

@@ -18,23 +18,31 @@ import { meterSchema } from '../../meters/meter-schema.ts';
 import type { StoredUsage, UsageReader } from '../../meters/usage-query.ts';
 import type { ClickHouse } from './clickhouse.ts';
 import { literal } from '../../sql/escape.ts';
+import { CopyResolution } from './copy-resolution.ts';
 import { chunkKeys, inList } from './key-lists.ts';
 import { dateTime, int64, seconds } from './row-types.ts';
 
-/** The meter compiler over ClickHouse, and the meter tables. */
+/**
+ * The meter compiler over ClickHouse, and the meter tables. Every read of request_logs first has the
+ * copy resolution decide which copy of an event counts, and reads without the others (see migration 7).
+ */
 export class ClickHouseMeterStore implements UsageSource, UsageStore, UsageReader {
-  constructor(private readonly ch: ClickHouse) {}
+  constructor(
+    private readonly ch: ClickHouse,
+    private readonly copies: CopyResolution = new CopyResolution(ch),
+  ) {}
 
   async hourly(
     meter: Parameters<typeof compileMeterHourly>[0],
     from: Date,
     to: Date,
   ): Promise<HourlyValue[]> {
-    const rows = await this.ch.query(
-      compileMeterHourly(meter, { table: this.ch.table('request_logs'), from, to }),
+    const { table, settings } = await this.copies.counted({ from, to });
+    return this.ch.query(
+      compileMeterHourly(meter, { table, from, to }),
       z.object({ customer: z.string(), hour: dateTime, value: int64 }),
+      settings,
     );
-    return rows;
   }
 
   async hourlyAdditive(
@@ -42,9 +50,11 @@ export class ClickHouseMeterStore implements UsageSource, UsageStore, UsageReade
     from: Date,
     to: Date,
   ): Promise<HourlyValue[][]> {
+    const { table, settings } = await this.copies.counted({ from, to });
     const rows = await this.ch.query(
-      compileAdditiveHourly(meters, { table: this.ch.table('request_logs'), from, to }),
+      compileAdditiveHourly(meters, { table, from, to }),
       z.object({ meter_index: z.coerce.number().int(), customer: z.string(), hour: dateTime, value: int64 }),
+      settings,
     );
     const out: HourlyValue[][] = meters.map(() => []);
     for (const r of rows) out[r.meter_index]?.push({ customer: r.customer, hour: r.hour, value: r.value });
@@ -56,9 +66,11 @@ export class ClickHouseMeterStore implements UsageSource, UsageStore, UsageReade
     from: Date,
     to: Date,
   ): Promise<Map<string, bigint>> {
+    const { table, settings } = await this.copies.counted({ from, to });
     const rows = await this.ch.query(
-      compileMeterPeriod(meter, { table: this.ch.table('request_logs'), from, to }),
+      compileMeterPeriod(meter, { table, from, to }),
       z.object({ customer: z.string(), value: int64 }),
+      settings,
     );
     return new Map(rows.map((r) => [r.customer, r.value]));
   }
@@ -68,19 +80,23 @@ export class ClickHouseMeterStore implements UsageSource, UsageStore, UsageReade
     from: Date,
     to: Date,
   ): Promise<HourlyValue[]> {
+    const { table, settings } = await this.copies.counted({ from, to });
     return this.ch.query(
-      compileMeterFirstSeen(meter, { table: this.ch.table('request_logs'), from, to }),
+      compileMeterFirstSeen(meter, { table, from, to }),
       z.object({ customer: z.string(), hour: dateTime, value: int64 }),
+      settings,
     );
   }
 
   async lateEvents(receivedSince: Date, requestBefore: Date): Promise<number> {
+    const { table, settings } = await this.copies.counted({ to: requestBefore });
     const [row] = await this.ch.query(
       `SELECT count() AS n FROM (
-         SELECT app, event_id FROM ${this.ch.table('request_logs')}
+         SELECT app, event_id FROM ${table}
          WHERE received_at >= ${literal(receivedSince)} AND request_time < ${literal(requestBefore)}
          LIMIT 1 BY app, event_id)`,
       z.object({ n: z.coerce.number() }),
+      settings,
     );
     return row?.n ?? 0;
   }

@@ -1,12 +1,25 @@
 import { z } from 'zod';
+import { REQUEST_LOG_COLUMNS } from '../../collector/request-log.ts';
 import type { ClickHouse } from './clickhouse.ts';
 import { quoteString } from '../../sql/escape.ts';
+import {
+  createArrivalsTable,
+  createArrivalsView,
+  createCopyDecisionsTable,
+  createCountedView,
+  createRequestLogsTable,
+  createResolutionsTable,
+  RECEIVED_RANK_COLUMN,
+  seedArrivals,
+} from './request-logs-table.ts';
 
 /**
  * Versioned, idempotent migrations. Each one is plain DDL that runs on ClickHouse 18.16 and on the
  * current engine alike (MergeTree family, no Map/JSON/DateTime64/LowCardinality). Every statement is
  * `IF NOT EXISTS`, so a crash between a statement and the bookkeeping row just re-runs it.
- * Several replicas booting at once are safe for the same reason.
+ * Several replicas booting at once are safe for the same reason. Migration 7 also rebuilds a table
+ * (`run`): of replicas booting at once, all but one may fail that migration, and apply it again at their
+ * next try (the service retries before its next insert or evaluation); no row is lost either way.
  */
 export interface Migration {
   version: number;
@@ -17,6 +30,11 @@ export interface Migration {
    * 18.16 has no `ADD COLUMN IF NOT EXISTS`, and a migration must stay safe to run again.
    */
   addColumns?: { table: string; column: string; type: string }[];
+  /**
+   * What plain statements cannot say (it depends on what the database holds), run last. It must
+   * leave the database as it found it or finished, and be safe to run again after a crash.
+   */
+  run?: (ch: ClickHouse) => Promise<void>;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -245,7 +263,113 @@ export const MIGRATIONS: readonly Migration[] = [
       { table: 'stripe_billing_state', column: 'payment_version', type: 'UInt64 DEFAULT 0' },
     ],
   },
+  {
+    version: 7,
+    name: 'request_logs_first_received_copy_counts',
+    // The same event id sent twice with different timestamps (or customers) was two rows, and which one
+    // a meter counted, so which hour it billed, was arbitrary. Decision: the copy received first counts;
+    // a copy within 24 hours (DEDUPE_HORIZON_SECONDS) of a copy received before it does not (README,
+    // "Each event once", which also says what happens to copies further apart). How:
+    // - request_logs is rebuilt as ReplacingMergeTree(received_rank), so that a merge keeps the first
+    //   received of the copies it collapses (until now: the last inserted) and the first received time of
+    //   a copy never changes. Its columns and sorting key stay; the DDL is generated from the schema of
+    //   record (collector/request-log.ts). Existing rows are copied into the new table, then the tables
+    //   are swapped; rows that reached the old table during the copy are copied after the swap. The old
+    //   table stays as request_logs_before_v7 unless it is empty (drop it once every replica runs this
+    //   version: one still running the old code may have written to it in the instant of the swap).
+    // - request_log_arrivals (filled by a materialized view) lists the hours that got rows; the copy
+    //   resolution (copy-resolution.ts) decides the events near them and records which copies count in
+    //   request_log_copy_decisions; readers of a range holding a copy that does not count read
+    //   request_logs_counted, which leaves it out. Readers keep `LIMIT 1 BY app, event_id` for the
+    //   copies that share a sorting key.
+    statements: () => [],
+    run: async (ch) => {
+      await rebuildRequestLogs(ch);
+      const db = ch.database;
+      for (const statement of [
+        createArrivalsTable(db),
+        createArrivalsView(db),
+        // After the view exists: every hour present is listed, whether or not the view saw it arrive.
+        seedArrivals(db),
+        createCopyDecisionsTable(db),
+        createResolutionsTable(db),
+        createCountedView(db),
+      ])
+        await ch.command(statement);
+    },
+  },
 ];
+
+const REBUILD_TABLE = 'request_logs_v7_build';
+const BEFORE_V7_TABLE = 'request_logs_before_v7';
+
+async function columnsOf(ch: ClickHouse, table: string): Promise<string[]> {
+  const rows = await ch.query(
+    `SELECT name FROM system.columns WHERE database = ${quoteString(ch.database)} AND table = ${quoteString(table)}`,
+    z.object({ name: z.string() }),
+  );
+  return rows.map((r) => r.name);
+}
+
+/** request_logs with the v7 engine, holding every row the old one held. See migration 7. */
+async function rebuildRequestLogs(ch: ClickHouse): Promise<void> {
+  const db = ch.database;
+  const table = (name: string) => `${db}.${name}`;
+  const oldColumns = await columnsOf(ch, 'request_logs');
+  // The columns both tables have (a later migration may have added some to the schema of record).
+  const shared = REQUEST_LOG_COLUMNS.filter((c) => oldColumns.includes(c)).join(', ');
+  const copy = (from: string, where: string) =>
+    ch.command(
+      `INSERT INTO ${table('request_logs')} (${shared}) SELECT ${shared} FROM ${table(from)} WHERE ${where}`,
+    );
+  if (!oldColumns.includes(RECEIVED_RANK_COLUMN)) {
+    // A build table left by a crash may hold part of a copy: start again.
+    await ch.command(`DROP TABLE IF EXISTS ${table(REBUILD_TABLE)}`);
+    await ch.command(createRequestLogsTable(table(REBUILD_TABLE)));
+    // Merges would rename the parts being copied; stopped, the parts not copied are exactly the new ones.
+    await ch.command(`SYSTEM STOP MERGES ${table('request_logs')}`);
+    try {
+      const parts = (
+        await ch.query(
+          `SELECT name FROM system.parts WHERE database = ${quoteString(db)} AND table = 'request_logs' AND active`,
+          z.object({ name: z.string() }),
+        )
+      ).map((p) => quoteString(p.name));
+      const copiedParts = parts.length > 0 ? `_part IN (${parts.join(', ')})` : '0';
+      await ch.command(
+        `INSERT INTO ${table(REBUILD_TABLE)} (${shared}) SELECT ${shared} FROM ${table('request_logs')} WHERE ${copiedParts}`,
+      );
+      await ch.command(
+        `RENAME TABLE ${table('request_logs')} TO ${table(BEFORE_V7_TABLE)}, ${table(REBUILD_TABLE)} TO ${table('request_logs')}`,
+      );
+      // Rows another process inserted into the old table during the copy.
+      await copy(BEFORE_V7_TABLE, parts.length > 0 ? `_part NOT IN (${parts.join(', ')})` : '1');
+    } catch (err) {
+      await ch.command(`SYSTEM START MERGES ${table('request_logs')}`).catch(() => undefined);
+      throw err;
+    }
+  } else {
+    // A replica that lost the race to swap the tables left its build table behind.
+    await ch.command(`DROP TABLE IF EXISTS ${table(REBUILD_TABLE)}`);
+    if ((await columnsOf(ch, BEFORE_V7_TABLE)).length > 0) {
+      // An earlier run swapped the tables and stopped before it was recorded: it may not have copied
+      // the rows that arrived during its copy. Copy them all again; a copy of a row is the same row once
+      // merged.
+      await copy(BEFORE_V7_TABLE, '1');
+    }
+  }
+  const [left] = await ch.query(
+    `SELECT count() AS n FROM system.tables WHERE database = ${quoteString(db)} AND name = ${quoteString(BEFORE_V7_TABLE)}`,
+    z.object({ n: z.coerce.number() }),
+  );
+  if (left?.n) {
+    const [rows] = await ch.query(
+      `SELECT count() AS n FROM ${table(BEFORE_V7_TABLE)}`,
+      z.object({ n: z.coerce.number() }),
+    );
+    if (rows?.n === 0) await ch.command(`DROP TABLE ${table(BEFORE_V7_TABLE)}`);
+  }
+}
 
 const appliedRow = z.object({ version: z.coerce.number() });
 
@@ -280,6 +404,7 @@ export async function migrate(
       if (existing.some((c) => c.name === add.column)) continue;
       await ch.command(`ALTER TABLE ${db}.${add.table} ADD COLUMN ${add.column} ${add.type}`);
     }
+    await m.run?.(ch);
     await ch.command(
       `INSERT INTO ${db}.schema_migrations (version, name, applied_at) VALUES (${m.version}, ${quoteString(m.name)}, now())`,
     );

@@ -4,16 +4,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '../../../src/config.ts';
 import { connectClickHouse, type ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
 import { migrate } from '../../../src/storage/clickhouse/migrations.ts';
 import { managedServer } from '../../support/clickhouse.ts';
+import { BIN, runCli } from '../../support/cli.ts';
 import { startTestService, testEnv, TEST_ADMIN_KEY } from '../../support/service.ts';
-
-const BIN = fileURLToPath(new URL('../../../bin/billing-meter.js', import.meta.url));
 
 interface LoadResult {
   acked: Set<string>;
@@ -205,18 +203,6 @@ async function freePort(): Promise<number> {
   const port = (srv.address() as { port: number }).port;
   await new Promise((r) => srv.close(r));
   return port;
-}
-
-function runCli(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr })));
 }
 
 describe('fault drill: the service is SIGKILLed mid-ingest', () => {

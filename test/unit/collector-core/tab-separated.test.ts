@@ -1,6 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { RequestLogRow } from '../../../src/collector/request-log.ts';
+import {
+  REQUEST_LOG_SCHEMA,
+  type RequestLogRow,
+  type TsvEncoding,
+} from '../../../src/collector/request-log.ts';
 import { array, field, toTabSeparated } from '../../../src/collector/tab-separated.ts';
 
 const row = (s: string, meta: string[]): RequestLogRow => ({
@@ -26,35 +30,20 @@ const row = (s: string, meta: string[]): RequestLogRow => ({
   meta_values: [...meta].reverse(),
 });
 
-/** The obvious version: one string for the batch, encoded at the end. */
+/**
+ * The obvious version, driven by the schema of record (its column order and each column's encoding):
+ * one string for the batch, encoded at the end. toTabSeparated writing its columns by hand in another
+ * order, or one of them the wrong way, differs from it.
+ */
+const encoders: Record<TsvEncoding, (value: never) => string> = {
+  'escaped-string': (v: string) => field(v),
+  integer: (v: number) => String(v),
+  'string-array': (v: string[]) => array(v),
+};
 const reference = (rows: RequestLogRow[]): Buffer =>
   Buffer.from(
     rows
-      .map(
-        (r) =>
-          [
-            field(r.event_id),
-            field(r.app),
-            r.received_at,
-            r.request_time,
-            r.request_time_ms,
-            field(r.customer_key),
-            field(r.company_id),
-            field(r.user_id),
-            field(r.method),
-            field(r.route),
-            field(r.host),
-            r.status,
-            r.latency_ms,
-            r.request_bytes,
-            r.response_bytes,
-            field(r.api_version),
-            field(r.source_format),
-            r.sample_weight,
-            array(r.meta_keys),
-            array(r.meta_values),
-          ].join('\t') + '\n',
-      )
+      .map((r) => REQUEST_LOG_SCHEMA.map((c) => encoders[c.tsv](r[c.name] as never)).join('\t') + '\n')
       .join(''),
     'utf8',
   );

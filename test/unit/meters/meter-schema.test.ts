@@ -382,7 +382,7 @@ describe('loadMeters', () => {
       `${f}:4:17: filter.routes[1]: route 'v1/x' must start with '/'`,
       `${f}:5:17: filter.status[1]: a status must be a code (200), a class ('2xx') or a range ('200-299'), got '7xx'`,
       `${f}:9:14: filter.where[0].value: op 'in' needs a non-empty list of values`,
-      `${f}:10:16: filter.where[1].field: unknown field 'bogus': use a request_logs column (event_id, app, customer_key, company_id, user_id, method, route, host, api_version, source_format, status, latency_ms, request_bytes, response_bytes, request_time_ms, sample_weight), metadata.<key>, header.<name> or response_header.<name>`,
+      `${f}:10:16: filter.where[1].field: unknown field 'bogus': use a request_logs column (event_id, app, customer_key, company_id, user_id, method, route, host, api_version, source_format, request_time_ms, status, latency_ms, request_bytes, response_bytes, sample_weight), metadata.<key>, header.<name> or response_header.<name>`,
       `${f}:13:10: aggregation.value: 'sum' needs a numeric field: latency_ms, request_bytes, response_bytes, or metadata.<key>/header.<name> holding integers; 'user_id' is not one`,
     ]);
   });
