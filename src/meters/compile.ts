@@ -1,3 +1,4 @@
+import { aggregationOf } from './aggregations.ts';
 import { ident, raw, sql } from '../sql/escape.ts';
 import type { SqlFragment } from '../sql/escape.ts';
 import { meterSchema, parseField, parseRoute, parseStatusSpec } from './meter-schema.ts';
@@ -166,12 +167,12 @@ export function compileMeterFirstSeen(meter: MeterDefinition, opts: CompileOptio
 /** The deduplicated, filtered rows of [from, to), with only the columns the aggregation reads. */
 function source(meter: MeterDefinition, opts: CompileOptions, shape: { hourly: boolean }): string {
   checkRange(opts.from, opts.to);
-  const agg = meter.aggregation;
+  const aggregation = aggregationOf(meter);
   const columns = [sql`${customerExpr(meter.customer)} AS customer`];
-  if (shape.hourly || agg.type === 'latest') columns.push(raw('request_time'));
-  if (agg.type === 'count' || agg.type === 'sum') columns.push(raw('sample_weight'));
-  if (agg.type !== 'count') columns.push(sql`${valueExpr(meter)} AS metered`);
-  if (agg.type === 'latest') columns.push(raw('request_time_ms'), raw('event_id'));
+  if (shape.hourly || aggregation.reads.latestOrder) columns.push(raw('request_time'));
+  if (aggregation.reads.weight) columns.push(raw('sample_weight'));
+  if (aggregation.reads.value) columns.push(sql`${valueExpr(meter)} AS metered`);
+  if (aggregation.reads.latestOrder) columns.push(raw('request_time_ms'), raw('event_id'));
 
   const conditions = [
     sql`request_time >= ${opts.from} AND request_time < ${opts.to}`,
@@ -182,29 +183,13 @@ function source(meter: MeterDefinition, opts: CompileOptions, shape: { hourly: b
     `  SELECT ${joined(columns, ', ').text}`,
     `  FROM ${tableRef(opts.table).text}`,
     `  WHERE ${conditions.map((c) => c.text).join('\n    AND ')}`,
-    // Copies of one event are the same row: they change a count or a sum, never a unique count, an
-    // extreme or the latest value. The dedupe is the costly part (bench:meters), so only where it matters.
-    ...(meter.aggregation.type === 'count' || meter.aggregation.type === 'sum'
-      ? ['  LIMIT 1 BY app, event_id']
-      : []),
+    // Only where copies change the result (aggregations.ts): the dedupe is the costly part.
+    ...(aggregation.needsDedupe ? ['  LIMIT 1 BY app, event_id'] : []),
   ].join('\n');
 }
 
 function aggregate(meter: MeterDefinition): SqlFragment {
-  switch (meter.aggregation.type) {
-    case 'count':
-      return raw('toString(sum(sample_weight))');
-    case 'sum':
-      return raw('toString(sum(metered * sample_weight))');
-    case 'min':
-      return raw('toString(min(metered))');
-    case 'max':
-      return raw('toString(max(metered))');
-    case 'unique_count':
-      return raw('toString(uniqExact(metered))');
-    case 'latest':
-      return raw('toString(argMax(metered, (request_time, request_time_ms, event_id)))');
-  }
+  return aggregationOf(meter).sql;
 }
 
 function filterConditions(meter: MeterDefinition): SqlFragment[] {
