@@ -3,10 +3,8 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { z } from 'zod';
 import type { Logger } from 'pino';
-import type { IngestService } from '../collector/ingest-service.ts';
-import type { MoesifRecordService } from '../collector/moesif-records.ts';
-import type { IngestKeyService } from '../keys/ingest-keys.ts';
 import type { Metrics } from './metrics.ts';
+import type { IngestKeysPort, IngestPort, MoesifRecordsPort } from './ports.ts';
 import { openApiDocument } from './openapi/document.ts';
 import type { readinessSchema } from './openapi/schemas.ts';
 import { problemMiddleware } from './problem.ts';
@@ -24,9 +22,9 @@ export interface Readiness {
 }
 
 export interface AppDeps {
-  ingest: IngestService;
-  moesifRecords: MoesifRecordService;
-  keys: IngestKeyService;
+  ingest: IngestPort;
+  moesifRecords: MoesifRecordsPort;
+  keys: IngestKeysPort;
   readiness: Readiness;
   metrics: Metrics;
   limits: { maxBodyBytes: number; maxEventBytes: number };

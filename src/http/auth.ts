@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import { DomainError } from '../errors.ts';
-import type { IngestKeyService } from '../keys/ingest-keys.ts';
+import type { IngestKeysPort } from './ports.ts';
 
 /** The key a client presents: `Authorization: Bearer`, `X-Api-Key`, or Moesif's `X-Moesif-Application-Id`. */
 export function presentedKey(ctx: Context): string | undefined {
@@ -14,7 +14,7 @@ export function presentedKey(ctx: Context): string | undefined {
 }
 
 /** Ingest endpoints: sets ctx.state.app to the key's id, or answers 401. */
-export function requireIngestKey(keys: IngestKeyService) {
+export function requireIngestKey(keys: Pick<IngestKeysPort, 'authenticate'>) {
   return async function ingestAuth(ctx: Context, next: Next): Promise<void> {
     const record = await keys.authenticate(presentedKey(ctx));
     if (!record) {

@@ -15,6 +15,7 @@ import {
 } from '../../src/billing/stripe/in-memory-billing-stores.ts';
 import { StripeWebhookService } from '../../src/billing/stripe/webhooks.ts';
 import { createApp, type AppDeps } from '../../src/http/app.ts';
+import { createMetrics } from '../../src/http/metrics.ts';
 import type { StripeRouteDeps } from '../../src/http/routes/stripe-routes.ts';
 
 export const WEBHOOK_SECRET = 'whsec_test_0123456789abcdefghijklmnopqrstuv';
@@ -123,20 +124,23 @@ export function stubAppDeps(
   stripe: Omit<StripeRouteDeps, 'adminApiKey'>,
   logger: AppDeps['logger'] = pino({ level: 'silent' }),
 ): AppDeps {
-  const unused = new Proxy(
-    {},
-    {
-      get: () => {
-        throw new Error('not wired in this test');
-      },
-    },
-  );
+  const notWired = (what: string) => () => Promise.reject(new Error(`${what} is not wired in this test`));
   const deps: AppDeps = {
-    ingest: unused as AppDeps['ingest'],
-    moesifRecords: unused as AppDeps['moesifRecords'],
-    keys: { authenticate: () => undefined } as unknown as AppDeps['keys'],
-    readiness: unused as AppDeps['readiness'],
-    metrics: unused as AppDeps['metrics'],
+    ingest: { ingestBody: notWired('ingest') },
+    moesifRecords: { ingestRecords: notWired('Moesif records') },
+    keys: {
+      authenticate: async () => undefined,
+      create: notWired('keys.create'),
+      refresh: notWired('keys.refresh'),
+      list: () => [],
+      revoke: notWired('keys.revoke'),
+    },
+    readiness: {
+      clickhouseReachable: async () => true,
+      spoolHasRoom: () => true,
+      spoolBytes: () => new Map(),
+    },
+    metrics: createMetrics(),
     limits: { maxBodyBytes: 1024 * 1024, maxEventBytes: 64 * 1024 },
     adminApiKey: ADMIN_KEY,
     flush: async () => undefined,
@@ -144,7 +148,13 @@ export function stubAppDeps(
     meters: {
       meters: [],
       versions: async () => [],
-      usage: unused as AppDeps['meters']['usage'],
+      usage: {
+        currentPeriod: () => {
+          throw new Error('usage is not wired in this test');
+        },
+        usage: notWired('usage'),
+        customerPeriod: notWired('usage'),
+      },
       runScheduled: () => Promise.reject(new Error('not wired in this test')),
       evaluateRange: () => Promise.reject(new Error('not wired in this test')),
       latestRun: async () => undefined,

@@ -1,7 +1,8 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { DomainError } from '../../errors.ts';
-import type { IngestKeyRecord, IngestKeyService } from '../../keys/ingest-keys.ts';
+import type { IngestKeyRecord } from '../../keys/ingest-keys.ts';
+import type { IngestKeysPort } from '../ports.ts';
 import { requireAdminKey } from '../auth.ts';
 import { parseJson } from '../../collector/parse-body.ts';
 import { readBody } from '../body.ts';
@@ -9,7 +10,7 @@ import type { createdKeySchema, keyListSchema } from '../openapi/schemas.ts';
 import { parseOr400 } from '../query-fields.ts';
 
 export interface AdminRouteDeps {
-  keys: IngestKeyService;
+  keys: IngestKeysPort;
   adminApiKey: string | undefined;
   /** Ships the spool into ClickHouse now. */
   flush(): Promise<void>;

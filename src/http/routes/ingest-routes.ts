@@ -1,18 +1,17 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { IngestOutcome, IngestService } from '../../collector/ingest-service.ts';
+import type { IngestOutcome } from '../../collector/ingest-service.ts';
 import { parseEntries, type BatchShape, type BodyKind } from '../../collector/parse-body.ts';
 import type { SourceFormat } from '../../collector/request-log.ts';
-import type { IngestKeyService } from '../../keys/ingest-keys.ts';
+import type { IngestKeysPort, IngestPort, MoesifRecordsPort } from '../ports.ts';
 import { requireIngestKey } from '../auth.ts';
 import { bodyKind, readBody } from '../body.ts';
-import type { MoesifRecordService } from '../../collector/moesif-records.ts';
 
 export interface IngestRouteDeps {
-  ingest: IngestService;
-  keys: IngestKeyService;
+  ingest: IngestPort;
+  keys: IngestKeysPort;
   limits: { maxBodyBytes: number; maxEventBytes: number };
-  moesifRecords: MoesifRecordService;
+  moesifRecords: MoesifRecordsPort;
 }
 
 /** Moesif SDKs re-fetch /v1/config when this changes; ours never does. */

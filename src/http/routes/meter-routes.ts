@@ -11,7 +11,7 @@ import {
 } from '../../meters/evaluation.ts';
 import type { MeterDefinition } from '../../meters/meter-schema.ts';
 import { meterVersion } from '../../meters/meter-version.ts';
-import type { UsageQueryService } from '../../meters/usage-query.ts';
+import type { UsagePort } from '../ports.ts';
 import { periodId } from '../../time/billing-period.ts';
 import { HOUR_MS } from '../../time/hours.ts';
 import { requireAdminKey } from '../auth.ts';
@@ -39,7 +39,7 @@ export interface MeterRouteDeps {
   adminApiKey: string | undefined;
   meters: readonly MeterDefinition[];
   versions(): Promise<MeterVersionRecord[]>;
-  usage: UsageQueryService;
+  usage: UsagePort;
   /** The scheduled run, now. */
   runScheduled(): Promise<EvaluationReport>;
   /** [from, to) again for these meters, whatever the watermarks. */
