@@ -24,11 +24,16 @@ const run: Command = {
       });
       const progress = out.progress('syncing');
       const evaluation = values.evaluate ? await job.evaluate() : undefined;
-      const lastEvaluation = evaluation?.runAt ?? (await s.evaluation.latestRun())?.runAt;
+      const lastRun = evaluation ?? (await s.evaluation.latestRun());
+      const lastEvaluation = lastRun?.runAt;
       const report = await job.sync();
       progress.done();
       if (out.json) {
-        out.data({ ...syncReportView(report), last_evaluation: lastEvaluation?.toISOString() ?? null });
+        out.data({
+          ...syncReportView(report),
+          last_evaluation: lastEvaluation?.toISOString() ?? null,
+          late_outside_window: lastRun?.lateOutsideWindow ?? 0,
+        });
         return report.aborted ? 1 : 0;
       }
       out.line(
@@ -36,6 +41,10 @@ const run: Command = {
           ? `usage as evaluated at ${lastEvaluation.toISOString()}${evaluation ? ' (just now)' : ' (run with --evaluate to evaluate first)'}`
           : 'the meters were never evaluated: nothing to send (run with --evaluate, or billing-meter meters evaluate)',
       );
+      if (lastRun && lastRun.lateOutsideWindow > 0)
+        out.line(
+          `${lastRun.lateOutsideWindow} event(s) arrived after their lateness window (hours before ${lastRun.windowStart.toISOString()}) and are not billed: billing-meter meters evaluate --from/--to bills them`,
+        );
       if (report.dryRun)
         out.line(
           'dry run: no STRIPE_SECRET_KEY, so nothing was sent; the ledger records what would have been',

@@ -97,7 +97,7 @@ const epochSecondsText = z
 /**
  * The ClickHouse types request_logs uses, each with its TabSeparated encoding and how both engines
  * return it in JSONEachRow (64-bit integers quoted by 18.16, bare by 26.x). Only types that run the
- * same on 18.16 and 26.x (DESIGN: no Map, JSON, DateTime64, LowCardinality).
+ * same on 18.16 and 26.x (so: no Map, JSON, DateTime64 or LowCardinality).
  */
 const CLICKHOUSE_TYPES = {
   String: { tsv: 'escaped-string', read: z.string() },

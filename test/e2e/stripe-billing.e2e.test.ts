@@ -1,4 +1,4 @@
-// The worked example of DESIGN.md from request logs to Stripe's invoice, through faults and a crash.
+// The worked example (meters/retrieve-credit-score.yaml) from request logs to Stripe's invoice, through faults and a crash.
 //
 // Logs for six companies go in through the collector (below, at and across every tier boundary, with
 // failed calls, other routes, duplicates and late events). The customers reach Stripe customers in all
@@ -54,7 +54,7 @@ const PLAN = {
   initech: { calls: 101, cents: 100 * 500 + 300 }, // one unit across it
   umbrella: { calls: 1000, cents: 100 * 500 + 900 * 300 }, // at the second boundary
   hooli: { calls: 1001, cents: 100 * 500 + 900 * 300 + 200 }, // across it
-  stark: { calls: 1500, cents: 420_000 }, // DESIGN.md: $4,200.00
+  stark: { calls: 1500, cents: 420_000 }, // the worked example: $4,200.00
 } as const;
 type Company = keyof typeof PLAN;
 

@@ -18,7 +18,7 @@ type Tiers = Pricing['tiers'];
 const pricing = (tiers_mode: TiersMode, tiers: Tiers, currency = 'usd'): Pricing =>
   pricingSchema.parse({ currency, tiers_mode, tiers });
 
-/** DESIGN.md's worked example: 1–100 at $5.00, 101–1000 at $3.00, 1001+ at $2.00. */
+/** The worked example (meters/retrieve-credit-score.yaml): 1–100 at $5.00, 101–1000 at $3.00, 1001+ at $2.00. */
 const CREDIT_SCORE_TIERS: Tiers = [
   { up_to: 100, unit_amount_decimal: '500' },
   { up_to: 1000, unit_amount_decimal: '300' },
