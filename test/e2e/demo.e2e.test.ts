@@ -96,7 +96,16 @@ describe('npm run demo', () => {
   it('prints next steps that work as printed: send a call', async () => {
     const exportLine = /^ {2}export (ADMIN=\S+ KEY=\S+)$/m.exec(output)![1]!;
     const send = /^ {2}(curl -X POST \S+\/v1\/logs .*\\\n.*)$/m.exec(output)![1]!;
-    const { stdout } = await run('bash', ['-c', `export ${exportLine}; ${send} -w ' %{http_code}'`]);
+    // Under .ci/pinned-clocks the shell's `date` reads the real clock while the service reads the
+    // pinned one; `date` then answers the pinned clock (a Node process inherits the pin).
+    const pinned = (process.env.BILLING_METER_PINNED_NOW ?? 'now') !== 'now';
+    const pinnedDate = pinned
+      ? `date() { node -e 'process.stdout.write(new Date().toISOString().slice(0, 19) + "Z")'; }; `
+      : '';
+    const { stdout } = await run('bash', [
+      '-c',
+      `${pinnedDate}export ${exportLine}; ${send} -w ' %{http_code}'`,
+    ]);
     expect(stdout).toMatch(/"accepted":1.* 202$/);
   });
 

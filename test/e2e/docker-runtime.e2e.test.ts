@@ -24,6 +24,7 @@ import {
   readDockerfile,
   type Stage,
 } from '../support/dockerfile.ts';
+import { pinnedClockEnv } from '../support/cli.ts';
 import { TEST_ADMIN_KEY } from '../support/service.ts';
 import { closedPort, waitFor } from './support.ts';
 
@@ -82,7 +83,7 @@ function imageEnv(extra: Record<string, string>): Record<string, string> {
       value.replace(/^\/app(?=\/|$)/, app.runtime!).replace(/^\/data(?=\/|$)/, dataDir),
     ]),
   );
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: base, ...mapped, ...extra };
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: base, ...pinnedClockEnv(), ...mapped, ...extra };
 }
 
 const cmd = execForm(instructionsOf(runtimeStage, 'CMD').at(-1)!.args)!;

@@ -15,6 +15,18 @@ export interface CliRun {
   stderr: string;
 }
 
+/**
+ * The pinned wall clock of .ci/pinned-clocks (NODE_OPTIONS and BILLING_METER_PINNED_*), for a child
+ * process that must agree with the test on the date; empty outside that run.
+ */
+export function pinnedClockEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && /^(NODE_OPTIONS|BILLING_METER_PINNED_NOW|BILLING_METER_PINNED_AT)$/.test(k))
+      env[k] = v;
+  return env;
+}
+
 /** The environment of a user with nothing configured: no ClickHouse, Stripe or admin key of ours. */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
@@ -24,7 +36,7 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
       !/^(CLICKHOUSE_|STRIPE_|ADMIN_API_KEY|BILLING_METER_|DEBUG$|PORT$|DATA_DIR$)/.test(k)
     )
       env[k] = v;
-  return { ...env, ...extra };
+  return { ...env, ...pinnedClockEnv(), ...extra };
 }
 
 export function runBin(
