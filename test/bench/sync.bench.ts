@@ -2,8 +2,8 @@
 //
 //   1. A throwaway clickhouse-server (Debian's 18.16), database `bench_sync`, migrated.
 //   2. The Stripe emulator with BENCH_LATENCY_MS (default 20) of latency on every response. Untimed
-//      setup (no latency yet): BENCH_CUSTOMERS customers (default 1000) and two Stripe meters (a count
-//      and a sum), created through the real SDK.
+//      setup (no latency yet): BENCH_CUSTOMERS customers (default 1000) and, for every round and side, two Stripe
+//      meters (a count and a sum), created through the real SDK.
 //   3. meter_usage rows as the hourly evaluation writes them, for every round's own two meters:
 //      every customer × meter × BENCH_HOURS closed hours (default 3) → 6,000 meter events a round by
 //      default, each with a value. The hours are the last ones closed at BENCH_NOW (default
