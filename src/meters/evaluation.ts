@@ -243,7 +243,10 @@ export class EvaluationService {
 
   /**
    * Count and sum meters that share a range are read in one scan (one event-id dedupe, the costly part:
-   * bench:meters); the others one query each.
+   * bench:meters); the others one query each. Ranges are evaluated RANGE_CONCURRENCY at a time: each is
+   * a few queries with work in Node between them (parsing, sorting, running sums), so while one waits
+   * for ClickHouse another uses the Node thread. They are independent (each writes only its own
+   * meter's rows); one that fails fails the run, as in turn.
    */
   private async evaluateTasks(tasks: RangeTask[], runAt: Date, revision: bigint): Promise<EvaluatedRange[]> {
     const groups = new Map<string, RangeTask[]>();
@@ -252,20 +255,22 @@ export class EvaluationService {
       const k = `${t.from.getTime()}-${t.to.getTime()}`;
       groups.set(k, [...(groups.get(k) ?? []), t]);
     }
-    const prefetched = new Map<RangeTask, HourlyValue[]>();
+    const prefetched = new Map<RangeTask, () => Promise<HourlyValue[]>>();
     for (const group of groups.values()) {
       if (group.length < 2) continue;
-      const results = await this.source.hourlyAdditive(
-        group.map((t) => t.record.definition),
-        group[0]!.from,
-        group[0]!.to,
-      );
-      group.forEach((t, i) => prefetched.set(t, results[i] ?? []));
+      let results: Promise<HourlyValue[][]> | undefined;
+      const combined = () =>
+        (results ??= this.source.hourlyAdditive(
+          group.map((t) => t.record.definition),
+          group[0]!.from,
+          group[0]!.to,
+        ));
+      group.forEach((t, i) => prefetched.set(t, async () => (await combined())[i] ?? []));
     }
-    const ranges: EvaluatedRange[] = [];
-    for (const t of tasks)
-      ranges.push(await this.evaluateRange(t.record, t.from, t.to, runAt, revision, prefetched.get(t)));
-    return ranges;
+    return mapInTurns(tasks, RANGE_CONCURRENCY, async (t) => {
+      const fresh = prefetched.get(t);
+      return this.evaluateRange(t.record, t.from, t.to, runAt, revision, fresh && (await fresh()));
+    });
   }
 
   private async evaluateRange(
@@ -419,5 +424,33 @@ function intervals(
     list.sort((a, b) => +a.effectiveFrom - +b.effectiveFrom);
     list.forEach((record, i) => out.push({ record, until: list[i + 1]?.effectiveFrom }));
   }
+  return out;
+}
+
+/** Ranges evaluated at once (evaluateTasks): enough to overlap Node's work with ClickHouse's. */
+const RANGE_CONCURRENCY = 3;
+
+/** `run` over `items` with at most `limit` in flight; results in the items' order. */
+async function mapInTurns<T, R>(
+  items: readonly T[],
+  limit: number,
+  run: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  let failed = false;
+  const lane = async () => {
+    // After a failure no lane starts another item (the run fails either way).
+    while (next < items.length && !failed) {
+      const i = next++;
+      try {
+        out[i] = await run(items[i]!);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
   return out;
 }
