@@ -6,7 +6,8 @@
  *
  *   npx tsx test/bench/middleware.bench.ts
  *   env: BENCH_REQUESTS (20000 measured requests per variant), BENCH_BURST (2000), BENCH_WARMUP (3000),
- *        BENCH_CONCURRENCY (50), BENCH_TIMEOUT_MS (300000), BENCH_MOESIF_LOG_BODY=1 (Moesif with bodies)
+ *        BENCH_CONCURRENCY (50), BENCH_TIMEOUT_MS (300000), BENCH_MOESIF_LOG_BODY=1 (Moesif with bodies),
+ *        BENCH_PROFILE_DIR (CPU profiles of the API processes)
  *
  * Layout, chosen for a small shared machine (2 cores, other jobs running):
  * - each variant's API runs in a child process of its own (no JIT or global state shared between
@@ -123,7 +124,14 @@ const children = new Set<ChildProcess>();
 
 async function start(variant: Variant, catcherPort: number): Promise<Server> {
   const child = fork(SERVER_SCRIPT, [variant, String(catcherPort)], {
-    execArgv: ['--import', 'tsx'],
+    // BENCH_PROFILE_DIR: CPU profiles of the API processes (one file per variant's process).
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(process.env.BENCH_PROFILE_DIR
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+        : []),
+    ],
     stdio: 'inherit',
   });
   children.add(child);
