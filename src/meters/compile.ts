@@ -89,7 +89,8 @@ export function compileMeterPeriod(meter: MeterDefinition, opts: CompileOptions)
 /**
  * Several count/sum meters over one range in a single scan with a single event-id dedupe (the costly
  * part), as one would write it by hand: each row carries, per meter, whether it matches, its customer
- * and its weighted value; arrayJoin fans a row out to the meters it matches. Rows: `meter_index` (the
+ * and its weighted value; meters with one customer expression share one GROUP BY of conditional
+ * aggregates, others get arrayJoin to fan a row out to the meters it matches. Rows: `meter_index` (the
  * position in `meters`), `customer`, `hour`, `value` (text). Same numbers as compileMeterHourly per meter.
  */
 export function compileAdditiveHourly(meters: readonly MeterDefinition[], opts: CompileOptions): string {
@@ -123,15 +124,40 @@ export function compileAdditiveHourly(meters: readonly MeterDefinition[], opts: 
     sql`request_time >= ${opts.from} AND request_time < ${opts.to}`,
     ...(opts.app === undefined ? [] : [sql`app = ${opts.app}`]),
   ].map((c) => c.text);
+  const deduped = [
+    `  SELECT ${joined(columns, ', ').text}`,
+    `  FROM ${tableRef(opts.table).text}`,
+    `  WHERE ${[...conditions, `(${matches.join(' OR ')})`].join('\n    AND ')}`,
+    '  LIMIT 1 BY app, event_id',
+  ];
+  if (parsed.every((m) => m.customer === parsed[0]!.customer)) {
+    // One customer for all (the usual case): conditional aggregates of ONE GROUP BY, as the
+    // hand-written reference of bench:meters does, then one row per meter that matched a row of the
+    // (customer, hour). Fanning every row out to its meters before the GROUP BY, as below, made
+    // ClickHouse group twice the rows: 0.67 s against 0.45 s at 1,000,000 logs and two meters.
+    const perMeter = parsed.map(
+      (_, i) => `tuple(toUInt32(${i}), sumIf(v${i}, c${i} = 1), countIf(c${i} = 1))`,
+    );
+    return [
+      'SELECT tupleElement(m, 1) AS meter_index, customer, hour, toString(tupleElement(m, 2)) AS value',
+      'FROM (',
+      `SELECT k0 AS customer, toStartOfHour(request_time) AS hour, [${perMeter.join(', ')}] AS per_meter`,
+      'FROM (',
+      ...deduped,
+      ')',
+      'GROUP BY customer, hour',
+      ')',
+      'ARRAY JOIN per_meter AS m',
+      'WHERE tupleElement(m, 3) > 0',
+      'ORDER BY meter_index, customer, hour',
+    ].join('\n');
+  }
   return [
     'SELECT tupleElement(m, 1) AS meter_index, tupleElement(m, 2) AS customer, hour, toString(sum(tupleElement(m, 3))) AS value',
     'FROM (',
     `SELECT toStartOfHour(request_time) AS hour, arrayJoin(arrayFilter(x -> tupleElement(x, 4) = 1, [${entries.join(', ')}])) AS m`,
     'FROM (',
-    `  SELECT ${joined(columns, ', ').text}`,
-    `  FROM ${tableRef(opts.table).text}`,
-    `  WHERE ${[...conditions, `(${matches.join(' OR ')})`].join('\n    AND ')}`,
-    '  LIMIT 1 BY app, event_id',
+    ...deduped,
     ')',
     ')',
     'GROUP BY meter_index, customer, hour',

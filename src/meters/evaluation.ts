@@ -243,7 +243,10 @@ export class EvaluationService {
 
   /**
    * Count and sum meters that share a range are read in one scan (one event-id dedupe, the costly part:
-   * bench:meters); the others one query each.
+   * bench:meters); the others one query each. Ranges are evaluated RANGE_CONCURRENCY at a time: each is
+   * a few queries with work in Node between them (parsing, sorting, running sums), so while one waits
+   * for ClickHouse another uses the Node thread. They are independent (each writes only its own
+   * meter's rows); one that fails fails the run, as in turn.
    */
   private async evaluateTasks(tasks: RangeTask[], runAt: Date, revision: bigint): Promise<EvaluatedRange[]> {
     const groups = new Map<string, RangeTask[]>();
@@ -252,20 +255,22 @@ export class EvaluationService {
       const k = `${t.from.getTime()}-${t.to.getTime()}`;
       groups.set(k, [...(groups.get(k) ?? []), t]);
     }
-    const prefetched = new Map<RangeTask, HourlyValue[]>();
+    const prefetched = new Map<RangeTask, () => Promise<HourlyValue[]>>();
     for (const group of groups.values()) {
       if (group.length < 2) continue;
-      const results = await this.source.hourlyAdditive(
-        group.map((t) => t.record.definition),
-        group[0]!.from,
-        group[0]!.to,
-      );
-      group.forEach((t, i) => prefetched.set(t, results[i] ?? []));
+      let results: Promise<HourlyValue[][]> | undefined;
+      const combined = () =>
+        (results ??= this.source.hourlyAdditive(
+          group.map((t) => t.record.definition),
+          group[0]!.from,
+          group[0]!.to,
+        ));
+      group.forEach((t, i) => prefetched.set(t, async () => (await combined())[i] ?? []));
     }
-    const ranges: EvaluatedRange[] = [];
-    for (const t of tasks)
-      ranges.push(await this.evaluateRange(t.record, t.from, t.to, runAt, revision, prefetched.get(t)));
-    return ranges;
+    return mapInTurns(tasks, RANGE_CONCURRENCY, async (t) => {
+      const fresh = prefetched.get(t);
+      return this.evaluateRange(t.record, t.from, t.to, runAt, revision, fresh && (await fresh()));
+    });
   }
 
   private async evaluateRange(
@@ -286,52 +291,83 @@ export class EvaluationService {
     for (const v of fresh) values.set(key(v.customer, v.hour), v);
 
     const rows: UsageRow[] = [];
+    const row = (v: HourlyValue, periodValue: bigint): UsageRow => ({
+      customer: v.customer,
+      hour: v.hour,
+      value: v.value,
+      meter,
+      version,
+      periodValue,
+    });
     const byHour = [...values.values()].sort(
-      (a, b) => +a.hour - +b.hour || (a.customer < b.customer ? -1 : 1),
+      (a, b) => a.hour.getTime() - b.hour.getTime() || (a.customer < b.customer ? -1 : 1),
     );
     if (aggregationOf(definition).additive) {
       // Running sums within each month; hours of the month before `from` come from the store.
       const running = new Map<string, bigint>();
       let month = -1;
+      let hourOfMonth = -1;
       for (const v of byHour) {
-        const start = periodStart(v.hour);
-        if (start.getTime() !== month) {
-          month = start.getTime();
-          running.clear();
-          if (start < from) {
-            for (const old of await this.store.stored(meter, version, start, from)) {
-              running.set(old.customer, (running.get(old.customer) ?? 0n) + old.value);
+        // Rows come hour by hour: the month is worked out once per hour, not per row.
+        if (v.hour.getTime() !== hourOfMonth) {
+          hourOfMonth = v.hour.getTime();
+          const start = periodStart(v.hour);
+          if (start.getTime() !== month) {
+            month = start.getTime();
+            running.clear();
+            if (start < from) {
+              for (const old of await this.store.stored(meter, version, start, from)) {
+                running.set(old.customer, (running.get(old.customer) ?? 0n) + old.value);
+              }
             }
           }
         }
         const total = (running.get(v.customer) ?? 0n) + v.value;
         running.set(v.customer, total);
-        rows.push({ ...v, meter, version, periodValue: total });
+        rows.push(row(v, total));
       }
     } else if (definition.aggregation.type === 'unique_count') {
       // One scan per month: values counted in the hour they were first seen; running sums give the
-      // period-to-date count of every hour.
-      const firstSeenByMonth = new Map<number, Map<string, Map<number, bigint>>>();
+      // period-to-date count of every hour. Per month and customer, the first-seen counts sorted by
+      // hour and a cursor into them: rows come in hour order, so each count is added once.
+      interface Seen {
+        hours: number[];
+        counts: bigint[];
+        next: number;
+        total: bigint;
+      }
+      const firstSeenByMonth = new Map<number, Map<string, Seen>>();
+      let hourOfMonth = -1;
+      let seen: Map<string, Seen> | undefined;
       for (const v of byHour) {
-        const month = periodStart(v.hour);
-        let seen = firstSeenByMonth.get(month.getTime());
-        if (!seen) {
-          seen = new Map();
-          const end = periodEnd(month);
-          for (const f of await this.source.firstSeen(
-            definition,
-            maxDate(month, record.effectiveFrom),
-            minDate(end, to),
-          )) {
-            const perHour = seen.get(f.customer) ?? new Map<number, bigint>();
-            perHour.set(f.hour.getTime(), f.value);
-            seen.set(f.customer, perHour);
+        if (v.hour.getTime() !== hourOfMonth) {
+          hourOfMonth = v.hour.getTime();
+          const month = periodStart(v.hour);
+          seen = firstSeenByMonth.get(month.getTime());
+          if (!seen) {
+            const byCustomer = new Map<string, Seen>();
+            const end = periodEnd(month);
+            const found = await this.source.firstSeen(
+              definition,
+              maxDate(month, record.effectiveFrom),
+              minDate(end, to),
+            );
+            found.sort((a, b) => a.hour.getTime() - b.hour.getTime());
+            for (const f of found) {
+              let c = byCustomer.get(f.customer);
+              if (!c) byCustomer.set(f.customer, (c = { hours: [], counts: [], next: 0, total: 0n }));
+              c.hours.push(f.hour.getTime());
+              c.counts.push(f.value);
+            }
+            firstSeenByMonth.set(month.getTime(), byCustomer);
+            seen = byCustomer;
           }
-          firstSeenByMonth.set(month.getTime(), seen);
         }
-        let total = 0n;
-        for (const [hour, n] of seen.get(v.customer) ?? []) if (hour <= v.hour.getTime()) total += n;
-        rows.push({ ...v, meter, version, periodValue: total });
+        const c = seen!.get(v.customer);
+        if (c) {
+          while (c.next < c.hours.length && c.hours[c.next]! <= hourOfMonth) c.total += c.counts[c.next++]!;
+        }
+        rows.push(row(v, c?.total ?? 0n));
       }
     } else {
       const periodByHour = new Map<number, Map<string, bigint>>();
@@ -345,7 +381,7 @@ export class EvaluationService {
           );
           periodByHour.set(v.hour.getTime(), period);
         }
-        rows.push({ ...v, meter, version, periodValue: period.get(v.customer) ?? 0n });
+        rows.push(row(v, period.get(v.customer) ?? 0n));
       }
     }
     await this.store.writeUsage(rows, runAt, revision);
@@ -419,5 +455,33 @@ function intervals(
     list.sort((a, b) => +a.effectiveFrom - +b.effectiveFrom);
     list.forEach((record, i) => out.push({ record, until: list[i + 1]?.effectiveFrom }));
   }
+  return out;
+}
+
+/** Ranges evaluated at once (evaluateTasks): enough to overlap Node's work with ClickHouse's. */
+const RANGE_CONCURRENCY = 3;
+
+/** `run` over `items` with at most `limit` in flight; results in the items' order. */
+async function mapInTurns<T, R>(
+  items: readonly T[],
+  limit: number,
+  run: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  let failed = false;
+  const lane = async () => {
+    // After a failure no lane starts another item (the run fails either way).
+    while (next < items.length && !failed) {
+      const i = next++;
+      try {
+        out[i] = await run(items[i]!);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
   return out;
 }

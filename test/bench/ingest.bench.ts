@@ -1,11 +1,19 @@
 // npm run bench:ingest — collector throughput and ack latency into a real ClickHouse server, and
-// ClickHouse's own raw insert rate for the same rows, measured in one run on this machine.
+// ClickHouse's own raw insert rate for the same rows, measured in interleaved pairs on this machine.
 //
-//   1. max rate: BENCH_EVENTS events (default 300,000) in 1,000-event native batches from 8 concurrent
-//      keep-alive clients; the clock stops when ClickHouse holds every event (not at the last ack).
-//   2. raw: the same rows, read back as JSONEachRow, inserted by ClickHouse in ONE insert.
-//   3. latency: open-loop batches at half the measured max rate for BENCH_LATENCY_SECONDS (default 10);
-//      ack latency p50/p99 (an ack means durable: in the fsynced spool).
+//   Set-up (untimed): 20,000 events through the service (JIT, connections, first parts), then
+//   BENCH_EVENTS events (default 300,000) whose stored rows, read back as JSONEachRow, are the raw
+//   reference's body.
+//   Pairs (support-pairs.ts: BENCH_WARMUP_ROUNDS, default 1, then BENCH_PAIRS, default 3):
+//   - reference: ClickHouse inserting that body itself, ONE JSONEachRow insert into a fresh copy of
+//     request_logs (dropped afterwards);
+//   - ours: BENCH_EVENTS new events (ids of their own) in 1,000-event native batches from BENCH_CLIENTS
+//     (default 8) concurrent keep-alive clients; the clock stops when ClickHouse holds every event (not
+//     at the last ack). Also each ack's latency at that load and the service's CPU.
+//   A pair's ratio is ours events/s over raw events/s (target median >= 0.5).
+//   Then latency: open-loop batches at half the median max rate for BENCH_LATENCY_SECONDS (default 10);
+//   ack latency p50/p99 (an ack means durable: in the fsynced spool). Last: bytes per event on disk in
+//   request_logs after merging it into one part (system.parts), and the service's peak RSS.
 // The service runs as a child process (node bin/billing-meter.js serve), like in production; the load
 // generator and ClickHouse share the machine's two cores with it. Everything is on 127.0.0.1 and
 // bounded in count and time. The last line is JSON.
@@ -20,10 +28,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateSampleLogs } from '../../ingest/sample-logs.ts';
 import { startClickHouseServer } from '../support/clickhouse-server.ts';
+import { interleavedPairs, median, medianOf, pairsFields, pairsLine } from './support-pairs.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 300_000);
 const BATCH = 1000;
-const CLIENTS = 8;
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
 const BIN = fileURLToPath(new URL('../../bin/billing-meter.js', import.meta.url));
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef0123456789';
@@ -115,6 +124,12 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
 }
 
+/** Peak resident set of a process so far (VmHWM), in MB, from /proc (Linux). */
+function peakRssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmHWM:\s+(\d+) kB/m);
+  return line ? Math.round(Number(line[1]) / 1024) : NaN;
+}
+
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
@@ -152,9 +167,11 @@ async function main(): Promise<void> {
     // Warm-up: JIT, connections, the table's first parts.
     for (const body of batches(20_000, 99, 'warm')) await post(url, '/v1/logs', body, headers);
     await post(url, '/v1/admin/flush', Buffer.alloc(0), { authorization: `Bearer ${ADMIN_KEY}` });
-    const countRows = async () =>
+    const countRows = async (prefix: string) =>
       Number(
-        (await chQuery(ch.url, `SELECT count() FROM ${DB}.request_logs WHERE event_id LIKE 'max-%'`)).trim(),
+        (
+          await chQuery(ch.url, `SELECT count() FROM ${DB}.request_logs WHERE event_id LIKE '${prefix}-%'`)
+        ).trim(),
       );
     // Rows in the table's active parts: visible to queries, and read from metadata. Polling this
     // instead of count() … LIKE keeps the wait from scanning the table every 20 ms while ClickHouse
@@ -168,57 +185,109 @@ async function main(): Promise<void> {
           )
         ).trim(),
       );
-    const rowsBefore = await partRows();
-
-    // 1. Max rate, until ClickHouse holds every event.
-    const bodies = batches(EVENTS, 1, 'max');
-    let next = 0;
     const chPid = Number(readFileSync(join(ch.dir, 'server.pid'), 'utf8'));
-    const cpuBefore = [cpuSeconds(service.pid!), cpuSeconds(chPid), process.cpuUsage()] as const;
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: CLIENTS }, async () => {
-        while (next < bodies.length) {
-          const body = bodies[next++]!;
-          const res = await post(url, '/v1/logs', body, headers);
-          if (res.status !== 202) throw new Error(`ingest answered ${res.status}: ${res.text}`);
-        }
-      }),
-    );
-    const ackedAt = performance.now();
-    while ((await partRows()) < rowsBefore + EVENTS) await new Promise((r) => setTimeout(r, 20));
-    const storedAt = performance.now();
-    const stored = await countRows();
-    if (stored !== EVENTS) throw new Error(`ClickHouse holds ${stored} of the ${EVENTS} events`);
-    const cpu = {
-      service: cpuSeconds(service.pid!) - cpuBefore[0],
-      clickhouse: cpuSeconds(chPid) - cpuBefore[1],
-      bench: (() => {
-        const u = process.cpuUsage(cpuBefore[2]);
-        return (u.user + u.system) / 1e6;
-      })(),
+
+    // Each side starts once ClickHouse has finished merging the parts the rounds before it left (at
+    // most 20 s): a raw insert that ran beside the merges of the previous round's 300,000 rows measured
+    // 104k events/s where the same insert without them gave 381k.
+    const settle = async () => {
+      const until = performance.now() + 20_000;
+      while (
+        performance.now() < until &&
+        Number((await chQuery(ch.url, `SELECT count() FROM system.merges WHERE database = '${DB}'`)).trim()) >
+          0
+      )
+        await new Promise((r) => setTimeout(r, 50));
     };
-    const eventsPerS = EVENTS / ((storedAt - started) / 1000);
-    const ackedPerS = EVENTS / ((ackedAt - started) / 1000);
 
-    // 2. Raw: ClickHouse inserting the same rows itself, one JSONEachRow insert.
-    const rows = await chQuery(
-      ch.url,
-      `SELECT * FROM ${DB}.request_logs WHERE event_id LIKE 'max-%' FORMAT JSONEachRow`,
-    );
-    await chQuery(ch.url, `CREATE TABLE ${DB}.raw_copy AS ${DB}.request_logs`);
-    const rawBody = Buffer.from(rows);
-    const rawStart = performance.now();
-    const raw = await post(
-      ch.url,
-      `/?query=${encodeURIComponent(`INSERT INTO ${DB}.raw_copy FORMAT JSONEachRow`)}`,
-      rawBody,
-      {},
-    );
-    if (raw.status !== 200) throw new Error(`raw insert: ${raw.text}`);
-    const rawPerS = EVENTS / ((performance.now() - rawStart) / 1000);
+    /** One max-rate round: BENCH_EVENTS new events, until ClickHouse holds every one. */
+    const maxRate = async (prefix: string) => {
+      await settle();
+      const rowsBefore = await partRows();
+      const bodies = batches(EVENTS, 1, prefix);
+      let next = 0;
+      const acks: number[] = [];
+      const cpuBefore = [cpuSeconds(service.pid!), cpuSeconds(chPid), process.cpuUsage()] as const;
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: CLIENTS }, async () => {
+          while (next < bodies.length) {
+            const body = bodies[next++]!;
+            const sent = performance.now();
+            const res = await post(url, '/v1/logs', body, headers);
+            if (res.status !== 202) throw new Error(`ingest answered ${res.status}: ${res.text}`);
+            acks.push(performance.now() - sent);
+          }
+        }),
+      );
+      const ackedAt = performance.now();
+      while ((await partRows()) < rowsBefore + EVENTS) await new Promise((r) => setTimeout(r, 20));
+      const storedAt = performance.now();
+      const cpu = {
+        service: cpuSeconds(service.pid!) - cpuBefore[0],
+        clickhouse: cpuSeconds(chPid) - cpuBefore[1],
+        bench: (() => {
+          const u = process.cpuUsage(cpuBefore[2]);
+          return (u.user + u.system) / 1e6;
+        })(),
+      };
+      const stored = await countRows(prefix);
+      if (stored !== EVENTS) throw new Error(`ClickHouse holds ${stored} of the ${EVENTS} events`);
+      acks.sort((x, y) => x - y);
+      return {
+        eventsPerS: EVENTS / ((storedAt - started) / 1000),
+        ackedPerS: EVENTS / ((ackedAt - started) / 1000),
+        seconds: (storedAt - started) / 1000,
+        cpu,
+        ackP99: percentile(acks, 99),
+        batches: bodies.length,
+      };
+    };
 
-    // 3. Ack latency at half the max rate (open loop: a late ack does not slow the schedule).
+    // The raw reference's body: the stored rows of BENCH_EVENTS events, as ClickHouse gives them back.
+    await maxRate('raw');
+    const rawBody = Buffer.from(
+      await chQuery(
+        ch.url,
+        `SELECT * FROM ${DB}.request_logs WHERE event_id LIKE 'raw-%' FORMAT JSONEachRow`,
+      ),
+    );
+    const rawInsert = async (round: number) => {
+      const table = `${DB}.raw_copy_${round < 1 ? `w${1 - round}` : round}`;
+      await chQuery(ch.url, `CREATE TABLE ${table} AS ${DB}.request_logs`);
+      await settle();
+      const rawStart = performance.now();
+      const raw = await post(
+        ch.url,
+        `/?query=${encodeURIComponent(`INSERT INTO ${table} FORMAT JSONEachRow`)}`,
+        rawBody,
+        {},
+      );
+      const seconds = (performance.now() - rawStart) / 1000;
+      if (raw.status !== 200) throw new Error(`raw insert: ${raw.text}`);
+      await chQuery(ch.url, `DROP TABLE ${table}`);
+      return { eventsPerS: EVENTS / seconds };
+    };
+
+    type Round = Awaited<ReturnType<typeof maxRate>> | Awaited<ReturnType<typeof rawInsert>>;
+    const rounds = await interleavedPairs<Round>({
+      names: { reference: 'raw insert', ours: 'service' },
+      reference: rawInsert,
+      ours: (round) => maxRate(`max${round < 1 ? `w${1 - round}` : round}`),
+      ratio: (reference, ours) => ours.eventsPerS / reference.eventsPerS,
+      show: (m) =>
+        'cpu' in m
+          ? `${Math.round(m.eventsPerS)} events/s (${((m.cpu.service / EVENTS) * 1e6).toFixed(1)} µs service CPU per event)`
+          : `${Math.round(m.eventsPerS)} events/s`,
+    });
+    const ours = rounds.pairs.map((p) => p.ours as Awaited<ReturnType<typeof maxRate>>);
+    const eventsPerS = median(ours.map((o) => o.eventsPerS));
+    const rawPerS = medianOf(rounds.pairs, 'reference', (m) => m.eventsPerS);
+    const serviceUsPerEvent = median(ours.map((o) => (o.cpu.service / EVENTS) * 1e6));
+    const clickhouseUsPerEvent = median(ours.map((o) => (o.cpu.clickhouse / EVENTS) * 1e6));
+    const maxRateRss = peakRssMb(service.pid!);
+
+    // Ack latency at half the max rate (open loop: a late ack does not slow the schedule).
     const targetBatchesPerS = eventsPerS / 2 / BATCH;
     const latencyBodies = batches(Math.ceil(targetBatchesPerS * LATENCY_SECONDS) * BATCH, 2, 'lat');
     const latencies: number[] = [];
@@ -235,29 +304,58 @@ async function main(): Promise<void> {
     );
     latencies.sort((a, b) => a - b);
 
+    // Bytes per event on disk, once the table is one part (as background merges leave it over time).
+    await post(url, '/v1/admin/flush', Buffer.alloc(0), { authorization: `Bearer ${ADMIN_KEY}` });
+    await chQuery(ch.url, `OPTIMIZE TABLE ${DB}.request_logs FINAL`);
+    const [diskBytes, diskRows] = (
+      await chQuery(
+        ch.url,
+        `SELECT sum(bytes_on_disk), sum(rows) FROM system.parts WHERE database = '${DB}' AND table = 'request_logs' AND active FORMAT TabSeparated`,
+      )
+    )
+      .trim()
+      .split('\t')
+      .map(Number) as [number, number];
+
     const result = {
       events_per_s: Math.round(eventsPerS),
       raw_events_per_s: Math.round(rawPerS),
-      ratio: Number((eventsPerS / rawPerS).toFixed(3)),
+      ratio: rounds.ratio_median,
+      ...pairsFields(rounds),
       p50_ms: Number(percentile(latencies, 50).toFixed(1)),
       p99_ms: Number(percentile(latencies, 99).toFixed(1)),
+      clients: CLIENTS,
+      max_rate_ack_p99_ms: Number(median(ours.map((o) => o.ackP99)).toFixed(1)),
+      service_cpu_us_per_event: Number(serviceUsPerEvent.toFixed(2)),
+      clickhouse_cpu_us_per_event: Number(clickhouseUsPerEvent.toFixed(2)),
+      bytes_per_event: Number((diskBytes / diskRows).toFixed(1)),
+      service_peak_rss_mb: maxRateRss,
     };
+    const last = ours.at(-1)!;
     console.log(
-      `events                 ${EVENTS} in ${bodies.length} batches of ${BATCH}, ${CLIENTS} clients`,
+      `events                 ${EVENTS} in ${last.batches} batches of ${BATCH}, ${CLIENTS} clients, ${rounds.pairs.length} pairs`,
     );
-    console.log(`acked (durable) rate   ${Math.round(ackedPerS)} events/s`);
     console.log(
-      `cpu during max rate    service ${cpu.service.toFixed(1)} s, clickhouse ${cpu.clickhouse.toFixed(1)} s, ` +
-        `load generator ${cpu.bench.toFixed(1)} s, in ${((storedAt - started) / 1000).toFixed(1)} s on ` +
-        `${availableParallelism()} cores (µs per event: service ${((cpu.service / EVENTS) * 1e6).toFixed(1)}, ` +
-        `clickhouse ${((cpu.clickhouse / EVENTS) * 1e6).toFixed(1)})`,
+      `acked (durable) rate   ${Math.round(median(ours.map((o) => o.ackedPerS)))} events/s (median)`,
     );
-    console.log(`into ClickHouse rate   ${result.events_per_s} events/s`);
     console.log(
-      `raw ClickHouse insert  ${result.raw_events_per_s} events/s (one JSONEachRow insert, ${(rawBody.length / 1e6).toFixed(1)} MB)`,
+      `cpu during max rate    service ${last.cpu.service.toFixed(1)} s, clickhouse ${last.cpu.clickhouse.toFixed(1)} s, ` +
+        `load generator ${last.cpu.bench.toFixed(1)} s, in ${last.seconds.toFixed(1)} s on ` +
+        `${availableParallelism()} cores (last pair); µs per event, median: service ${serviceUsPerEvent.toFixed(1)}, ` +
+        `clickhouse ${clickhouseUsPerEvent.toFixed(1)}`,
     );
+    console.log(
+      `into ClickHouse rate   ${result.events_per_s} events/s (median), ack p99 ${result.max_rate_ack_p99_ms} ms at that load`,
+    );
+    console.log(
+      `raw ClickHouse insert  ${result.raw_events_per_s} events/s (median; one JSONEachRow insert, ${(rawBody.length / 1e6).toFixed(1)} MB)`,
+    );
+    console.log(`ratio                  ${pairsLine(rounds)} (target median >= 0.5)`);
     console.log(
       `latency at ${Math.round(targetBatchesPerS * BATCH)} events/s  p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms over ${latencies.length} batches`,
+    );
+    console.log(
+      `on disk                ${result.bytes_per_event} bytes per event in request_logs (${diskRows} rows, one part); service peak RSS ${maxRateRss} MB`,
     );
     console.log(JSON.stringify(result));
   } finally {

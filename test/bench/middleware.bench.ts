@@ -6,27 +6,32 @@
  *
  *   npx tsx test/bench/middleware.bench.ts
  *   env: BENCH_REQUESTS (20000 measured requests per variant), BENCH_BURST (2000), BENCH_WARMUP (3000),
- *        BENCH_CONCURRENCY (50), BENCH_TIMEOUT_MS (300000), BENCH_MOESIF_LOG_BODY=1 (Moesif with bodies)
+ *        BENCH_CONCURRENCY (50), BENCH_TIMEOUT_MS (300000), BENCH_MOESIF_LOG_BODY=1 (Moesif with bodies),
+ *        BENCH_PROFILE_DIR (CPU profiles of the API processes)
  *
  * Layout, chosen for a small shared machine (2 cores, other jobs running):
  * - each variant's API runs in a child process of its own (no JIT or global state shared between
  *   variants); this process runs the load generator (node:http, one keep-alive Agent per variant,
  *   CONCURRENCY requests in flight, a fixed count) and the catcher, which only buffers bodies while
  *   the load runs;
- * - the measured requests are sent in bursts of BENCH_BURST, round-robin over the variants with a rotating
- *   order, so drifts in machine load spread over all variants instead of landing on one. A variant's
- *   req/s is its requests over the time its bursts took;
+ * - the measured requests come in interleaved pairs (support-pairs.ts, BENCH_PAIRS, default 3): a
+ *   reference side measures Moesif's overhead, an ours side ours, each from bursts of BENCH_BURST that
+ *   alternate with bursts to the baseline API (BENCH_REQUESTS / BENCH_PAIRS requests per variant and
+ *   side), so each overhead is taken against a baseline measured seconds away. A pair's ratio is our
+ *   overhead over Moesif's; a variant's req/s in the table is its requests over the time its bursts took;
  * - the API process's CPU time per request (after warm-up, until its middleware delivered everything) is
  *   reported too: it is the steadier number when the machine is busy.
  *
- * Last line of output: {"baseline_rps","ours_rps","moesif_rps","ours_overhead","moesif_overhead"}, where
- * overhead = 1 - rps / baseline_rps. Only loopback addresses are used; the run stops by itself.
+ * Last line of output: {"baseline_rps","ours_rps","moesif_rps","ours_overhead","moesif_overhead",
+ * "ratio_median","ratio_min","ratio_max",...}, where overhead = 1 - rps / baseline_rps over all bursts and
+ * the ratios are the pairs' (our overhead / Moesif's). Only loopback addresses are used; the run stops by itself.
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { startBenchCatcher } from './support-catcher.ts';
+import { PAIRS, interleavedPairs, medianOf, pairsFields, pairsLine } from './support-pairs.ts';
 
 type Variant = 'baseline' | 'ours' | 'moesif';
 const VARIANTS: readonly Variant[] = ['baseline', 'ours', 'moesif'];
@@ -119,7 +124,14 @@ const children = new Set<ChildProcess>();
 
 async function start(variant: Variant, catcherPort: number): Promise<Server> {
   const child = fork(SERVER_SCRIPT, [variant, String(catcherPort)], {
-    execArgv: ['--import', 'tsx'],
+    // BENCH_PROFILE_DIR: CPU profiles of the API processes (one file per variant's process).
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(process.env.BENCH_PROFILE_DIR
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+        : []),
+    ],
     stdio: 'inherit',
   });
   children.add(child);
@@ -156,12 +168,35 @@ async function main(): Promise<void> {
       await marked;
     }
 
-    const cycles = Math.ceil(REQUESTS / BURST);
-    for (let cycle = 0; cycle < cycles; cycle++) {
-      const count = Math.min(BURST, REQUESTS - cycle * BURST);
-      for (let k = 0; k < servers.length; k++)
-        await burst(servers[(cycle + k) % servers.length]!, count, true);
-    }
+    // Interleaved pairs (support-pairs.ts; the warm-up is the WARMUP requests above): a reference side
+    // measures Moesif's overhead, an ours side ours, each against the baseline API in alternating bursts
+    // within the side, so every overhead is taken against a baseline measured seconds away from it.
+    // A pair's ratio is our overhead over Moesif's (target <= 0.25).
+    const [baseline, oursServer, moesifServer] = servers as [Server, Server, Server];
+    const perSide = Math.ceil(REQUESTS / PAIRS);
+    const overheadAgainstBaseline = async (variant: Server): Promise<number> => {
+      let baselineSeconds = 0;
+      let variantSeconds = 0;
+      for (let sent = 0, k = 0; sent < perSide; sent += BURST, k++) {
+        const count = Math.min(BURST, perSide - sent);
+        const order = k % 2 === 0 ? [baseline, variant] : [variant, baseline];
+        for (const server of order) {
+          const before = server.seconds;
+          await burst(server, count, true);
+          if (server === baseline) baselineSeconds += server.seconds - before;
+          else variantSeconds += server.seconds - before;
+        }
+      }
+      return 1 - baselineSeconds / variantSeconds;
+    };
+    const rounds = await interleavedPairs({
+      names: { reference: 'moesif overhead', ours: 'our overhead' },
+      reference: () => overheadAgainstBaseline(moesifServer),
+      ours: () => overheadAgainstBaseline(oursServer),
+      ratio: (moesifOverhead, ourOverhead) => ourOverhead / moesifOverhead,
+      show: (overhead) => `${(overhead * 100).toFixed(1)}%`,
+      warmupRounds: 0,
+    });
 
     const results = new Map<
       Variant,
@@ -180,15 +215,14 @@ async function main(): Promise<void> {
       });
     }
     const counts = catcher.count();
-    const expected = WARMUP + REQUESTS;
-    results.get('ours')!.delivered = `${counts.ours}/${expected}`;
-    results.get('moesif')!.delivered = `${counts.moesif}/${expected}`;
+    results.get('ours')!.delivered = `${counts.ours}/${WARMUP + oursServer.requests}`;
+    results.get('moesif')!.delivered = `${counts.moesif}/${WARMUP + moesifServer.requests}`;
 
-    const baseline = results.get('baseline')!.rps;
+    const baselineRps = results.get('baseline')!.rps;
     const overhead = (variant: Variant): number =>
-      Number((1 - results.get(variant)!.rps / baseline).toFixed(4));
+      Number((1 - results.get(variant)!.rps / baselineRps).toFixed(4));
     console.log(
-      `Express GET /RetrieveCreditScore: ${REQUESTS} requests per variant in bursts of ${BURST} (after ${WARMUP} warm-up), concurrency ${CONCURRENCY}, Node ${process.version}`,
+      `Express GET /RetrieveCreditScore: ${perSide} requests per side and pair (${rounds.pairs.length} pairs) in bursts of ${BURST} (after ${WARMUP} warm-up), concurrency ${CONCURRENCY}, Node ${process.version}`,
     );
     console.log('variant     req/s  overhead  API cpu µs/req  p50 ms  p99 ms  errors  events delivered');
     for (const variant of VARIANTS) {
@@ -207,13 +241,18 @@ async function main(): Promise<void> {
         ].join('  '),
       );
     }
+    console.log(`our overhead over Moesif's: ${pairsLine(rounds)} (target median <= 0.25)`);
     console.log(
       JSON.stringify({
-        baseline_rps: Math.round(baseline),
+        baseline_rps: Math.round(baselineRps),
         ours_rps: Math.round(results.get('ours')!.rps),
         moesif_rps: Math.round(results.get('moesif')!.rps),
         ours_overhead: overhead('ours'),
         moesif_overhead: overhead('moesif'),
+        ratio: rounds.ratio_median,
+        ...pairsFields(rounds),
+        ours_overhead_median: Number(medianOf(rounds.pairs, 'ours', (o) => o).toFixed(4)),
+        moesif_overhead_median: Number(medianOf(rounds.pairs, 'reference', (o) => o).toFixed(4)),
       }),
     );
   } finally {

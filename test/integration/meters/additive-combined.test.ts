@@ -72,7 +72,13 @@ describe.each(ENGINES)('combined additive meters on %s ClickHouse', (engine) => 
     await ch.close();
   });
 
-  it('gives every meter the numbers of its own query', async () => {
+  // Two forms: meters of several customer expressions fan rows out (arrayJoin), meters of one share a
+  // GROUP BY of conditional aggregates. Both must match the meters' own queries.
+  it.each([
+    ['several customer expressions', meters],
+    ['one customer expression', meters.filter((m) => m.customer === 'company_id')],
+  ])('gives every meter the numbers of its own query (%s)', async (_form, meters) => {
+    expect(meters.length).toBeGreaterThan(1);
     const table = ch.table('request_logs');
     const combined = await ch.query(
       compileAdditiveHourly(meters, { table, from, to }),
