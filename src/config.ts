@@ -42,6 +42,11 @@ const envSchema = z.object({
     .string()
     .regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/, 'must be a plain identifier (letters, digits, _)')
     .default('billing_meter'),
+  /** A <remote_servers> cluster of CLICKHOUSE_URL's server: tables are Replicated and Distributed over it. */
+  CLICKHOUSE_CLUSTER: z
+    .string()
+    .regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/, 'must be a plain identifier (letters, digits, _)')
+    .optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   SPOOL_DIR: z.string().min(1).optional(),
   /** Largest the spool may grow before ingest answers 503. */
@@ -137,7 +142,15 @@ export type Config = {
   port: number;
   host: string;
   clickhouse:
-    | { kind: 'server'; url: string; username: string; password: string; database: string }
+    | {
+        kind: 'server';
+        url: string;
+        username: string;
+        password: string;
+        database: string;
+        /** CLICKHOUSE_CLUSTER */
+        cluster?: string;
+      }
     | { kind: 'embedded'; path: string; database: string };
   dataDir: string;
   spoolDir: string;
@@ -190,6 +203,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
   }
   const e = parsed.data;
+  if (e.CLICKHOUSE_CLUSTER && !e.CLICKHOUSE_URL)
+    throw new ConfigError(['CLICKHOUSE_CLUSTER: needs CLICKHOUSE_URL (a server of that cluster)']);
   const dataDir = resolve(e.DATA_DIR);
   return {
     port: e.PORT,
@@ -201,6 +216,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           username: e.CLICKHOUSE_USER,
           password: e.CLICKHOUSE_PASSWORD,
           database: e.CLICKHOUSE_DATABASE,
+          ...(e.CLICKHOUSE_CLUSTER ? { cluster: e.CLICKHOUSE_CLUSTER } : {}),
         }
       : { kind: 'embedded', path: resolve(dataDir, 'clickhouse'), database: e.CLICKHOUSE_DATABASE },
     dataDir,

@@ -27,6 +27,8 @@ declare module 'vitest' {
     clickhouseDir: string | null;
     /** Where test workers put their chdb data dirs; deleted with the run. */
     chdbParentDir: string;
+    /** The run's temp dir (deleted with the run): where a test file starts its own servers (a cluster). */
+    runDir: string;
   }
 }
 
@@ -37,6 +39,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const chdbParentDir = join(runDir, 'chdb');
   await mkdir(chdbParentDir);
   project.provide('chdbParentDir', chdbParentDir);
+  project.provide('runDir', runDir);
   const removeRunDir = () => rm(runDir, { recursive: true, force: true });
 
   const external = process.env.CLICKHOUSE_TEST_URL;

@@ -15,6 +15,18 @@ describe('config', () => {
     expect(c.adminApiKey).toBeUndefined();
   });
 
+  it('puts the tables on a cluster with CLICKHOUSE_CLUSTER, which needs a server', () => {
+    expect(
+      loadConfig({ CLICKHOUSE_URL: 'http://ch:8123', CLICKHOUSE_CLUSTER: 'billing' }).clickhouse,
+    ).toMatchObject({ kind: 'server', cluster: 'billing' });
+    expect(() => loadConfig({ CLICKHOUSE_CLUSTER: 'billing' })).toThrow(
+      /CLICKHOUSE_CLUSTER: needs CLICKHOUSE_URL/,
+    );
+    expect(() => loadConfig({ CLICKHOUSE_URL: 'http://ch:8123', CLICKHOUSE_CLUSTER: 'a-b' })).toThrow(
+      /CLICKHOUSE_CLUSTER: must be a plain identifier/,
+    );
+  });
+
   it('uses a ClickHouse server when CLICKHOUSE_URL is set', () => {
     const c = loadConfig({
       CLICKHOUSE_URL: 'http://ch:8123',
