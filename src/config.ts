@@ -47,6 +47,19 @@ const envSchema = z.object({
     .string()
     .regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/, 'must be a plain identifier (letters, digits, _)')
     .optional(),
+  /**
+   * ZooKeeper (or ClickHouse Keeper) for what must run once among replicas: zk://host:port[,…]/root.
+   * Unset: a file lock in DATA_DIR, which only keeps the processes of one machine apart.
+   */
+  COORDINATION_URL: z
+    .string()
+    .regex(
+      /^zk:\/\/[\w.-]+:\d+(,[\w.-]+:\d+)*(\/[\w.-]+)*\/?$/,
+      'must be zk://host:port[,host:port…][/root], e.g. zk://127.0.0.1:2181/billing-meter',
+    )
+    .optional(),
+  /** The ZooKeeper session timeout: how long a replica that went silent holds the lease. */
+  COORDINATION_SESSION_TIMEOUT_MS: z.coerce.number().int().min(1000).max(60_000).default(10_000),
   DATA_DIR: z.string().min(1).default('./data'),
   SPOOL_DIR: z.string().min(1).optional(),
   /** Largest the spool may grow before ingest answers 503. */
@@ -152,6 +165,8 @@ export type Config = {
         cluster?: string;
       }
     | { kind: 'embedded'; path: string; database: string };
+  /** COORDINATION_URL split; undefined: the file lock. */
+  coordination: { hosts: string; root: string; sessionTimeoutMs: number } | undefined;
   dataDir: string;
   spoolDir: string;
   spoolMaxBytes: number;
@@ -219,6 +234,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           ...(e.CLICKHOUSE_CLUSTER ? { cluster: e.CLICKHOUSE_CLUSTER } : {}),
         }
       : { kind: 'embedded', path: resolve(dataDir, 'clickhouse'), database: e.CLICKHOUSE_DATABASE },
+    coordination: e.COORDINATION_URL ? coordinationConfig(e.COORDINATION_URL, e) : undefined,
     dataDir,
     spoolDir: resolve(e.SPOOL_DIR ?? resolve(dataDir, 'spool')),
     spoolMaxBytes: e.SPOOL_MAX_BYTES,
@@ -239,6 +255,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustProxy: e.TRUST_PROXY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     stripe: stripeConfig(e),
+  };
+}
+
+function coordinationConfig(url: string, e: z.infer<typeof envSchema>): NonNullable<Config['coordination']> {
+  const rest = url.slice('zk://'.length);
+  const slash = rest.indexOf('/');
+  const root = slash < 0 ? '' : rest.slice(slash).replace(/\/+$/, '');
+  return {
+    hosts: slash < 0 ? rest : rest.slice(0, slash),
+    root: root || '/billing-meter',
+    sessionTimeoutMs: e.COORDINATION_SESSION_TIMEOUT_MS,
   };
 }
 

@@ -40,7 +40,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await mkdir(chdbParentDir);
   project.provide('chdbParentDir', chdbParentDir);
   project.provide('runDir', runDir);
-  const removeRunDir = () => rm(runDir, { recursive: true, force: true });
+  // KEEP_RUN_DIR=1 keeps it, with every server's logs, for a post-mortem of a failed drill.
+  const removeRunDir = async () => {
+    if (process.env.KEEP_RUN_DIR) console.log(`kept the run's dir: ${runDir}`);
+    else await rm(runDir, { recursive: true, force: true });
+  };
 
   const external = process.env.CLICKHOUSE_TEST_URL;
   if (external !== undefined && external !== '') {

@@ -1,6 +1,7 @@
 import { UpstreamError } from '../../errors.ts';
 import {
   StripeCallError,
+  type SyncFence,
   type MeterEventCall,
   type MeterEventSender,
   type MeterEventStream,
@@ -42,6 +43,8 @@ export interface SyncExecutorDeps {
   seq: () => bigint;
   /** When the run started: the intent time of the operations it creates. */
   runAt: Date;
+  /** The lease of a run among several replicas (COORDINATION_URL); absent: one process, a file lock. */
+  fence?: SyncFence;
 }
 
 /** What the run's calls did, for its report. */
@@ -141,6 +144,7 @@ export class SyncExecutor {
     this.batch = undefined;
     const stream = this.deps.stream;
     try {
+      this.deps.fence?.assertHeld();
       await this.deps.call(() => stream.sendBatch(batch.events));
       for (const w of batch.waiters) w.resolve();
     } catch (err) {
@@ -199,7 +203,14 @@ export class SyncExecutor {
       );
       return settled;
     }
-    if (!resumed) await deps.store.record([{ ...op, state: 'intent', recordedAt: deps.now() }]);
+    // Fenced: no intent and no call once the lease may be another replica's. Checked again after the
+    // intent is stored, since that write can outlast the lease.
+    deps.fence?.assertHeld();
+    if (!resumed) {
+      op = { ...op, fencingToken: deps.fence?.token ?? 0n };
+      await deps.store.record([{ ...op, state: 'intent', recordedAt: deps.now() }]);
+    }
+    deps.fence?.assertHeld();
     try {
       if (op.kind === 'send') {
         const outcome = await this.sendEvent({

@@ -308,6 +308,15 @@ export const MIGRATIONS: readonly Migration[] = [
         await ddl(statement);
     },
   },
+  {
+    version: 8,
+    name: 'sync_ledger_fencing_token',
+    // Several replicas of the service sync under a lease (src/coordination): each intent carries the
+    // fencing token of the lease it was written under, which only grows from one holder to the next
+    // (0: no lease, one process with the file lock).
+    statements: () => [],
+    addColumns: [{ table: 'sync_ledger', column: 'fencing_token', type: 'UInt64 DEFAULT 0' }],
+  },
 ];
 
 const REBUILD_TABLE = 'request_logs_v7_build';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { connectClickHouse, type ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
 import { MIGRATIONS, migrate } from '../../../src/storage/clickhouse/migrations.ts';
-import { startTestCluster, type TestCluster } from '../../support/clickhouse-cluster.ts';
+import { startTestCluster, type TestCluster } from '../../support/test-cluster.ts';
 import { startTestService, type TestService } from '../../support/service.ts';
 
 // Cluster mode on Debian's ClickHouse 18.16: three servers (shard 1 with two replicas, shard 2 with one)

@@ -27,6 +27,17 @@ describe('config', () => {
     );
   });
 
+  it('takes the lease in ZooKeeper with COORDINATION_URL, else keeps the file lock', () => {
+    expect(loadConfig({}).coordination).toBeUndefined();
+    expect(loadConfig({ COORDINATION_URL: 'zk://zk1:2181,zk2:2181/billing-meter' }).coordination).toEqual({
+      hosts: 'zk1:2181,zk2:2181',
+      root: '/billing-meter',
+      sessionTimeoutMs: 10_000,
+    });
+    expect(loadConfig({ COORDINATION_URL: 'zk://127.0.0.1:2181' }).coordination?.root).toBe('/billing-meter');
+    expect(() => loadConfig({ COORDINATION_URL: 'http://zk:2181' })).toThrow(/COORDINATION_URL: must be zk:/);
+  });
+
   it('uses a ClickHouse server when CLICKHOUSE_URL is set', () => {
     const c = loadConfig({
       CLICKHOUSE_URL: 'http://ch:8123',
