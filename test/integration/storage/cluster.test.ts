@@ -164,4 +164,49 @@ describe('ClickHouse cluster (2 shards, one with 2 replicas, 18.16)', () => {
       await Promise.all([a.stop(), b.stop(), single.stop()]);
     }
   });
+
+  it('drill: a replica of shard 1 stops during ingest: no acknowledged event lost, none counted twice', async () => {
+    const database = 'cluster_replica_down';
+    // The service talks to shard 2's server; shard 1's first replica stops under it and comes back.
+    const svc = await startTestService(
+      'server',
+      { ...cluster.env(2), CLICKHOUSE_DATABASE: database },
+      { now: () => now },
+    );
+    const replica = cluster.members.find((m) => m.shard === 1 && m.replica === 1)!.server;
+    try {
+      const acknowledged = new Set<string>();
+      const send = async (from: number, to: number) => {
+        const batch = events(from, to);
+        const res = await fetch(`${svc.url}/v1/logs`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${svc.ingestKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify(batch),
+        });
+        if (res.status === 202) for (const e of batch) acknowledged.add(e.id);
+      };
+      let stopping: Promise<void> | undefined;
+      for (let i = 0; i < 600; i += 50) {
+        if (i === 200) stopping = replica.kill();
+        await send(i, i + 50);
+        if (i === 400) {
+          await stopping;
+          // Copies of acknowledged events, retried while the replica is down.
+          await send(0, 100);
+          await svc.service.flush();
+          await replica.start();
+        }
+      }
+      await svc.service.flush();
+      const rows = await svc.rows();
+      const ids = rows.map((r) => r.event_id);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(ids.filter((id) => acknowledged.has(id)).length).toBe(acknowledged.size);
+      expect(acknowledged.size).toBe(600);
+      expect((await usageOf(svc))['retrieve-credit-score/co_1']).toBe('15');
+    } finally {
+      await replica.start();
+      await svc.stop();
+    }
+  });
 });
