@@ -144,12 +144,23 @@ export class SyncExecutor {
     this.batch = undefined;
     const stream = this.deps.stream;
     try {
-      this.deps.fence?.assertHeld();
-      await this.deps.call(() => stream.sendBatch(batch.events));
+      await this.fenced(() => stream.sendBatch(batch.events));
       for (const w of batch.waiters) w.resolve();
     } catch (err) {
       for (const w of batch.waiters) w.reject(err);
     }
+  }
+
+  /**
+   * A call to Stripe through the rate limit and retries, the lease checked before every attempt: a wait
+   * for the limiter or a backoff can outlast the lease, and a paused process resumes inside one. The
+   * check's FencedOffError is not retried (retry.ts) and fails the run.
+   */
+  private fenced<T>(fn: () => Promise<T>): Promise<T> {
+    return this.deps.call(() => {
+      this.deps.fence?.assertHeld();
+      return fn();
+    });
   }
 
   /** Resolves when every outcome written in the background is stored (or its failure logged). */
@@ -203,14 +214,12 @@ export class SyncExecutor {
       );
       return settled;
     }
-    // Fenced: no intent and no call once the lease may be another replica's. Checked again after the
-    // intent is stored, since that write can outlast the lease.
+    // Fenced: no intent once the lease may be another replica's (and no call: see fenced()).
     deps.fence?.assertHeld();
     if (!resumed) {
       op = { ...op, fencingToken: deps.fence?.token ?? 0n };
       await deps.store.record([{ ...op, state: 'intent', recordedAt: deps.now() }]);
     }
-    deps.fence?.assertHeld();
     try {
       if (op.kind === 'send') {
         const outcome = await this.sendEvent({
@@ -225,7 +234,7 @@ export class SyncExecutor {
         return this.settle(op, outcome, '');
       }
       const identifier = op.targetOpId;
-      const outcome = await deps.call(() => deps.sender!.cancel(op.eventName, identifier));
+      const outcome = await this.fenced(() => deps.sender!.cancel(op.eventName, identifier));
       if (outcome === 'cancelled' || outcome === 'already_cancelled') {
         counts.cancelled += 1;
         return this.settle(op, 'applied', outcome);
@@ -292,7 +301,7 @@ export class SyncExecutor {
 
   private async sendEvent(event: MeterEventCall): Promise<'applied' | 'duplicate'> {
     const stream = this.deps.stream;
-    if (stream === undefined) return this.deps.call(() => this.deps.sender!.send(event));
+    if (stream === undefined) return this.fenced(() => this.deps.sender!.send(event));
     await new Promise<void>((resolve, reject) => {
       if (!this.batch) {
         this.batch = { events: [], waiters: [] };
