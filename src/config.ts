@@ -48,6 +48,11 @@ const envSchema = z.object({
     .regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/, 'must be a plain identifier (letters, digits, _)')
     .optional(),
   /**
+   * Cluster mode: every insert waits for this many replicas of its shard (insert_quorum), and reads see
+   * every quorum insert (select_sequential_consistency). At most the replicas of the smallest shard.
+   */
+  CLICKHOUSE_INSERT_QUORUM: z.coerce.number().int().min(2).max(16).optional(),
+  /**
    * ZooKeeper (or ClickHouse Keeper) for what must run once among replicas: zk://host:port[,…]/root.
    * Unset: a file lock in DATA_DIR, which only keeps the processes of one machine apart.
    */
@@ -163,6 +168,8 @@ export type Config = {
         database: string;
         /** CLICKHOUSE_CLUSTER */
         cluster?: string;
+        /** CLICKHOUSE_INSERT_QUORUM */
+        insertQuorum?: number;
       }
     | { kind: 'embedded'; path: string; database: string };
   /** COORDINATION_URL split; undefined: the file lock. */
@@ -220,6 +227,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parsed.data;
   if (e.CLICKHOUSE_CLUSTER && !e.CLICKHOUSE_URL)
     throw new ConfigError(['CLICKHOUSE_CLUSTER: needs CLICKHOUSE_URL (a server of that cluster)']);
+  if (e.CLICKHOUSE_INSERT_QUORUM && !e.CLICKHOUSE_CLUSTER)
+    throw new ConfigError(['CLICKHOUSE_INSERT_QUORUM: needs CLICKHOUSE_CLUSTER']);
   const dataDir = resolve(e.DATA_DIR);
   return {
     port: e.PORT,
@@ -232,6 +241,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           password: e.CLICKHOUSE_PASSWORD,
           database: e.CLICKHOUSE_DATABASE,
           ...(e.CLICKHOUSE_CLUSTER ? { cluster: e.CLICKHOUSE_CLUSTER } : {}),
+          ...(e.CLICKHOUSE_INSERT_QUORUM ? { insertQuorum: e.CLICKHOUSE_INSERT_QUORUM } : {}),
         }
       : { kind: 'embedded', path: resolve(dataDir, 'clickhouse'), database: e.CLICKHOUSE_DATABASE },
     coordination: e.COORDINATION_URL ? coordinationConfig(e.COORDINATION_URL, e) : undefined,

@@ -15,12 +15,17 @@ export interface TestCluster extends ClickHouseCluster {
  * ZooKeeper and a cluster for one test file (beforeAll), in the run's dir: about a second to start, so
  * only the cluster tests pay for it, and a drill that stops a server disturbs no other file.
  */
-export async function startTestCluster(): Promise<TestCluster> {
+/** `layout`: replicas per shard (default [2, 1]: clickhouse-cluster.ts). */
+export async function startTestCluster(layout?: readonly number[]): Promise<TestCluster> {
   const parentDir = inject('runDir');
   const zookeeper = await startZooKeeper({ parentDir });
   let cluster: ClickHouseCluster;
   try {
-    cluster = await startClickHouseCluster({ parentDir, zookeeper: zookeeper.connectString });
+    cluster = await startClickHouseCluster({
+      parentDir,
+      zookeeper: zookeeper.connectString,
+      ...(layout ? { layout } : {}),
+    });
   } catch (error) {
     await zookeeper.stop();
     throw error;

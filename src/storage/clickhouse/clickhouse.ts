@@ -50,6 +50,8 @@ export type ClickHouseOptions =
       database: string;
       requestTimeoutMs?: number;
       cluster?: string;
+      /** With `cluster`: insert_quorum, and select_sequential_consistency for reads. */
+      insertQuorum?: number;
     }
   | { kind: 'embedded'; path: string; database: string };
 
@@ -64,6 +66,10 @@ export type ClickHouseOptions =
  *   from reads until it returns (README, "Scaling out").
  * - distributed_product_mode global: `x IN (SELECT … FROM a Distributed table)` inside a query of a
  *   Distributed table reads the subquery once, over all shards, instead of refusing.
+ * With CLICKHOUSE_INSERT_QUORUM also insert_quorum (an insert returns once that many replicas of its
+ * shard hold it) and select_sequential_consistency (a read sees every quorum insert, or fails): reads
+ * stay exact when the first replica of a shard stops. 18.16 takes one quorum for every shard, and
+ * refuses an insert on a shard with fewer live replicas (ingest then spools; the sync waits).
  */
 const CLUSTER_SETTINGS = {
   insert_distributed_sync: 1,
@@ -92,7 +98,16 @@ export async function connectClickHouse(options: ClickHouseOptions): Promise<Cli
       // Failures leave this adapter as UpstreamErrors and are logged (once) by whoever handles them;
       // the client's own console logging would print each one again, outside our JSON logs.
       log: { level: ClickHouseLogLevel.OFF },
-      ...(options.cluster ? { clickhouse_settings: CLUSTER_SETTINGS } : {}),
+      ...(options.cluster
+        ? {
+            clickhouse_settings: {
+              ...CLUSTER_SETTINGS,
+              ...(options.insertQuorum
+                ? { insert_quorum: String(options.insertQuorum), select_sequential_consistency: '1' }
+                : {}),
+            },
+          }
+        : {}),
     });
   } else {
     const { createChdbConnection } = await importChdb();
