@@ -5,6 +5,7 @@ import { BillingStatusService, type BillingStatusDeps } from './billing/stripe/b
 import { CustomerMappingService } from './billing/stripe/customer-directory.ts';
 import { createStripeGateway, type StripeGateway } from './adapters/stripe/stripe-gateway.ts';
 import { withSyncLock } from './billing/stripe/sync-lock.ts';
+import type { SyncFence } from './billing/stripe/ports.ts';
 import { createZooKeeperLease, type Lease } from './coordination/zookeeper-lease.ts';
 import { SyncService, type SyncReport } from './billing/stripe/sync-service.ts';
 import { StripeWebhookService, type BillingLogger } from './billing/stripe/webhooks.ts';
@@ -187,7 +188,7 @@ export interface StripeSide {
   gateway: StripeGateway | undefined;
   sync: SyncService;
   /** One sync pass, at most one at a time per data directory (across processes). */
-  runSync(meters: readonly MeterDefinition[]): Promise<SyncReport>;
+  runSync(meters: readonly MeterDefinition[], fence?: SyncFence): Promise<SyncReport>;
   /** Resolves when no sync pass of this process is running or queued. */
   idle(): Promise<void>;
   /** COORDINATION_URL's lease, which the sync runs under instead of the file lock. */
@@ -239,11 +240,16 @@ export function createStripeSide(
     config.coordination &&
     createZooKeeperLease({ ...config.coordination, name: 'stripe-sync', waitMs: LEASE_WAIT_MS });
   let inProcess: Promise<unknown> = Promise.resolve();
-  const runSync = (list: readonly MeterDefinition[]) => {
+  const runSync = (list: readonly MeterDefinition[], held?: SyncFence) => {
     // One run at a time in this process (scheduled and on demand queue up), and per data directory, or
-    // with COORDINATION_URL among all replicas, fenced (coordination/zookeeper-lease.ts).
+    // with COORDINATION_URL among all replicas, fenced (coordination/zookeeper-lease.ts); `held`: under
+    // the lease the caller holds (the hourly job's).
     const run = inProcess.then(() =>
-      lease ? lease.run((fence) => sync.run(list, fence)) : withSyncLock(lockPath, () => sync.run(list)),
+      held
+        ? sync.run(list, held)
+        : lease
+          ? lease.run((fence) => sync.run(list, fence))
+          : withSyncLock(lockPath, () => sync.run(list)),
     );
     inProcess = run.catch(() => undefined);
     return run;
