@@ -17,11 +17,12 @@ const VENDORS = [
   '@clickhouse/client-common',
   'stripe',
   'node-cron',
+  'node-zookeeper-client',
   'pino',
 ];
 const WIRING = ['./src/main.ts', './src/services.ts', './src/cli'];
 const DRIVERS = ['./src/http', './src/lifecycle'];
-const ADAPTERS = ['./src/storage', './src/adapters'];
+const ADAPTERS = ['./src/storage', './src/adapters', './src/coordination'];
 const DOMAIN = ['./src/collector', './src/meters', './src/billing', './src/keys'];
 const NEUTRAL = ['./src/errors.ts', './src/sql', './src/time'];
 const zone = (target, from, message) => ({ target, from, message });

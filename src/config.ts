@@ -42,6 +42,29 @@ const envSchema = z.object({
     .string()
     .regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/, 'must be a plain identifier (letters, digits, _)')
     .default('billing_meter'),
+  /** A <remote_servers> cluster of CLICKHOUSE_URL's server: tables are Replicated and Distributed over it. */
+  CLICKHOUSE_CLUSTER: z
+    .string()
+    .regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/, 'must be a plain identifier (letters, digits, _)')
+    .optional(),
+  /**
+   * Cluster mode: every insert waits for this many replicas of its shard (insert_quorum), and reads see
+   * every quorum insert (select_sequential_consistency). At most the replicas of the smallest shard.
+   */
+  CLICKHOUSE_INSERT_QUORUM: z.coerce.number().int().min(2).max(16).optional(),
+  /**
+   * ZooKeeper (or ClickHouse Keeper) for what must run once among replicas: zk://host:port[,…]/root.
+   * Unset: a file lock in DATA_DIR, which only keeps the processes of one machine apart.
+   */
+  COORDINATION_URL: z
+    .string()
+    .regex(
+      /^zk:\/\/[\w.-]+:\d+(,[\w.-]+:\d+)*(\/[\w.-]+)*\/?$/,
+      'must be zk://host:port[,host:port…][/root], e.g. zk://127.0.0.1:2181/billing-meter',
+    )
+    .optional(),
+  /** The ZooKeeper session timeout: how long a replica that went silent holds the lease. */
+  COORDINATION_SESSION_TIMEOUT_MS: z.coerce.number().int().min(1000).max(60_000).default(10_000),
   DATA_DIR: z.string().min(1).default('./data'),
   SPOOL_DIR: z.string().min(1).optional(),
   /** Largest the spool may grow before ingest answers 503. */
@@ -137,8 +160,20 @@ export type Config = {
   port: number;
   host: string;
   clickhouse:
-    | { kind: 'server'; url: string; username: string; password: string; database: string }
+    | {
+        kind: 'server';
+        url: string;
+        username: string;
+        password: string;
+        database: string;
+        /** CLICKHOUSE_CLUSTER */
+        cluster?: string;
+        /** CLICKHOUSE_INSERT_QUORUM */
+        insertQuorum?: number;
+      }
     | { kind: 'embedded'; path: string; database: string };
+  /** COORDINATION_URL split; undefined: the file lock. */
+  coordination: { hosts: string; root: string; sessionTimeoutMs: number } | undefined;
   dataDir: string;
   spoolDir: string;
   spoolMaxBytes: number;
@@ -190,6 +225,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
   }
   const e = parsed.data;
+  if (e.CLICKHOUSE_CLUSTER && !e.CLICKHOUSE_URL)
+    throw new ConfigError(['CLICKHOUSE_CLUSTER: needs CLICKHOUSE_URL (a server of that cluster)']);
+  if (e.CLICKHOUSE_INSERT_QUORUM && !e.CLICKHOUSE_CLUSTER)
+    throw new ConfigError(['CLICKHOUSE_INSERT_QUORUM: needs CLICKHOUSE_CLUSTER']);
   const dataDir = resolve(e.DATA_DIR);
   return {
     port: e.PORT,
@@ -201,8 +240,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           username: e.CLICKHOUSE_USER,
           password: e.CLICKHOUSE_PASSWORD,
           database: e.CLICKHOUSE_DATABASE,
+          ...(e.CLICKHOUSE_CLUSTER ? { cluster: e.CLICKHOUSE_CLUSTER } : {}),
+          ...(e.CLICKHOUSE_INSERT_QUORUM ? { insertQuorum: e.CLICKHOUSE_INSERT_QUORUM } : {}),
         }
       : { kind: 'embedded', path: resolve(dataDir, 'clickhouse'), database: e.CLICKHOUSE_DATABASE },
+    coordination: e.COORDINATION_URL ? coordinationConfig(e.COORDINATION_URL, e) : undefined,
     dataDir,
     spoolDir: resolve(e.SPOOL_DIR ?? resolve(dataDir, 'spool')),
     spoolMaxBytes: e.SPOOL_MAX_BYTES,
@@ -223,6 +265,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustProxy: e.TRUST_PROXY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     stripe: stripeConfig(e),
+  };
+}
+
+function coordinationConfig(url: string, e: z.infer<typeof envSchema>): NonNullable<Config['coordination']> {
+  const rest = url.slice('zk://'.length);
+  const slash = rest.indexOf('/');
+  const root = slash < 0 ? '' : rest.slice(slash).replace(/\/+$/, '');
+  return {
+    hosts: slash < 0 ? rest : rest.slice(0, slash),
+    root: root || '/billing-meter',
+    sessionTimeoutMs: e.COORDINATION_SESSION_TIMEOUT_MS,
   };
 }
 

@@ -11,6 +11,7 @@ import { JSON_EACH_ROW, tabSeparated } from './collector/row-format.ts';
 import { Shipper, type RowSink } from './collector/shipper.ts';
 import { Spool } from './collector/spool.ts';
 import type { SyncReport } from './billing/stripe/sync-service.ts';
+import type { SyncFence } from './billing/stripe/ports.ts';
 import type { Config } from './config.ts';
 import { createApp } from './http/app.ts';
 import { createMetrics } from './http/metrics.ts';
@@ -74,7 +75,16 @@ export async function startService(
     );
 
   const metrics = createMetrics();
-  const job = hourlyJob({ schema, evaluation, meters, runSync: stripe.runSync, metrics, logger });
+  const lease = stripe.lease;
+  const job = hourlyJob({
+    schema,
+    evaluation,
+    meters,
+    runSync: stripe.runSync,
+    ...(lease ? { exclusive: <T>(fn: (fence: SyncFence) => Promise<T>) => lease.run(fn) } : {}),
+    metrics,
+    logger,
+  });
 
   const spools = new Map<string, Spool>();
   for (const table of SPOOLED_TABLES) {

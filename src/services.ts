@@ -5,6 +5,8 @@ import { BillingStatusService, type BillingStatusDeps } from './billing/stripe/b
 import { CustomerMappingService } from './billing/stripe/customer-directory.ts';
 import { createStripeGateway, type StripeGateway } from './adapters/stripe/stripe-gateway.ts';
 import { withSyncLock } from './billing/stripe/sync-lock.ts';
+import type { SyncFence } from './billing/stripe/ports.ts';
+import { createZooKeeperLease, type Lease } from './coordination/zookeeper-lease.ts';
 import { SyncService, type SyncReport } from './billing/stripe/sync-service.ts';
 import { StripeWebhookService, type BillingLogger } from './billing/stripe/webhooks.ts';
 import type { Config } from './config.ts';
@@ -136,6 +138,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
         await recordEmbeddedOwner(config.clickhouse.path, { command: options.command ?? 'serve', url });
     },
     close: async () => {
+      await stripe.lease?.close();
       await clickhouse.close();
       if (config.clickhouse.kind === 'embedded') await releaseEmbeddedOwner(config.clickhouse.path);
     },
@@ -171,6 +174,12 @@ export function createLogger(
   );
 }
 
+/**
+ * How long a replica's sync waits for another's to end: replicas fire at the same minute, and the one
+ * that waited then runs a pass of its own (finding nothing left, or resuming what a dead holder left).
+ */
+const LEASE_WAIT_MS = 5 * 60_000;
+
 /** The Stripe side: mapping, webhooks, status, the sync and (with a key) the gateway. */
 export interface StripeSide {
   billing: StripeBilling;
@@ -179,9 +188,11 @@ export interface StripeSide {
   gateway: StripeGateway | undefined;
   sync: SyncService;
   /** One sync pass, at most one at a time per data directory (across processes). */
-  runSync(meters: readonly MeterDefinition[]): Promise<SyncReport>;
+  runSync(meters: readonly MeterDefinition[], fence?: SyncFence): Promise<SyncReport>;
   /** Resolves when no sync pass of this process is running or queued. */
   idle(): Promise<void>;
+  /** COORDINATION_URL's lease, which the sync runs under instead of the file lock. */
+  lease: Lease | undefined;
   reconcile: ReconcileService | undefined;
 }
 
@@ -225,10 +236,21 @@ export function createStripeSide(
     now,
   });
   const lockPath = join(config.dataDir, 'stripe-sync.lock');
+  const lease =
+    config.coordination &&
+    createZooKeeperLease({ ...config.coordination, name: 'stripe-sync', waitMs: LEASE_WAIT_MS });
   let inProcess: Promise<unknown> = Promise.resolve();
-  const runSync = (list: readonly MeterDefinition[]) => {
-    // One run at a time in this process (scheduled and on demand queue up), and per data directory.
-    const run = inProcess.then(() => withSyncLock(lockPath, () => sync.run(list)));
+  const runSync = (list: readonly MeterDefinition[], held?: SyncFence) => {
+    // One run at a time in this process (scheduled and on demand queue up), and per data directory, or
+    // with COORDINATION_URL among all replicas, fenced (coordination/zookeeper-lease.ts); `held`: under
+    // the lease the caller holds (the hourly job's).
+    const run = inProcess.then(() =>
+      held
+        ? sync.run(list, held)
+        : lease
+          ? lease.run((fence) => sync.run(list, fence))
+          : withSyncLock(lockPath, () => sync.run(list)),
+    );
     inProcess = run.catch(() => undefined);
     return run;
   };
@@ -240,6 +262,7 @@ export function createStripeSide(
     sync,
     runSync,
     idle: () => inProcess.then(() => undefined),
+    lease,
     reconcile,
   };
 }

@@ -1,5 +1,6 @@
 import { SyncLockedError } from '../billing/stripe/sync-lock.ts';
 import { ConfigError } from '../config.ts';
+import { LeaseHeldElsewhereError } from '../coordination/zookeeper-lease.ts';
 import { DomainError, UpstreamError } from '../errors.ts';
 import { PortInUseError } from '../lifecycle/listen.ts';
 import { MeterDefinitionError } from '../meters/load-meters.ts';
@@ -49,7 +50,8 @@ export function explain(err: unknown): Explained {
     err instanceof CommandFailed ||
     err instanceof PortInUseError ||
     err instanceof EmbeddedEngineBusyError ||
-    err instanceof SyncLockedError
+    err instanceof SyncLockedError ||
+    err instanceof LeaseHeldElsewhereError
   )
     return expected(err.message, err instanceof CommandFailed ? err.exitCode : 1);
   const network = networkProblem(err);

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { SyncFence } from '../billing/stripe/ports.ts';
 import type { SyncReport } from '../billing/stripe/sync-service.ts';
 import type { EvaluationReport, EvaluationService } from '../meters/evaluation.ts';
 import type { MeterDefinition } from '../meters/meter-schema.ts';
@@ -27,7 +28,13 @@ export function hourlyJob(deps: {
   schema: SchemaGuard;
   evaluation: EvaluationService;
   meters: readonly MeterDefinition[];
-  runSync(meters: readonly MeterDefinition[]): Promise<SyncReport>;
+  /** `fence`: run under that lease, already held (the job's); absent: the sync takes its own lock. */
+  runSync(meters: readonly MeterDefinition[], fence?: SyncFence): Promise<SyncReport>;
+  /**
+   * Among several replicas (COORDINATION_URL): runs the whole job (evaluation and sync) under the lease,
+   * so one replica's job runs at a time; absent: one process, the sync's file lock.
+   */
+  exclusive?: <T>(fn: (fence: SyncFence) => Promise<T>) => Promise<T>;
   metrics?: JobMetrics;
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;
 }): HourlyJob {
@@ -52,10 +59,10 @@ export function hourlyJob(deps: {
     }
     return report;
   };
-  const sync = async () => {
+  const sync = async (fence?: SyncFence) => {
     await deps.schema.ensure();
     try {
-      const report = await deps.runSync(deps.meters);
+      const report = await deps.runSync(deps.meters, fence);
       deps.metrics?.onSync(report);
       return report;
     } catch (err) {
@@ -63,15 +70,16 @@ export function hourlyJob(deps: {
       throw err;
     }
   };
+  const run = async (fence?: SyncFence) => {
+    const evaluation = await evaluate().catch((err: unknown) => {
+      logger.error({ err: String(err) }, 'meter evaluation failed; the next run catches up');
+      return undefined;
+    });
+    return { evaluation, sync: await sync(fence) };
+  };
   return {
     evaluate,
-    sync,
-    run: async () => {
-      const evaluation = await evaluate().catch((err: unknown) => {
-        logger.error({ err: String(err) }, 'meter evaluation failed; the next run catches up');
-        return undefined;
-      });
-      return { evaluation, sync: await sync() };
-    },
+    sync: () => sync(),
+    run: () => (deps.exclusive ? deps.exclusive((fence) => run(fence)) : run()),
   };
 }

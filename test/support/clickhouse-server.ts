@@ -41,6 +41,15 @@ export interface StartClickHouseServerOptions {
   readyTimeoutMs?: number;
   /** How long stop() waits after SIGTERM before SIGKILL; default 10 s. */
   stopTimeoutMs?: number;
+  /**
+   * Ports decided by the caller (a cluster's servers must know each other's before any starts);
+   * default: free ones. interserverPort: the replication port (a replicated table's server needs one).
+   */
+  ports?: { http: number; tcp: number; interserver?: number };
+  /** XML placed inside <yandex>, after the base config (remote_servers, zookeeper, macros...). */
+  extraConfig?: string;
+  /** Prefix of the temp dir's name; default billing-meter-clickhouse-. */
+  dirPrefix?: string;
 }
 
 interface ServerState {
@@ -62,12 +71,17 @@ export async function startClickHouseServer(
   opts: StartClickHouseServerOptions = {},
 ): Promise<ClickHouseServer> {
   const binary = opts.binary ?? findClickHouseServer();
-  const dir = await mkdtemp(join(opts.parentDir ?? tmpdir(), 'billing-meter-clickhouse-'));
-  const [httpPort, tcpPort] = await freePorts(2);
+  const dir = await mkdtemp(join(opts.parentDir ?? tmpdir(), opts.dirPrefix ?? 'billing-meter-clickhouse-'));
+  const [httpPort, tcpPort] = opts.ports ? [opts.ports.http, opts.ports.tcp] : await freePorts(2);
   if (httpPort === undefined || tcpPort === undefined) throw new Error('could not reserve two free ports');
   for (const sub of ['data', 'tmp', 'user_files', 'format_schemas', 'log']) await mkdir(join(dir, sub));
   const configPath = join(dir, 'config.xml');
-  await writeFile(configPath, configXml(dir, httpPort, tcpPort));
+  const interserver =
+    opts.ports?.interserver === undefined
+      ? ''
+      : `  <interserver_http_port>${opts.ports.interserver}</interserver_http_port>
+  <interserver_http_host>127.0.0.1</interserver_http_host>\n`;
+  await writeFile(configPath, configXml(dir, httpPort, tcpPort, interserver + (opts.extraConfig ?? '')));
   const state: ServerState = {
     binary,
     configPath,
@@ -288,7 +302,7 @@ function isPortOpen(port: number): Promise<boolean> {
 }
 
 /** Ports the kernel hands out for port 0, all held at once so they differ. */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = Array.from({ length: count }, () => createServer());
   try {
     return await Promise.all(
@@ -305,17 +319,18 @@ async function freePorts(count: number): Promise<number[]> {
   }
 }
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function xml(text: string): string {
+export function xml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 // Minimal config for 18.16 (the root element is still <yandex>); also read by newer servers.
-// No interserver port: a single server needs none, and a fixed one would collide between runs.
-function configXml(dir: string, httpPort: number, tcpPort: number): string {
+// No interserver port unless asked: a single server needs none, and a fixed one would collide between
+// runs. `extra`: more elements (a cluster's, see clickhouse-cluster.ts).
+function configXml(dir: string, httpPort: number, tcpPort: number, extra: string): string {
   const d = xml(dir);
   return `<?xml version="1.0"?>
 <yandex>
@@ -347,6 +362,6 @@ function configXml(dir: string, httpPort: number, tcpPort: number): string {
   </users>
   <profiles><default></default></profiles>
   <quotas><default></default></quotas>
-</yandex>
+${extra}</yandex>
 `;
 }

@@ -27,6 +27,8 @@ declare module 'vitest' {
     clickhouseDir: string | null;
     /** Where test workers put their chdb data dirs; deleted with the run. */
     chdbParentDir: string;
+    /** The run's temp dir (deleted with the run): where a test file starts its own servers (a cluster). */
+    runDir: string;
   }
 }
 
@@ -37,7 +39,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const chdbParentDir = join(runDir, 'chdb');
   await mkdir(chdbParentDir);
   project.provide('chdbParentDir', chdbParentDir);
-  const removeRunDir = () => rm(runDir, { recursive: true, force: true });
+  project.provide('runDir', runDir);
+  // KEEP_RUN_DIR=1 keeps it, with every server's logs, for a post-mortem of a failed drill.
+  const removeRunDir = async () => {
+    if (process.env.KEEP_RUN_DIR) console.log(`kept the run's dir: ${runDir}`);
+    else await rm(runDir, { recursive: true, force: true });
+  };
 
   const external = process.env.CLICKHOUSE_TEST_URL;
   if (external !== undefined && external !== '') {

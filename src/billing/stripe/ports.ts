@@ -139,3 +139,22 @@ export interface CustomerDirectory {
 
 /** Every port above that Stripe itself serves: what the gateway and the in-memory fake implement. */
 export type StripePorts = MeterEventSender & MeterEventStream & StripeCatalog & StripeUsageSummaries;
+
+/**
+ * The right to sync, held by one process at a time (a lease: src/coordination). The executor checks it
+ * before every intent it writes and every call it makes to Stripe, and writes `token` (which only grows
+ * from one holder to the next) on every intent: a process that lost its lease (paused, cut off) writes
+ * and sends nothing after it knows, and the ledger says which holder wrote what.
+ */
+export interface SyncFence {
+  readonly token: bigint;
+  /** Throws FencedOffError once the lease may be someone else's. */
+  assertHeld(): void;
+}
+
+export class FencedOffError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FencedOffError';
+  }
+}

@@ -1,6 +1,7 @@
 import { UpstreamError } from '../../errors.ts';
 import {
   StripeCallError,
+  type SyncFence,
   type MeterEventCall,
   type MeterEventSender,
   type MeterEventStream,
@@ -42,6 +43,8 @@ export interface SyncExecutorDeps {
   seq: () => bigint;
   /** When the run started: the intent time of the operations it creates. */
   runAt: Date;
+  /** The lease of a run among several replicas (COORDINATION_URL); absent: one process, a file lock. */
+  fence?: SyncFence;
 }
 
 /** What the run's calls did, for its report. */
@@ -141,11 +144,23 @@ export class SyncExecutor {
     this.batch = undefined;
     const stream = this.deps.stream;
     try {
-      await this.deps.call(() => stream.sendBatch(batch.events));
+      await this.fenced(() => stream.sendBatch(batch.events));
       for (const w of batch.waiters) w.resolve();
     } catch (err) {
       for (const w of batch.waiters) w.reject(err);
     }
+  }
+
+  /**
+   * A call to Stripe through the rate limit and retries, the lease checked before every attempt: a wait
+   * for the limiter or a backoff can outlast the lease, and a paused process resumes inside one. The
+   * check's FencedOffError is not retried (retry.ts) and fails the run.
+   */
+  private fenced<T>(fn: () => Promise<T>): Promise<T> {
+    return this.deps.call(() => {
+      this.deps.fence?.assertHeld();
+      return fn();
+    });
   }
 
   /** Resolves when every outcome written in the background is stored (or its failure logged). */
@@ -199,7 +214,12 @@ export class SyncExecutor {
       );
       return settled;
     }
-    if (!resumed) await deps.store.record([{ ...op, state: 'intent', recordedAt: deps.now() }]);
+    // Fenced: no intent once the lease may be another replica's (and no call: see fenced()).
+    deps.fence?.assertHeld();
+    if (!resumed) {
+      op = { ...op, fencingToken: deps.fence?.token ?? 0n };
+      await deps.store.record([{ ...op, state: 'intent', recordedAt: deps.now() }]);
+    }
     try {
       if (op.kind === 'send') {
         const outcome = await this.sendEvent({
@@ -214,7 +234,7 @@ export class SyncExecutor {
         return this.settle(op, outcome, '');
       }
       const identifier = op.targetOpId;
-      const outcome = await deps.call(() => deps.sender!.cancel(op.eventName, identifier));
+      const outcome = await this.fenced(() => deps.sender!.cancel(op.eventName, identifier));
       if (outcome === 'cancelled' || outcome === 'already_cancelled') {
         counts.cancelled += 1;
         return this.settle(op, 'applied', outcome);
@@ -281,7 +301,7 @@ export class SyncExecutor {
 
   private async sendEvent(event: MeterEventCall): Promise<'applied' | 'duplicate'> {
     const stream = this.deps.stream;
-    if (stream === undefined) return this.deps.call(() => this.deps.sender!.send(event));
+    if (stream === undefined) return this.fenced(() => this.deps.sender!.send(event));
     await new Promise<void>((resolve, reject) => {
       if (!this.batch) {
         this.batch = { events: [], waiters: [] };

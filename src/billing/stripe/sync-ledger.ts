@@ -53,6 +53,8 @@ export interface LedgerOp {
   recordedAt: Date;
   /** Orders the rows of one op: the highest is its state. */
   seq: bigint;
+  /** The fencing token of the lease the intent was written under (SyncFence); absent or 0n: none. */
+  fencingToken?: bigint;
 }
 
 export type DiscrepancyKind =

@@ -1,7 +1,7 @@
 import { periodStart } from '../../time/billing-period.ts';
 import { floorHour, HOUR_MS } from '../../time/hours.ts';
 import type { MeterDefinition } from '../../meters/meter-schema.ts';
-import type { CustomerDirectory, MeterEventSender, MeterEventStream } from './ports.ts';
+import type { CustomerDirectory, MeterEventSender, MeterEventStream, SyncFence } from './ports.ts';
 import { StripeKeepsFailing, SyncExecutor, type SyncLogger } from './sync-executor.ts';
 import { sequencer, type Discrepancy, type LedgerOp, type SyncStore } from './sync-ledger.ts';
 import { decide, decidesAgain, type SyncItem } from './sync-plan.ts';
@@ -98,7 +98,7 @@ export class SyncService {
   }
 
   /** One sync pass over every meter that has a `stripe` block. */
-  async run(meters: readonly MeterDefinition[]): Promise<SyncReport> {
+  async run(meters: readonly MeterDefinition[], fence?: SyncFence): Promise<SyncReport> {
     const runAt = this.now();
     const keys = await this.collect(meters, runAt);
     const mapping = await this.deps.directory.resolve([...new Set(keys.map((k) => k.item.customer))]);
@@ -111,6 +111,7 @@ export class SyncService {
       now: this.now,
       seq: this.seq,
       runAt,
+      ...(fence ? { fence } : {}),
     });
     const held = new Map<string, HeldUsage>();
 

@@ -20,6 +20,12 @@ export type EngineKind = 'server' | 'embedded';
 export interface ClickHouse {
   readonly engine: EngineKind;
   readonly database: string;
+  /**
+   * The <remote_servers> cluster the tables live on (CLICKHOUSE_CLUSTER), or undefined for one server
+   * or the embedded engine. Only the migrations need to know (cluster-ddl.ts): the Distributed tables
+   * keep every other query the same.
+   */
+  readonly cluster: string | undefined;
   /** `database.table`, both parts checked. */
   table(name: string): string;
   command(sql: string): Promise<void>;
@@ -43,8 +49,33 @@ export type ClickHouseOptions =
       password: string;
       database: string;
       requestTimeoutMs?: number;
+      cluster?: string;
+      /** With `cluster`: insert_quorum, and select_sequential_consistency for reads. */
+      insertQuorum?: number;
     }
   | { kind: 'embedded'; path: string; database: string };
+
+/**
+ * Every query of a connection to a cluster (18.16 knows all of these):
+ * - insert_distributed_sync: an insert into a Distributed table returns once its rows are on their
+ *   shards (the default queues them on the receiving server first, and its acknowledgement would not
+ *   mean the rows are stored: the ingest contract needs that).
+ * - load_balancing in_order: reads and writes go to the first live replica of each shard, so what a
+ *   process wrote it reads back at once (another replica may not have fetched it yet); when that replica
+ *   is down, both move to the next. The limit: rows the down replica had not yet handed on are missing
+ *   from reads until it returns (README, "Scaling out").
+ * - distributed_product_mode global: `x IN (SELECT … FROM a Distributed table)` inside a query of a
+ *   Distributed table reads the subquery once, over all shards, instead of refusing.
+ * With CLICKHOUSE_INSERT_QUORUM also insert_quorum (an insert returns once that many replicas of its
+ * shard hold it) and select_sequential_consistency (a read sees every quorum insert, or fails): reads
+ * stay exact when the first replica of a shard stops. 18.16 takes one quorum for every shard, and
+ * refuses an insert on a shard with fewer live replicas (ingest then spools; the sync waits).
+ */
+const CLUSTER_SETTINGS = {
+  insert_distributed_sync: 1,
+  load_balancing: 'in_order',
+  distributed_product_mode: 'global',
+} as const;
 
 const INSERT_SETTINGS = {
   // Spooled rows written by an older version of the service may lack newer columns or carry
@@ -67,6 +98,16 @@ export async function connectClickHouse(options: ClickHouseOptions): Promise<Cli
       // Failures leave this adapter as UpstreamErrors and are logged (once) by whoever handles them;
       // the client's own console logging would print each one again, outside our JSON logs.
       log: { level: ClickHouseLogLevel.OFF },
+      ...(options.cluster
+        ? {
+            clickhouse_settings: {
+              ...CLUSTER_SETTINGS,
+              ...(options.insertQuorum
+                ? { insert_quorum: String(options.insertQuorum), select_sequential_consistency: '1' }
+                : {}),
+            },
+          }
+        : {}),
     });
   } else {
     const { createChdbConnection } = await importChdb();
@@ -77,7 +118,8 @@ export async function connectClickHouse(options: ClickHouseOptions): Promise<Cli
     }) as unknown as ClickHouseClientConfig['connection'];
     client = createClient({ connection });
   }
-  return new ClickHouseAdapter(client, options.kind, database);
+  const cluster = options.kind === 'server' && options.cluster ? identifier(options.cluster) : undefined;
+  return new ClickHouseAdapter(client, options.kind, database, cluster);
 }
 
 /**
@@ -106,6 +148,7 @@ class ClickHouseAdapter implements ClickHouse {
     private readonly client: ClickHouseClient,
     readonly engine: EngineKind,
     readonly database: string,
+    readonly cluster: string | undefined,
   ) {}
 
   table(name: string): string {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { REQUEST_LOG_COLUMNS } from '../../collector/request-log.ts';
 import type { ClickHouse } from './clickhouse.ts';
 import { quoteString } from '../../sql/escape.ts';
+import { clusterStatements, localTable } from './cluster-ddl.ts';
 import {
   createArrivalsTable,
   createArrivalsView,
@@ -20,11 +21,17 @@ import {
  * Several replicas booting at once are safe for the same reason. Migration 7 also rebuilds a table
  * (`run`): of replicas booting at once, all but one may fail that migration, and apply it again at their
  * next try (the service retries before its next insert or evaluation); no row is lost either way.
+ *
+ * On a cluster (CLICKHOUSE_CLUSTER) the same list runs, each statement said for the cluster by
+ * cluster-ddl.ts (Replicated tables, Distributed tables over them, ON CLUSTER); the bookkeeping table
+ * is a Distributed one too, so any replica of the service sees what another applied.
  */
 export interface Migration {
   version: number;
   name: string;
   statements: (db: string) => string[];
+  /** What a cluster runs instead of `statements` (then said for the cluster like them), where it differs. */
+  clusterStatements?: (db: string) => string[];
   /**
    * Columns added to an existing table, each only when `system.columns` does not list it yet:
    * 18.16 has no `ADD COLUMN IF NOT EXISTS`, and a migration must stay safe to run again.
@@ -34,7 +41,7 @@ export interface Migration {
    * What plain statements cannot say (it depends on what the database holds), run last. It must
    * leave the database as it found it or finished, and be safe to run again after a crash.
    */
-  run?: (ch: ClickHouse) => Promise<void>;
+  run?: (ch: ClickHouse, ddl: (statement: string) => Promise<void>) => Promise<void>;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -70,6 +77,9 @@ export const MIGRATIONS: readonly Migration[] = [
       PARTITION BY toYYYYMM(request_time)
       ORDER BY (app, customer_key, request_time, event_id)`,
     ],
+    // Cluster mode came after migration 7: no cluster holds a request_logs of the first shape, so a
+    // cluster creates the table as migration 7 left it, and migration 7 has nothing to rebuild there.
+    clusterStatements: (db) => [createRequestLogsTable(`${db}.request_logs`)],
   },
   {
     version: 2,
@@ -283,7 +293,7 @@ export const MIGRATIONS: readonly Migration[] = [
     //   request_logs_counted, which leaves it out. Readers keep `LIMIT 1 BY app, event_id` for the
     //   copies that share a sorting key.
     statements: () => [],
-    run: async (ch) => {
+    run: async (ch, ddl) => {
       await rebuildRequestLogs(ch);
       const db = ch.database;
       for (const statement of [
@@ -293,10 +303,19 @@ export const MIGRATIONS: readonly Migration[] = [
         seedArrivals(db),
         createCopyDecisionsTable(db),
         createResolutionsTable(db),
-        createCountedView(db),
+        createCountedView(db, ch.cluster !== undefined),
       ])
-        await ch.command(statement);
+        await ddl(statement);
     },
+  },
+  {
+    version: 8,
+    name: 'sync_ledger_fencing_token',
+    // Several replicas of the service sync under a lease (src/coordination): each intent carries the
+    // fencing token of the lease it was written under, which only grows from one holder to the next
+    // (0: no lease, one process with the file lock).
+    statements: () => [],
+    addColumns: [{ table: 'sync_ledger', column: 'fencing_token', type: 'UInt64 DEFAULT 0' }],
   },
 ];
 
@@ -315,6 +334,12 @@ async function columnsOf(ch: ClickHouse, table: string): Promise<string[]> {
 async function rebuildRequestLogs(ch: ClickHouse): Promise<void> {
   const db = ch.database;
   const table = (name: string) => `${db}.${name}`;
+  if (ch.cluster !== undefined) {
+    // Migration 1 made it in this shape on a cluster (see there): there is nothing to copy.
+    if (!(await columnsOf(ch, localTable('request_logs'))).includes(RECEIVED_RANK_COLUMN))
+      throw new Error('request_logs on the cluster predates migration 7: cluster mode cannot rebuild it');
+    return;
+  }
   const oldColumns = await columnsOf(ch, 'request_logs');
   // The columns both tables have (a later migration may have added some to the schema of record).
   const shared = REQUEST_LOG_COLUMNS.filter((c) => oldColumns.includes(c)).join(', ');
@@ -379,8 +404,13 @@ export async function migrate(
   migrations: readonly Migration[] = MIGRATIONS,
 ): Promise<number[]> {
   const db = ch.database;
-  await ch.command(`CREATE DATABASE IF NOT EXISTS ${db}`);
-  await ch.command(
+  const cluster = ch.cluster;
+  const ddl = async (statement: string) => {
+    for (const s of cluster === undefined ? [statement] : clusterStatements(statement, cluster))
+      await ch.command(s);
+  };
+  await ddl(`CREATE DATABASE IF NOT EXISTS ${db}`);
+  await ddl(
     `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations (
       version UInt32,
       name String,
@@ -395,16 +425,28 @@ export async function migrate(
   const applied: number[] = [];
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
     if (done.has(m.version)) continue;
-    for (const statement of m.statements(db)) await ch.command(statement);
+    const statements = (cluster !== undefined && m.clusterStatements) || m.statements;
+    for (const statement of statements(db)) await ddl(statement);
     for (const add of m.addColumns ?? []) {
       const existing = await ch.query(
         `SELECT name FROM system.columns WHERE database = ${quoteString(db)} AND table = ${quoteString(add.table)}`,
         z.object({ name: z.string() }),
       );
       if (existing.some((c) => c.name === add.column)) continue;
-      await ch.command(`ALTER TABLE ${db}.${add.table} ADD COLUMN ${add.column} ${add.type}`);
+      const addColumn = `ALTER TABLE ${db}.${add.table} ADD COLUMN ${add.column} ${add.type}`;
+      if (cluster === undefined) {
+        await ch.command(addColumn);
+        continue;
+      }
+      const [alterLocal, ...remakeDistributed] = clusterStatements(addColumn, cluster);
+      await ch.command(alterLocal!).catch((err: unknown) => {
+        // Another replica of the service may have added it since the check above (its ON CLUSTER
+        // task reached the servers first): ILLEGAL_COLUMN, "already exists", is done.
+        if (!/Code: 44\b[\s\S]*already exists/.test(String(err))) throw err;
+      });
+      for (const statement of remakeDistributed) await ch.command(statement);
     }
-    await m.run?.(ch);
+    await m.run?.(ch, ddl);
     await ch.command(
       `INSERT INTO ${db}.schema_migrations (version, name, applied_at) VALUES (${m.version}, ${quoteString(m.name)}, now())`,
     );

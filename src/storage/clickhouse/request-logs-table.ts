@@ -92,8 +92,12 @@ export function createResolutionsTable(db: string): string {
 /** request_logs without the copies that do not count: what readers use when a range holds any. */
 export const COUNTED_VIEW = 'request_logs_counted';
 
-export function createCountedView(db: string): string {
+/**
+ * `distributed`: on a cluster, where both tables are Distributed ones, the subquery is GLOBAL (read
+ * once over all shards): each server checks the view when ON CLUSTER creates it, with its own settings.
+ */
+export function createCountedView(db: string, distributed = false): string {
   return `CREATE VIEW IF NOT EXISTS ${db}.${COUNTED_VIEW} AS
       SELECT * FROM ${db}.request_logs
-      WHERE (${COPY_KEY.join(', ')}) NOT IN (${supersededKeys(db)})`;
+      WHERE (${COPY_KEY.join(', ')}) ${distributed ? 'GLOBAL ' : ''}NOT IN (${supersededKeys(db)})`;
 }

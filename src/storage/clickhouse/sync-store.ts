@@ -240,6 +240,7 @@ export class ClickHouseSyncStore implements SyncStore {
       intent_at: seconds(op.intentAt),
       recorded_at: seconds(op.recordedAt),
       seq: op.seq.toString(),
+      fencing_token: (op.fencingToken ?? 0n).toString(),
     }));
     return new Promise<void>((resolve, reject) => {
       this.queued.push({ rows, resolve, reject });

@@ -15,6 +15,29 @@ describe('config', () => {
     expect(c.adminApiKey).toBeUndefined();
   });
 
+  it('puts the tables on a cluster with CLICKHOUSE_CLUSTER, which needs a server', () => {
+    expect(
+      loadConfig({ CLICKHOUSE_URL: 'http://ch:8123', CLICKHOUSE_CLUSTER: 'billing' }).clickhouse,
+    ).toMatchObject({ kind: 'server', cluster: 'billing' });
+    expect(() => loadConfig({ CLICKHOUSE_CLUSTER: 'billing' })).toThrow(
+      /CLICKHOUSE_CLUSTER: needs CLICKHOUSE_URL/,
+    );
+    expect(() => loadConfig({ CLICKHOUSE_URL: 'http://ch:8123', CLICKHOUSE_CLUSTER: 'a-b' })).toThrow(
+      /CLICKHOUSE_CLUSTER: must be a plain identifier/,
+    );
+  });
+
+  it('takes the lease in ZooKeeper with COORDINATION_URL, else keeps the file lock', () => {
+    expect(loadConfig({}).coordination).toBeUndefined();
+    expect(loadConfig({ COORDINATION_URL: 'zk://zk1:2181,zk2:2181/billing-meter' }).coordination).toEqual({
+      hosts: 'zk1:2181,zk2:2181',
+      root: '/billing-meter',
+      sessionTimeoutMs: 10_000,
+    });
+    expect(loadConfig({ COORDINATION_URL: 'zk://127.0.0.1:2181' }).coordination?.root).toBe('/billing-meter');
+    expect(() => loadConfig({ COORDINATION_URL: 'http://zk:2181' })).toThrow(/COORDINATION_URL: must be zk:/);
+  });
+
   it('uses a ClickHouse server when CLICKHOUSE_URL is set', () => {
     const c = loadConfig({
       CLICKHOUSE_URL: 'http://ch:8123',

@@ -41,16 +41,30 @@ const service = z
       .record(z.string(), z.object({ condition: z.enum(['service_started', 'service_healthy']) }))
       .optional(),
     stop_grace_period: duration.optional(),
+    /** Services of the `cluster` profile only start with `--profile cluster`. */
+    profiles: z.array(z.literal('cluster')).optional(),
+    configs: z.array(z.object({ source: z.string(), target: z.string() })).optional(),
   })
   .strict();
+const CLUSTER_SERVERS = ['ch-s1r1', 'ch-s1r2', 'ch-s2r1', 'ch-s2r2'] as const;
+const SERVICE_REPLICAS = ['billing-meter-1', 'billing-meter-2'] as const;
 const composeSchema = z
   .object({
-    services: z.object({ clickhouse: service, 'billing-meter': service }).strict(),
+    services: z
+      .object({
+        clickhouse: service,
+        'billing-meter': service,
+        keeper: service,
+        ...Object.fromEntries([...CLUSTER_SERVERS, ...SERVICE_REPLICAS, 'proxy'].map((n) => [n, service])),
+      })
+      .strict(),
+    configs: z.record(z.string(), z.object({ content: z.string() }).strict()),
     volumes: z.record(z.string(), z.null()),
   })
   .strict();
 
-const compose = composeSchema.parse(parse(text('docker-compose.yml')));
+// Merge keys (`<<: *anchor`), as compose reads them.
+const compose = composeSchema.parse(parse(text('docker-compose.yml'), { merge: true }));
 const app = compose.services['billing-meter'];
 const envExample = dotenv(text('.env.example'));
 
@@ -130,6 +144,83 @@ describe('docker-compose.yml', () => {
     const [published] = app.ports!;
     expect(interpolate(published!, dotEnv)).toBe(`8080:${config.port}`);
     expect(app.env_file).toEqual([{ path: '.env', required: false }]);
+  });
+});
+
+describe('docker-compose.yml, cluster profile', () => {
+  const services = compose.services as Record<string, z.infer<typeof service>>;
+  const config = (name: string) => compose.configs[name]!.content;
+  const env = (name: string) => {
+    const dotEnv = { ...envExample, ADMIN_API_KEY: 'a'.repeat(64) };
+    const out: Record<string, string> = { ...dotEnv };
+    for (const [k, v] of Object.entries(services[name]!.environment!)) out[k] = interpolate(v, dotEnv);
+    return out;
+  };
+
+  it('keeps the default `up` as it was: only the cluster profile starts the cluster', () => {
+    for (const name of ['keeper', ...CLUSTER_SERVERS, ...SERVICE_REPLICAS, 'proxy'])
+      expect(services[name]!.profiles, name).toEqual(['cluster']);
+    expect(services.clickhouse!.profiles).toBeUndefined();
+    expect(services['billing-meter']!.profiles).toBeUndefined();
+  });
+
+  it('lays out 2 shards x 2 replicas, each server its own shard/replica macros, data volume and Keeper', () => {
+    const xml = config('clickhouse-cluster');
+    const shards = [...xml.matchAll(/<shard>([\s\S]*?)<\/shard>/g)].map((m) =>
+      [...m[1]!.matchAll(/<host>([^<]+)<\/host>/g)].map((h) => h[1]),
+    );
+    expect(shards).toEqual([
+      ['ch-s1r1', 'ch-s1r2'],
+      ['ch-s2r1', 'ch-s2r2'],
+    ]);
+    expect(xml).toContain('<internal_replication>true</internal_replication>');
+    expect(xml).toMatch(/<zookeeper><node><host>keeper<\/host><port>9181<\/port>/);
+    expect(config('keeper')).toContain('<tcp_port>9181</tcp_port>');
+    const seen = new Set<string>();
+    for (const name of CLUSTER_SERVERS) {
+      const s = services[name]!;
+      const [, shard, replica] = /^ch-s(\d)(r\d)$/.exec(name)!;
+      expect(s.environment).toMatchObject({ SHARD: shard, REPLICA: replica, REPLICA_HOST: name });
+      expect(s.configs).toEqual([
+        { source: 'clickhouse-cluster', target: '/etc/clickhouse-server/config.d/cluster.xml' },
+      ]);
+      for (const v of s.volumes!) {
+        expect(v).toMatch(NAMED_VOLUME);
+        expect(seen.has(v)).toBe(false);
+        seen.add(v);
+      }
+    }
+  });
+
+  it('runs two service replicas the service accepts: on the cluster, under the lease, each its own spool', () => {
+    const dirs = new Set<string>();
+    for (const name of SERVICE_REPLICAS) {
+      const c = loadConfig(env(name));
+      expect(c.clickhouse).toMatchObject({ kind: 'server', cluster: 'billing' });
+      expect(c.coordination).toEqual({
+        hosts: 'keeper:9181',
+        root: '/billing-meter',
+        sessionTimeoutMs: 10_000,
+      });
+      expect(services[name]!.build).toBe('.');
+      expect(services[name]!.init).toBe(true);
+      const [volume] = services[name]!.volumes!;
+      expect(volume).toMatch(NAMED_VOLUME);
+      dirs.add(volume!.split(':')[0]!);
+    }
+    expect(dirs.size).toBe(2);
+    expect(Object.keys(compose.volumes)).toEqual(expect.arrayContaining([...dirs]));
+  });
+
+  it('puts the proxy in front of both replicas, the one published port of the profile', () => {
+    const nginx = config('proxy');
+    expect([...nginx.matchAll(/server (billing-meter-\d):8080;/g)].map((m) => m[1])).toEqual([
+      ...SERVICE_REPLICAS,
+    ]);
+    expect(services.proxy!.ports).toEqual(['8081:8080']);
+    for (const name of SERVICE_REPLICAS) expect(services[name]!.ports).toBeUndefined();
+    // `$$` is compose's escape of `$`: nginx sees its own variables.
+    expect(nginx).toContain('$$proxy_add_x_forwarded_for');
   });
 });
 
