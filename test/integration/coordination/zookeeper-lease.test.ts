@@ -73,13 +73,17 @@ describe('lease with fencing on ZooKeeper', () => {
     const b = lease('/exclusive', 10_000);
     const order: string[] = [];
     let tokenA = 0n;
+    // b asks only once a holds the lease: connecting to ZooKeeper takes as long as a loaded machine makes it.
+    let aIn!: () => void;
+    const aHolds = new Promise<void>((resolve) => (aIn = resolve));
     const first = a.run(async (fence) => {
       tokenA = fence.token;
       order.push('a in');
+      aIn();
       await sleep(300);
       order.push('a out');
     });
-    await sleep(100);
+    await aHolds;
     const second = b.run(async (fence) => {
       order.push('b in');
       expect(fence.token).toBeGreaterThan(tokenA);
