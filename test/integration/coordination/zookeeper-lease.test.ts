@@ -73,13 +73,16 @@ describe('lease with fencing on ZooKeeper', () => {
     const b = lease('/exclusive', 10_000);
     const order: string[] = [];
     let tokenA = 0n;
+    let aIn!: () => void;
+    const aHolds = new Promise<void>((r) => (aIn = r));
     const first = a.run(async (fence) => {
       tokenA = fence.token;
       order.push('a in');
+      aIn();
       await sleep(300);
       order.push('a out');
     });
-    await sleep(100);
+    await aHolds;
     const second = b.run(async (fence) => {
       order.push('b in');
       expect(fence.token).toBeGreaterThan(tokenA);
