@@ -25,7 +25,7 @@ export interface ZooKeeperServer {
 
 export interface StartZooKeeperOptions {
   parentDir?: string;
-  /** How long start waits for `ruok` to answer `imok`; default 60 s (a JVM on two busy cores). */
+  /** How long start waits for it to take sessions; default 60 s (a JVM on two busy cores). */
   readyTimeoutMs?: number;
 }
 
@@ -107,7 +107,10 @@ export async function startZooKeeper(opts: StartZooKeeperOptions = {}): Promise<
       await rm(dir, { recursive: true, force: true });
       throw new Error(`ZooKeeper exited before it was ready:\n${text.split('\n').slice(-20).join('\n')}`);
     }
-    if ((await fourLetterWord(port, 'ruok').catch(() => '')) === 'imok') break;
+    // `srvr` reports a Mode only once the server takes sessions (`ruok` answers imok before that).
+    // ClickHouse 18.16 must not start before: its DDL worker crashes (SIGSEGV) when its first
+    // connection to ZooKeeper fails.
+    if (/^Mode: /m.test(await fourLetterWord(port, 'srvr').catch(() => ''))) break;
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`ZooKeeper on port ${port} was not ready in time`);
@@ -117,7 +120,7 @@ export async function startZooKeeper(opts: StartZooKeeperOptions = {}): Promise<
   return { port, connectString: `127.0.0.1:${port}`, dir, stop };
 }
 
-/** ZooKeeper's four-letter commands (ruok → imok). */
+/** ZooKeeper's four-letter commands (srvr: its state). */
 function fourLetterWord(port: number, word: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let answer = '';
