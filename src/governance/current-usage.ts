@@ -1,11 +1,13 @@
 import type { MeterDefinition } from '../meters/meter-schema.ts';
 import { periodEnd, periodStart, type BillingPeriod } from '../time/billing-period.ts';
+import { floorHour, HOUR_MS } from '../time/hours.ts';
 
 /**
  * Current-period usage per customer and meter, read from the request logs (not from the hourly
  * evaluation), refreshed on a timer (each minute by default): what over-quota membership and alerts
  * need within a minute of the call that crossed a line. One query per meter per refresh, over
- * [start of the billing period, now): for count meters a scan of the month's rows of that meter's
+ * [start of the billing period, end of the current hour) (the meter queries take whole hours; calls
+ * stamped later in this hour, within the collector's future tolerance, count too): for count meters a scan of the month's rows of that meter's
  * routes; the limit is that the cost grows with the month, which at one query a minute per meter is
  * what ClickHouse is made for. A failed refresh keeps the previous snapshot (and reports the error):
  * usage is never turned into 0 by a failure.
@@ -18,7 +20,7 @@ export interface PeriodUsageSource {
 
 export interface CurrentUsageSnapshot {
   period: BillingPeriod;
-  /** The `to` of the queries: usage of calls before it is counted. */
+  /** When the snapshot was read (its queries run to the end of that hour). */
   asOf: Date;
   /** meter name → customer → quantity this period. */
   usage: ReadonlyMap<string, ReadonlyMap<string, bigint>>;
@@ -82,10 +84,11 @@ export class CurrentUsage {
     const asOf = (this.options.now ?? (() => new Date()))();
     const period = { start: periodStart(asOf), end: periodEnd(asOf) };
     const follows = this.options.follows ?? (() => true);
+    const to = new Date(floorHour(asOf).getTime() + HOUR_MS);
     try {
       const usage = new Map<string, ReadonlyMap<string, bigint>>();
       for (const meter of this.options.meters().filter(follows)) {
-        usage.set(meter.name, await this.options.source.period(meter, period.start, asOf));
+        usage.set(meter.name, await this.options.source.period(meter, period.start, to));
       }
       this.current = { period, asOf, usage };
       for (const listener of this.listeners) listener(this.current);

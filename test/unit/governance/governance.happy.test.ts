@@ -10,7 +10,8 @@ import { CurrentUsage } from '../../../src/governance/current-usage.ts';
 import { Governance, fillMergeTags } from '../../../src/governance/governance.ts';
 import { parseRuleText, type LoadedRule } from '../../../src/governance/load-rules.ts';
 import { Membership } from '../../../src/governance/membership.ts';
-import type { MeterDefinition } from '../../../src/meters/meter-schema.ts';
+import { compileMeterPeriod } from '../../../src/meters/compile.ts';
+import { meterSchema, type MeterDefinition } from '../../../src/meters/meter-schema.ts';
 
 // The SDK's own rule engine, to check that it decides what we decide from the same rules and config.
 const require = createRequire(import.meta.url);
@@ -248,6 +249,30 @@ describe('governance decisions from memory', () => {
     expect(await current.refresh()).toBeUndefined();
     expect(errors).toHaveLength(1);
     expect(current.quantity('credit-score-calls', 'co')).toBe(7n);
+  });
+
+  it('current usage asks the meter queries for whole hours: period start to the end of this hour', async () => {
+    const ranges: string[] = [];
+    const meter = meterSchema.parse({
+      name: 'calls',
+      description: 'd',
+      aggregation: { type: 'count' },
+      unit: 'calls',
+    });
+    const current = new CurrentUsage({
+      source: {
+        period: async (m, from, to) => {
+          compileMeterPeriod(m, { table: 'request_logs', from, to }); // throws on a range the SQL refuses
+          ranges.push(`${from.toISOString()} ${to.toISOString()}`);
+          return new Map();
+        },
+      },
+      meters: () => [meter],
+      now: () => new Date('2026-11-15T12:34:56Z'),
+      onError: (err) => ranges.push(String(err)),
+    });
+    await current.refresh();
+    expect(ranges).toEqual(['2026-11-01T00:00:00.000Z 2026-11-15T13:00:00.000Z']);
   });
 
   it('merge tags as the SDK fills them: a default after |, UNKNOWN without one', () => {

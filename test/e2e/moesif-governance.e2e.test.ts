@@ -1,0 +1,93 @@
+// moesif-nodejs (real, unchanged) in an Express API enforces our governance rules: it reads /v1/rules
+// and /v1/config from the service and re-reads the config when the etag on its event batches changes.
+import type { IncomingMessage } from 'node:http';
+import express from 'express';
+import moesif from 'moesif-nodejs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listen, type Listening } from './support.ts';
+import { callUntil, QUOTA, startGovernanceScenario, type GovernanceScenario } from './governance-scenario.ts';
+
+// One engine: the SDK keeps its rules and config in module singletons, so a second service in the same
+// process would be governed by the first one's config until the SDK's next fetch. The Koa middleware
+// test runs the same scenario on the other engine.
+describe('moesif-nodejs enforces the governance rules (server ClickHouse)', () => {
+  let scenario: GovernanceScenario;
+  let api: Listening;
+  const served: Record<string, number[]> = { good: [], other: [] };
+
+  beforeAll(async () => {
+    scenario = await startGovernanceScenario('server');
+    const app = express();
+    app.use(
+      moesif({
+        applicationId: scenario.svc.ingestKey,
+        baseUri: scenario.svc.url,
+        identifyCompany: (req: object) =>
+          (req as IncomingMessage).headers['x-company-id'] as string | undefined,
+        batchSize: 2, // the SDK refuses 1 (its check is <= 1)
+        batchMaxTime: 501, // the SDK refuses 500 ms or less
+      }),
+    );
+    app.get('/score', (_req, res) => {
+      res.json({ score: 742 });
+    });
+    api = await listen(app);
+  }, 60_000);
+
+  afterAll(async () => {
+    await api?.close();
+    await scenario?.stop();
+  });
+
+  const call = async (company: string) => {
+    const res = await fetch(`${api.url}/score`, { headers: { 'x-company-id': company } });
+    const answer = {
+      status: res.status,
+      body: (await res.json()) as unknown,
+      meter: res.headers.get('x-quota-meter'),
+    };
+    if (company in served) served[company]!.push(answer.status);
+    return answer;
+  };
+
+  it('a company whose invoice payment failed gets 402, and is served again after invoice.paid', async () => {
+    expect((await call('late')).status).toBe(200);
+    await scenario.invoice(false);
+    const blocked = await callUntil(
+      () => call('late'),
+      (a) => a.status === 402,
+    );
+    expect(blocked).toEqual({
+      status: 402,
+      body: { error: 'payment_required', customer: 'late' },
+      meter: null,
+    });
+    expect((await call('good')).status).toBe(200);
+    await scenario.invoice(true);
+    const servedAgain = await callUntil(
+      () => call('late'),
+      (a) => a.status === 200,
+    );
+    expect(servedAgain).toEqual({ status: 200, body: { score: 742 }, meter: null });
+  }, 60_000);
+
+  it('an over-quota company gets 429 with the merge tags filled in; the others never are blocked', async () => {
+    for (let i = 0; i < QUOTA; i++) expect((await call('heavy')).status).toBe(200);
+    const blocked = await callUntil(
+      async () => {
+        await call('other');
+        return call('heavy');
+      },
+      (a) => a.status === 429,
+    );
+    expect(blocked).toEqual({
+      status: 429,
+      body: { error: 'quota_exceeded', message: `heavy used ${QUOTA} of ${QUOTA} score-calls` },
+      meter: 'score-calls',
+    });
+    expect((await call('good')).status).toBe(200);
+    expect(served.good!.length).toBeGreaterThan(0);
+    expect(served.other!.length).toBeGreaterThan(0);
+    expect([...served.good!, ...served.other!].every((s) => s === 200)).toBe(true);
+  }, 60_000);
+});
