@@ -100,4 +100,41 @@ describe('moesif-nodejs enforces the governance rules (server ClickHouse)', () =
     expect(served.other!.length).toBeGreaterThan(0);
     expect([...served.good!, ...served.other!].every((s) => s === 200)).toBe(true);
   }, 60_000);
+
+  it('GET /v1/customers/:id/access answers from memory; unknown customers, wrong keys, bad queries and forged webhooks get clear 4xx', async () => {
+    const svc = scenario.svc;
+    const access = (id: string, query: string, key = svc.adminKey) =>
+      fetch(`${svc.url}/v1/customers/${id}/access?${query}`, { headers: { authorization: `Bearer ${key}` } });
+    const blocked = await access('heavy', 'route=/score&method=get');
+    expect(blocked.status).toBe(200);
+    expect(await blocked.json()).toMatchObject({
+      customer: 'heavy',
+      allowed: false,
+      status: 'over_quota',
+      rule: { name: 'over-quota', response: { status: 429, headers: { 'X-Quota-Meter': 'score-calls' } } },
+      quotas: [{ meter: 'score-calls', quota: QUOTA, remaining: '0' }],
+    });
+    expect(await (await access('heavy', 'route=/score&method=POST')).json()).toMatchObject({ allowed: true });
+    expect(await (await access('good', 'route=/score')).json()).toMatchObject({
+      allowed: true,
+      quotas: [{ meter: 'score-calls', quota: QUOTA, usage: '0', remaining: String(QUOTA) }],
+    });
+
+    const unknown = await access('nobody', 'route=/score');
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(((await unknown.json()) as { detail: string }).detail).toMatch(/no customer 'nobody' is known/);
+    expect((await access('good', 'route=/score', 'wrong-key')).status).toBe(401);
+    const bad = await access('good', 'method=GET');
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(await bad.json())).toMatch(/route/);
+
+    const forged = await fetch(`${svc.url}/v1/webhooks/stripe`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=00' },
+      body: JSON.stringify({ id: 'evt_forged', type: 'invoice.paid', data: { object: {} } }),
+    });
+    expect(forged.status).toBe(400);
+    expect(forged.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  });
 });
