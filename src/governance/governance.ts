@@ -48,6 +48,8 @@ export interface AccessDecision {
 
 export class Governance {
   private loaded: readonly LoadedRule[] = [];
+  /** Each rule's conditions, compiled once per load: the access path only matches. */
+  private conditions = new Map<string, RegexGroup[]>();
 
   constructor(private readonly membership: Membership) {}
 
@@ -56,6 +58,7 @@ export class Governance {
   }
 
   replaceRules(rules: readonly LoadedRule[]): void {
+    this.conditions = new Map(rules.map((r) => [r.definition.name, regexConfig(r.definition)]));
     this.loaded = rules;
   }
 
@@ -129,7 +132,8 @@ export class Governance {
       });
     for (const { definition, file } of this.loaded) {
       const values = appliesTo(definition, status);
-      if (values === undefined || !matchesRegexConfig(regexConfig(definition), facts)) continue;
+      const groups = this.conditions.get(definition.name) ?? regexConfig(definition);
+      if (values === undefined || !matchesRegexConfig(groups, facts)) continue;
       return {
         customer,
         allowed: false,

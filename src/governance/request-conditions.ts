@@ -56,6 +56,22 @@ export interface RequestFacts {
   headers: Readonly<Record<string, string | undefined>>;
 }
 
+const compiled = new Map<string, RegExp | null>();
+/** Rules' regexes, compiled once (a bounded set: the loaded rules'); null: invalid. */
+function regexOf(source: string): RegExp | null {
+  let re = compiled.get(source);
+  if (re === undefined) {
+    try {
+      re = new RegExp(source);
+    } catch {
+      re = null;
+    }
+    if (compiled.size > 10_000) compiled.clear();
+    compiled.set(source, re);
+  }
+  return re;
+}
+
 /** Whether a request meets the groups, as the Moesif SDK decides it (an invalid regex never matches). */
 export function matchesRegexConfig(groups: readonly RegexGroup[], request: RequestFacts): boolean {
   if (groups.length === 0) return true;
@@ -69,11 +85,7 @@ export function matchesRegexConfig(groups: readonly RegexGroup[], request: Reque
             : c.path.startsWith('request.headers.')
               ? (request.headers[c.path.slice('request.headers.'.length).toLowerCase()] ?? '')
               : '';
-      try {
-        return new RegExp(c.value).test(field);
-      } catch {
-        return false;
-      }
+      return regexOf(c.value)?.test(field) ?? false;
     }),
   );
 }
