@@ -35,6 +35,8 @@ response:
 export interface GovernanceScenario {
   svc: TestService;
   emulator: StripeEmulator;
+  /** The service's GOVERNANCE_DIR. */
+  rulesDir: string;
   /** Fails (or pays) the invoice of the company `late`: the emulator sends the signed webhooks. */
   invoice(succeed: boolean): Promise<void>;
   stop(): Promise<void>;
@@ -88,6 +90,7 @@ export async function startGovernanceScenario(engine: Engine): Promise<Governanc
   return {
     svc,
     emulator,
+    rulesDir,
     async invoice(succeed) {
       emulator.payInvoice(ids.late!, { succeed });
       await emulator.webhooksSettled();

@@ -4,7 +4,9 @@ import type { IncomingMessage } from 'node:http';
 import express from 'express';
 import moesif from 'moesif-nodejs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listen, type Listening } from './support.ts';
+import { writeFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { listen, waitFor, type Listening } from './support.ts';
 import { callUntil, QUOTA, startGovernanceScenario, type GovernanceScenario } from './governance-scenario.ts';
 
 // One engine: the SDK keeps its rules and config in module singletons, so a second service in the same
@@ -136,5 +138,25 @@ describe('moesif-nodejs enforces the governance rules (server ClickHouse)', () =
     });
     expect(forged.status).toBe(400);
     expect(forged.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  });
+
+  it('a rule file changed while serving: a broken one is refused and the old rules keep serving; a good one is live', async () => {
+    const rules = async () =>
+      (
+        (await (
+          await fetch(`${scenario.svc.url}/v1/rules`, {
+            headers: { 'x-moesif-application-id': scenario.svc.ingestKey },
+          })
+        ).json()) as { _id: string }[]
+      ).map((r) => r._id);
+    expect(await rules()).toEqual(['unpaid', 'over-quota']);
+    await writeFile(join(scenario.rulesDir, '30-broken.yaml'), 'name: broken\napplies_to: {status: late}\n');
+    await writeFile(join(scenario.rulesDir, '40-new.yaml'), 'name: new-rule\napplies_to: {customers: [x]}\n');
+    // The reload runs (file watch) and is refused: nothing changes. SIGHUP reloads the same way.
+    process.kill(process.pid, 'SIGHUP');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await rules()).toEqual(['unpaid', 'over-quota']);
+    await rm(join(scenario.rulesDir, '30-broken.yaml'));
+    expect(await waitFor(rules, (ids) => ids.length === 3)).toEqual(['unpaid', 'over-quota', 'new-rule']);
   });
 });
