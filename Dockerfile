@@ -27,19 +27,21 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund
 
-# 3. runtime: node_modules, dist/ and what the service reads at run time (the meters). No src/, so
+# 3. runtime: node_modules, dist/ and what the service reads at run time (meters, governance rules). No src/, so
 #    bin/billing-meter.js runs dist/ (see the comment there).
 FROM node:26-trixie-slim AS runtime
 ENV NODE_ENV=production \
     PORT=8080 \
     DATA_DIR=/data \
-    METERS_DIR=/app/meters
+    METERS_DIR=/app/meters \
+    GOVERNANCE_DIR=/app/governance
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
 COPY meters ./meters
+COPY governance ./governance
 # A named volume mounted on /data starts with this directory's owner: the service must be able to write it.
 RUN mkdir -p /data && chown node:node /data
 USER node

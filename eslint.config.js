@@ -23,7 +23,7 @@ const VENDORS = [
 const WIRING = ['./src/main.ts', './src/services.ts', './src/cli'];
 const DRIVERS = ['./src/http', './src/lifecycle'];
 const ADAPTERS = ['./src/storage', './src/adapters', './src/coordination'];
-const DOMAIN = ['./src/collector', './src/meters', './src/billing', './src/keys'];
+const DOMAIN = ['./src/collector', './src/meters', './src/billing', './src/keys', './src/governance'];
 const NEUTRAL = ['./src/errors.ts', './src/sql', './src/time'];
 const zone = (target, from, message) => ({ target, from, message });
 
@@ -61,6 +61,7 @@ export default tseslint.config(
       'src/meters/**',
       'src/billing/**',
       'src/keys/**',
+      'src/governance/**',
       'src/sql/**',
       'src/time/**',
     ],

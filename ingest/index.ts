@@ -8,6 +8,14 @@ export type { Forwarder, ForwarderOptions, ForwarderStats } from './forwarder.ts
 export type { ResponseBytesMode } from './capture.ts';
 export { koaMiddleware, expressMiddleware, wrapHandler } from './middleware.ts';
 export type { ExpressMiddleware, KoaContextLike, KoaMiddleware, WrappedHandler } from './middleware.ts';
+export { createGovernor, governedKoaMiddleware } from './governance.ts';
+export type {
+  Block,
+  GovernedKoaMiddleware,
+  GovernedOptions,
+  Governor,
+  GovernorOptions,
+} from './governance.ts';
 export { shipFile } from './ship.ts';
 export type { BadLine, RejectedLine, ShipError, ShipOptions, ShipReport } from './ship.ts';
 export { IngestError, postBatch, createCollectorTarget } from './post-batch.ts';

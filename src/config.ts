@@ -106,6 +106,10 @@ const envSchema = z.object({
   INGEST_WORKERS: z.coerce.number().int().min(0).max(32).default(defaultWorkerCount()),
   /** Where the meter definitions are (one YAML file each). */
   METERS_DIR: z.string().min(1).default('./meters'),
+  /** Where the governance rules are (one YAML file each); a missing directory is no rules. */
+  GOVERNANCE_DIR: z.string().min(1).default('./governance'),
+  /** How often current-period usage is read from the logs for over-quota membership (ms). */
+  GOVERNANCE_USAGE_REFRESH_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
   /** When meters are evaluated (cron, UTC): by default at minute 5 of every hour. */
   METER_SCHEDULE: z
     .string()
@@ -191,6 +195,7 @@ export type Config = {
   requireCustomer: boolean;
   ingestWorkers: number;
   meters: { dir: string; schedule: string; latenessHours: number };
+  governance: { dir: string; usageRefreshMs: number };
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   trustProxy: boolean;
   shutdownTimeoutMs: number;
@@ -261,6 +266,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     requireCustomer: e.REQUIRE_CUSTOMER,
     ingestWorkers: e.INGEST_WORKERS,
     meters: { dir: resolve(e.METERS_DIR), schedule: e.METER_SCHEDULE, latenessHours: e.LATENESS_HOURS },
+    governance: { dir: resolve(e.GOVERNANCE_DIR), usageRefreshMs: e.GOVERNANCE_USAGE_REFRESH_MS },
     logLevel: e.LOG_LEVEL,
     trustProxy: e.TRUST_PROXY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

@@ -16,14 +16,23 @@ import type { Config } from './config.ts';
 import { createApp } from './http/app.ts';
 import { createMetrics } from './http/metrics.ts';
 import type { IngestKeyService } from './keys/ingest-keys.ts';
+import { loadRules } from './governance/load-rules.ts';
+import { definitionsReloader } from './lifecycle/definitions-reload.ts';
 import { hourlyJob } from './lifecycle/hourly-job.ts';
 import { listen } from './lifecycle/listen.ts';
 import { readiness } from './lifecycle/readiness.ts';
 import { tryMigrateAtStart } from './lifecycle/schema-guard.ts';
 import { shutdown } from './lifecycle/shutdown.ts';
 import type { EvaluationReport, EvaluationService } from './meters/evaluation.ts';
+import { MeterDefinitionError } from './meters/load-meters.ts';
 import type { MeterDefinition } from './meters/meter-schema.ts';
-import { buildServices, createLogger, type BuildOptions, type StripeSide } from './services.ts';
+import {
+  buildServices,
+  createLogger,
+  type BuildOptions,
+  type Services,
+  type StripeSide,
+} from './services.ts';
 import type { ClickHouse } from './storage/clickhouse/clickhouse.ts';
 
 /**
@@ -73,6 +82,8 @@ export async function startService(
     logger.warn(
       'no STRIPE_SECRET_KEY: the Stripe sync runs dry (the ledger and logs show what would be sent)',
     );
+
+  const governance = await startGovernance(services, logger);
 
   const metrics = createMetrics();
   const lease = stripe.lease;
@@ -161,7 +172,19 @@ export async function startService(
       latestRun: () => evaluation.latestRun(),
       latenessHours: config.meters.latenessHours,
     },
-    stripe: stripe.billing,
+    stripe: {
+      ...stripe.billing,
+      webhooks: {
+        assertEnabled: () => stripe.billing.webhooks.assertEnabled(),
+        receive: async (raw, signature) => {
+          const result = await stripe.billing.webhooks.receive(raw, signature);
+          // invoice.paid lifts an unpaid block now, not at the next minute's refresh.
+          if (result.outcome === 'handled') await services.governance.membership.refresh();
+          return result;
+        },
+      },
+    },
+    governance: services.governance.governance,
     sync: {
       discrepancies: (filter) => stripe.syncStore.discrepancies(filter),
       held: () => stripe.sync.held(meters),
@@ -201,7 +224,7 @@ export async function startService(
   const stop = shutdown({
     server,
     timeoutMs: config.shutdownTimeoutMs,
-    stopStarting: [() => keys.stopRefreshing(), () => schedule.stop()],
+    stopStarting: [() => keys.stopRefreshing(), () => schedule.stop(), () => governance.stop()],
     inFlight: () => stripe.idle(),
     closeIntake: [
       () => preparer.close(),
@@ -226,6 +249,41 @@ export async function startService(
     runHourly: () => job.run(),
     flush: () => shipper.flush(),
     stop,
+  };
+}
+
+/**
+ * Governance at boot: the rules are loaded like the meters (a bad file stops the boot, with
+ * file:line:col), current usage and membership are read once before the first request, then
+ * refreshed on a timer; meters and rules reload on SIGHUP or a change of their files.
+ */
+async function startGovernance(services: Services, logger: Logger): Promise<{ stop(): void }> {
+  const { config, governance: side } = services;
+  const reloader = definitionsReloader({
+    metersDir: config.meters.dir,
+    governanceDir: config.governance.dir,
+    // The array every part of the service holds: a reload replaces its contents.
+    meters: services.meters as MeterDefinition[],
+    governance: side.governance,
+    onMetersReloaded: async (meters) => {
+      await services.evaluation.registerVersions(meters);
+      await side.currentUsage.refresh();
+    },
+    logger,
+  });
+  const rules = await loadRules(config.governance.dir, services.meters);
+  if (rules.errors.length > 0) throw new MeterDefinitionError(rules.errors);
+  side.governance.replaceRules(rules.rules);
+  await side.currentUsage.refresh();
+  await side.membership.refresh();
+  side.currentUsage.start(config.governance.usageRefreshMs);
+  reloader.start();
+  logger.info({ rules: rules.rules.length, dir: config.governance.dir }, 'governance rules loaded');
+  return {
+    stop: () => {
+      side.currentUsage.stop();
+      reloader.stop();
+    },
   };
 }
 

@@ -10,6 +10,9 @@ import { createZooKeeperLease, type Lease } from './coordination/zookeeper-lease
 import { SyncService, type SyncReport } from './billing/stripe/sync-service.ts';
 import { StripeWebhookService, type BillingLogger } from './billing/stripe/webhooks.ts';
 import type { Config } from './config.ts';
+import { CurrentUsage } from './governance/current-usage.ts';
+import { Governance } from './governance/governance.ts';
+import { Membership } from './governance/membership.ts';
 import { IngestKeyService } from './keys/ingest-keys.ts';
 import { schemaGuard, type SchemaGuard } from './lifecycle/schema-guard.ts';
 import { EvaluationService } from './meters/evaluation.ts';
@@ -52,6 +55,7 @@ export interface Services {
   keys: IngestKeyService;
   logReader: RequestLogReader;
   stripe: StripeSide;
+  governance: GovernanceSide;
   /** Tells the next process that tries the embedded engine where this one serves. */
   announce(url: string): Promise<void>;
   /** Closes the ClickHouse connection (and with it the embedded engine's lock). */
@@ -121,6 +125,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     join(config.dataDir, 'ingest-keys.snapshot.json'),
   );
   const stripe = createStripeSide(config, clickhouse, meters, usage, logger, options.now);
+  const governance = createGovernanceSide(meters, meterStore, stripe.billing, logger, options.now);
   return {
     config,
     logger,
@@ -133,6 +138,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     keys,
     logReader: new RequestLogReader(clickhouse),
     stripe,
+    governance,
     announce: async (url) => {
       if (config.clickhouse.kind === 'embedded')
         await recordEmbeddedOwner(config.clickhouse.path, { command: options.command ?? 'serve', url });
@@ -284,6 +290,40 @@ export interface StripeBilling {
   mappings: CustomerMappingService;
   webhooks: StripeWebhookService;
   status: BillingStatusService;
+  states: ClickHouseBillingStateStore;
+  customers: ClickHouseCustomerIndex;
+}
+
+/** Governance: current-period usage from the logs, membership from it and billing, the rules. */
+export interface GovernanceSide {
+  currentUsage: CurrentUsage;
+  membership: Membership;
+  governance: Governance;
+}
+
+export function createGovernanceSide(
+  meters: readonly MeterDefinition[],
+  source: ClickHouseMeterStore,
+  billing: StripeBilling,
+  logger: Logger,
+  now?: () => Date,
+): GovernanceSide {
+  const currentUsage = new CurrentUsage({
+    source,
+    meters: () => meters,
+    now,
+    onError: (err) => logger.warn({ err: String(err) }, 'current usage not refreshed; the last one stays'),
+  });
+  const membership = new Membership({
+    usage: currentUsage,
+    directory: billing.mappings,
+    states: billing.states,
+    customers: billing.customers,
+    meters: () => meters,
+    onError: (err) => logger.warn({ err: String(err) }, 'membership not refreshed; the last one stays'),
+  });
+  currentUsage.onRefresh(() => void membership.refresh());
+  return { currentUsage, membership, governance: new Governance(membership) };
 }
 
 /** The Stripe customer mapping, webhooks and billing status over ClickHouse. */
@@ -300,12 +340,13 @@ export function createStripeBilling(o: StripeBillingOptions): StripeBilling {
     logger: o.logger,
     now,
   });
+  const customers = new ClickHouseCustomerIndex(o.ch);
   const status = new BillingStatusService({
     directory: mappings,
     states,
     usage: o.usage,
     meters: o.meters,
-    customers: new ClickHouseCustomerIndex(o.ch),
+    customers,
   });
-  return { mappings, webhooks, status };
+  return { mappings, webhooks, status, states, customers };
 }

@@ -9,7 +9,8 @@ import { openApiDocument } from './openapi/document.ts';
 import type { readinessSchema } from './openapi/schemas.ts';
 import { problemMiddleware } from './problem.ts';
 import { adminRoutes } from './routes/admin-routes.ts';
-import { ingestRoutes } from './routes/ingest-routes.ts';
+import { governanceRoutes, type GovernanceRouteDeps } from './routes/governance-routes.ts';
+import { ingestRoutes, type MoesifGovernancePort } from './routes/ingest-routes.ts';
 import { meterRoutes, type MeterRouteDeps } from './routes/meter-routes.ts';
 import { stripeRoutes, type StripeRouteDeps } from './routes/stripe-routes.ts';
 import { syncRoutes, type SyncRouteDeps } from './routes/sync-routes.ts';
@@ -37,6 +38,8 @@ export interface AppDeps {
   /** Stripe webhooks, customer mappings and billing status; their routes are absent without it. */
   stripe?: Omit<StripeRouteDeps, 'adminApiKey'>;
   sync?: Omit<SyncRouteDeps, 'adminApiKey'>;
+  /** Governance rules and decisions; without it, no rules and no access route. */
+  governance?: GovernanceRouteDeps['governance'] & MoesifGovernancePort;
 }
 
 /** Builds the Koa app from use cases; it constructs no clients of its own. */
@@ -114,10 +117,13 @@ export function apiRouters(deps: AppDeps): Router[] {
     keys: deps.keys,
     limits: deps.limits,
     moesifRecords: deps.moesifRecords,
+    ...(deps.governance ? { moesifGovernance: deps.governance } : {}),
   });
   const meters = meterRoutes({ ...deps.meters, adminApiKey: deps.adminApiKey });
   // Stripe's routes come before the others: its webhook must reach its handler with the raw body unread.
   const stripe = deps.stripe ? [stripeRoutes({ ...deps.stripe, adminApiKey: deps.adminApiKey })] : [];
   if (deps.sync) stripe.push(syncRoutes({ ...deps.sync, adminApiKey: deps.adminApiKey }));
+  if (deps.governance)
+    stripe.push(governanceRoutes({ governance: deps.governance, adminApiKey: deps.adminApiKey }));
   return [ops, ...stripe, admin, meters, ingest];
 }

@@ -106,6 +106,32 @@ type ParseResult = { meter: LoadedMeter; nameAt: { line: number; col: number } }
 
 /** Parses and validates the text of one meter file; `file` is only used in the results. */
 export function parseMeterText(text: string, file: string): ParseResult {
+  const parsed = parseYamlAgainst(
+    text,
+    file,
+    meterSchema,
+    'the file is empty: a meter is a map with name, description, aggregation, unit, …',
+  );
+  if ('errors' in parsed) return parsed;
+  return {
+    meter: { definition: parsed.data, file, version: meterVersion(parsed.data) },
+    nameAt: parsed.positionOf(['name']),
+  };
+}
+
+/**
+ * One YAML file validated by a zod schema, every problem located as file:line:col (a YAML syntax
+ * error, a schema violation at the node it points to, a missing key at its map, an unknown key at
+ * the key). The loader of meters and that of governance rules share it, so both report alike.
+ */
+export function parseYamlAgainst<Schema extends z.ZodType>(
+  text: string,
+  file: string,
+  schema: Schema,
+  emptyReason: string,
+):
+  | { data: z.output<Schema>; positionOf(path: readonly PropertyKey[]): { line: number; col: number } }
+  | { errors: MeterError[] } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const at = (offset: number) => {
@@ -129,20 +155,9 @@ export function parseMeterText(text: string, file: string): ParseResult {
   } catch (error) {
     return { errors: [meterError(file, 1, 1, `YAML: ${firstLine((error as Error).message)}`)] };
   }
-  if (data === null || data === undefined) {
-    return {
-      errors: [
-        meterError(
-          file,
-          1,
-          1,
-          'the file is empty: a meter is a map with name, description, aggregation, unit, …',
-        ),
-      ],
-    };
-  }
+  if (data === null || data === undefined) return { errors: [meterError(file, 1, 1, emptyReason)] };
 
-  const parsed = meterSchema.safeParse(data);
+  const parsed = schema.safeParse(data);
   if (!parsed.success) {
     const errors = parsed.error.issues.map((issue) => {
       const { offset, reason } = locate(doc, data, issue);
@@ -152,19 +167,14 @@ export function parseMeterText(text: string, file: string): ParseResult {
     errors.sort((a, b) => a.line - b.line || a.col - b.col);
     return { errors };
   }
-  const nameNode = doc.getIn(['name'], true);
-  const nameAt = at(isNode(nameNode) && nameNode.range ? nameNode.range[0] : 0);
-  return {
-    meter: { definition: parsed.data, file, version: meterVersion(parsed.data) },
-    nameAt,
-  };
+  return { data: parsed.data, positionOf: (path) => at(nodeOffset(doc, path)) };
 }
 
 export function formatMeterError(e: Pick<MeterError, 'file' | 'line' | 'col' | 'reason'>): string {
   return `${e.file}:${e.line}:${e.col}: ${e.reason}`;
 }
 
-function meterError(file: string, line: number, col: number, reason: string): MeterError {
+export function meterError(file: string, line: number, col: number, reason: string): MeterError {
   return { file, line, col, reason, message: formatMeterError({ file, line, col, reason }) };
 }
 

@@ -424,7 +424,7 @@ const customerSchema = z
 const nonEmptyList = <T extends z.ZodType>(item: T, what: string) =>
   z.array(item).min(1, `${what} must list at least one; leave the key out to match any`);
 
-const filterSchema = strict({
+export const filterSchema = strict({
   routes: nonEmptyList(routeSchema, 'routes').optional(),
   methods: nonEmptyList(
     z

@@ -9,7 +9,9 @@ import { createKeyBody, recentLogsQuery } from '../routes/admin-routes.ts';
 import { customerUsageQuery, evaluateBody, usageQuery } from '../routes/meter-routes.ts';
 import { customerListQuery, mapBody, mappingListQuery } from '../routes/stripe-routes.ts';
 import { discrepancyQuery } from '../routes/sync-routes.ts';
+import { accessQuery } from '../routes/governance-routes.ts';
 import {
+  accessDecisionSchema,
   acceptedSchema,
   anyJson,
   createdKeySchema,
@@ -161,13 +163,27 @@ export const OPENAPI_PATHS: ZodOpenApiPathsObject = {
   '/v1/actions': { post: moesif('Moesif: one action', false) },
   '/v1/actions/batch': { post: moesif('Moesif: actions', true) },
   '/v1/config': {
-    get: op('ingest', 'ingest', 'Moesif SDK configuration', {
-      responses: { '200': json('Sample everything.', z.object({ sample_rate: z.number().int() })) },
+    get: op('ingest', 'ingest', 'Moesif SDK configuration, with governance membership', {
+      responses: {
+        '200': json(
+          'Sample everything; company_rules: the rules that apply to each company now, with merge-tag values. The x-moesif-config-etag header changes when they do.',
+          z.object({
+            sample_rate: z.number().int(),
+            company_rules: z
+              .record(
+                z.string(),
+                z.array(z.object({ rules: z.string(), values: z.record(z.string(), z.string()) })),
+              )
+              .optional(),
+            user_rules: z.record(z.string(), z.unknown()).optional(),
+          }),
+        ),
+      },
     }),
   },
   '/v1/rules': {
-    get: op('ingest', 'ingest', 'Moesif governance rules (none)', {
-      responses: { '200': json('No rules.', z.array(z.unknown())) },
+    get: op('ingest', 'ingest', 'Governance rules, as Moesif SDKs read them', {
+      responses: { '200': json('The rules of governance/*.yaml, in priority order.', z.array(z.unknown())) },
     }),
   },
   '/api/v1/events': {
@@ -280,6 +296,19 @@ export const OPENAPI_PATHS: ZodOpenApiPathsObject = {
       responses: {
         '200': json('Also for a key never seen (seen: false).', customerStatusSchema),
         '400': invalid,
+      },
+    }),
+  },
+  '/v1/customers/{id}/access': {
+    get: op('customers', 'admin', 'Whether a call of a customer would be served, from memory', {
+      requestParams: { path: pathParam('id', 'The customer key.'), query: accessQuery },
+      responses: {
+        '200': json(
+          'Allowed, or blocked by a rule (its response filled in); quotas left.',
+          accessDecisionSchema,
+        ),
+        '400': invalid,
+        '404': problem('A customer billing-meter has never heard of.'),
       },
     }),
   },

@@ -353,3 +353,28 @@ export const nativeRecordSchema = z
 export const acceptedSchema = z.looseObject({ accepted: z.number().int() });
 
 export const anyJson = z.unknown().meta({ description: 'JSON as the sender’s SDK or gateway writes it.' });
+
+export const accessDecisionSchema = z
+  .object({
+    customer: z.string(),
+    allowed: z.boolean(),
+    status: z.enum(['ok', 'unpaid', 'over_quota', 'unmapped']),
+    rule: z
+      .object({
+        name: z.string(),
+        file: z.string(),
+        response: z.object({
+          status: z.number().int(),
+          headers: z.record(z.string(), z.string()),
+          body: z.unknown(),
+        }),
+      })
+      .optional()
+      .meta({
+        description: 'The rule that blocks, with its response (merge tags filled in); absent when allowed.',
+      }),
+    quotas: z.array(
+      z.object({ meter: z.string(), quota: z.number().int(), usage: z.string(), remaining: z.string() }),
+    ),
+  })
+  .meta({ id: 'AccessDecision' });

@@ -12,9 +12,17 @@ export interface IngestRouteDeps {
   keys: IngestKeysPort;
   limits: { maxBodyBytes: number; maxEventBytes: number };
   moesifRecords: MoesifRecordsPort;
+  /** The governance rules as Moesif SDKs read them; without it, no rules. */
+  moesifGovernance?: MoesifGovernancePort;
 }
 
-/** Moesif SDKs re-fetch /v1/config when this changes; ours never does. */
+export interface MoesifGovernancePort {
+  moesifRules(): object[];
+  moesifConfig(): { body: object; etag: string };
+  etag(): string;
+}
+
+/** Moesif SDKs re-fetch /v1/config when this changes; without governance it never does. */
 export const MOESIF_CONFIG_ETAG = 'billing-meter-config-v1';
 
 /**
@@ -54,7 +62,8 @@ export function ingestRoutes(deps: IngestRouteDeps): Router {
   };
   const moesifAccepted = (ctx: Context) => {
     ctx.status = 201;
-    ctx.set('x-moesif-config-etag', MOESIF_CONFIG_ETAG);
+    // The SDKs compare it with their config's on every answer, and fetch /v1/config when it differs.
+    ctx.set('x-moesif-config-etag', deps.moesifGovernance?.etag() ?? MOESIF_CONFIG_ETAG);
     ctx.body = {};
   };
 
@@ -65,11 +74,16 @@ export function ingestRoutes(deps: IngestRouteDeps): Router {
   router.post('/v1/events', logs('moesif', ['json'], 'one', moesifAccepted));
   router.post('/v1/events/batch', logs('moesif', ['json'], 'many', moesifAccepted));
   router.get('/v1/config', (ctx) => {
-    ctx.set('x-moesif-config-etag', MOESIF_CONFIG_ETAG);
-    ctx.body = { sample_rate: 100 };
+    const config = deps.moesifGovernance?.moesifConfig() ?? {
+      body: { sample_rate: 100 },
+      etag: MOESIF_CONFIG_ETAG,
+    };
+    ctx.set('x-moesif-config-etag', config.etag);
+    ctx.body = config.body;
   });
   router.get('/v1/rules', (ctx) => {
-    ctx.body = [];
+    if (deps.moesifGovernance) ctx.set('x-moesif-config-etag', deps.moesifGovernance.etag());
+    ctx.body = deps.moesifGovernance?.moesifRules() ?? [];
   });
   for (const kind of ['companies', 'users', 'actions'] as const) {
     for (const batch of [false, true]) {

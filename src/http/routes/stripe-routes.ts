@@ -20,7 +20,7 @@ import { parseOr400 } from '../query-fields.ts';
 export interface StripeRouteDeps {
   adminApiKey: string | undefined;
   mappings: CustomerMappingService;
-  webhooks: StripeWebhookService;
+  webhooks: Pick<StripeWebhookService, 'assertEnabled' | 'receive'>;
   status: BillingStatusService;
 }
 

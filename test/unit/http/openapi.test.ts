@@ -17,6 +17,14 @@ function routedOperations(): string[] {
       held: async () => [],
       run: () => Promise.reject(new Error('unused')),
     },
+    governance: {
+      access: () => {
+        throw new Error('unused');
+      },
+      moesifRules: () => [],
+      moesifConfig: () => ({ body: {}, etag: '' }),
+      etag: () => '',
+    },
   };
   const out = new Set<string>();
   for (const router of apiRouters(deps)) {
