@@ -18,11 +18,12 @@ const VENDORS = [
   'stripe',
   'node-cron',
   'pino',
+  'nodemailer',
 ];
 const WIRING = ['./src/main.ts', './src/services.ts', './src/cli'];
 const DRIVERS = ['./src/http', './src/lifecycle'];
 const ADAPTERS = ['./src/storage', './src/adapters'];
-const DOMAIN = ['./src/collector', './src/meters', './src/billing', './src/keys'];
+const DOMAIN = ['./src/collector', './src/meters', './src/billing', './src/keys', './src/alerts'];
 const NEUTRAL = ['./src/errors.ts', './src/sql', './src/time'];
 const zone = (target, from, message) => ({ target, from, message });
 
@@ -60,6 +61,7 @@ export default tseslint.config(
       'src/meters/**',
       'src/billing/**',
       'src/keys/**',
+      'src/alerts/**',
       'src/sql/**',
       'src/time/**',
     ],

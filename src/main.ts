@@ -22,7 +22,13 @@ import { tryMigrateAtStart } from './lifecycle/schema-guard.ts';
 import { shutdown } from './lifecycle/shutdown.ts';
 import type { EvaluationReport, EvaluationService } from './meters/evaluation.ts';
 import type { MeterDefinition } from './meters/meter-schema.ts';
-import { buildServices, createLogger, type BuildOptions, type StripeSide } from './services.ts';
+import {
+  buildServices,
+  createLogger,
+  type BuildOptions,
+  type StripeSide,
+  type AlertsSide,
+} from './services.ts';
 import type { ClickHouse } from './storage/clickhouse/clickhouse.ts';
 
 /**
@@ -37,6 +43,7 @@ export interface RunningService {
   meters: readonly MeterDefinition[];
   evaluation: EvaluationService;
   stripe: StripeSide;
+  alerts: AlertsSide;
   /** The scheduled job now: evaluate the meters, then sync Stripe. */
   runHourly(): Promise<{ evaluation: EvaluationReport | undefined; sync: SyncReport }>;
   /** Ships every spooled event to ClickHouse now. */
@@ -74,7 +81,15 @@ export async function startService(
     );
 
   const metrics = createMetrics();
-  const job = hourlyJob({ schema, evaluation, meters, runSync: stripe.runSync, metrics, logger });
+  const job = hourlyJob({
+    schema,
+    evaluation,
+    meters,
+    runSync: stripe.runSync,
+    afterEvaluation: services.alerts.afterEvaluation,
+    metrics,
+    logger,
+  });
 
   const spools = new Map<string, Spool>();
   for (const table of SPOOLED_TABLES) {
@@ -177,6 +192,15 @@ export async function startService(
   );
   await services.announce(url);
 
+  // Alerts recorded and not delivered yet (a crash, a receiver down): sent now and retried on a timer.
+  const deliverAlerts = () =>
+    services.alerts.delivery
+      .deliverDue()
+      .catch((err: unknown) => logger.warn({ err: String(err) }, 'alert delivery pass failed; retrying'));
+  void deliverAlerts();
+  const alertTimer = setInterval(deliverAlerts, config.alerts.deliveryIntervalMs);
+  alertTimer.unref();
+
   const schedule = cron.schedule(
     config.meters.schedule,
     () =>
@@ -191,8 +215,11 @@ export async function startService(
   const stop = shutdown({
     server,
     timeoutMs: config.shutdownTimeoutMs,
-    stopStarting: [() => keys.stopRefreshing(), () => schedule.stop()],
-    inFlight: () => stripe.idle(),
+    stopStarting: [() => keys.stopRefreshing(), () => schedule.stop(), () => clearInterval(alertTimer)],
+    inFlight: async () => {
+      await stripe.idle();
+      await services.alerts.delivery.idle();
+    },
     closeIntake: [
       () => preparer.close(),
       () => shipper.stop(),
@@ -213,6 +240,7 @@ export async function startService(
     meters,
     evaluation,
     stripe,
+    alerts: services.alerts,
     runHourly: () => job.run(),
     flush: () => shipper.flush(),
     stop,

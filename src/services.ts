@@ -1,5 +1,12 @@
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { emailChannel } from './adapters/alerts/email-channel.ts';
+import { webhookChannel } from './adapters/alerts/webhook-channel.ts';
+import { AlertDeliveryService, type AlertChannel } from './alerts/alert-delivery.ts';
+import { AlertEngine } from './alerts/alert-engine.ts';
+import { observationsAfterEvaluation } from './alerts/evaluation-observations.ts';
+import type { EvaluationReport } from './meters/evaluation.ts';
+import { ClickHouseCrossingStore, ClickHouseDeliveryStore } from './storage/clickhouse/alert-store.ts';
 import { ReconcileService } from './billing/stripe/reconcile.ts';
 import { BillingStatusService, type BillingStatusDeps } from './billing/stripe/billing-status.ts';
 import { CustomerMappingService } from './billing/stripe/customer-directory.ts';
@@ -50,6 +57,7 @@ export interface Services {
   keys: IngestKeyService;
   logReader: RequestLogReader;
   stripe: StripeSide;
+  alerts: AlertsSide;
   /** Tells the next process that tries the embedded engine where this one serves. */
   announce(url: string): Promise<void>;
   /** Closes the ClickHouse connection (and with it the embedded engine's lock). */
@@ -119,6 +127,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     join(config.dataDir, 'ingest-keys.snapshot.json'),
   );
   const stripe = createStripeSide(config, clickhouse, meters, usage, logger, options.now);
+  const alerts = createAlerts(config, clickhouse, meters, usage, logger, options.now);
   return {
     config,
     logger,
@@ -131,6 +140,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     keys,
     logReader: new RequestLogReader(clickhouse),
     stripe,
+    alerts,
     announce: async (url) => {
       if (config.clickhouse.kind === 'embedded')
         await recordEmbeddedOwner(config.clickhouse.path, { command: options.command ?? 'serve', url });
@@ -285,4 +295,53 @@ export function createStripeBilling(o: StripeBillingOptions): StripeBilling {
     customers: new ClickHouseCustomerIndex(o.ch),
   });
   return { mappings, webhooks, status };
+}
+
+/** Alerts: thresholds of the meters, the crossings outbox in ClickHouse, and the configured channels. */
+export interface AlertsSide {
+  engine: AlertEngine;
+  crossings: ClickHouseCrossingStore;
+  delivery: AlertDeliveryService;
+  /** Records the crossings an evaluation made (the observation source until a per-minute one), then sends them. */
+  afterEvaluation(report: EvaluationReport): Promise<void>;
+}
+
+export function createAlerts(
+  config: Config,
+  ch: ClickHouse,
+  meters: readonly MeterDefinition[],
+  usage: UsageQueryService,
+  logger: Logger,
+  now?: () => Date,
+): AlertsSide {
+  const crossings = new ClickHouseCrossingStore(ch);
+  const engine = new AlertEngine(crossings, meters, now);
+  const channels: AlertChannel[] = [];
+  if (config.alerts.webhook) channels.push(webhookChannel({ ...config.alerts.webhook, now }));
+  if (config.alerts.email) channels.push(emailChannel(config.alerts.email));
+  const delivery = new AlertDeliveryService({
+    crossings,
+    deliveries: new ClickHouseDeliveryStore(ch),
+    channels,
+    units: new Map(meters.map((m) => [m.name, m.unit])),
+    maxAttempts: config.alerts.maxAttempts,
+    backoffBaseMs: config.alerts.retryBaseMs,
+    backoffMaxMs: config.alerts.retryMaxMs,
+    lookbackMs: 35 * 86_400_000,
+    now,
+    logger,
+  });
+  const watched = meters.filter((m) => engine.meters.includes(m.name));
+  return {
+    engine,
+    crossings,
+    delivery,
+    afterEvaluation: async (report) => {
+      if (watched.length === 0) return;
+      const fresh = await engine.observe(await observationsAfterEvaluation(usage, watched, report));
+      if (fresh.length === 0) return;
+      logger.info({ alerts: fresh.map((c) => c.id) }, 'alert thresholds crossed');
+      await delivery.deliverDue();
+    },
+  };
 }
