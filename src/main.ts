@@ -173,6 +173,7 @@ export async function startService(
       run: () => job.sync(),
     },
     readiness: readiness({ ping: () => clickhouse.ping(), spools }),
+    alerts: { list: (filter) => services.alerts.list(filter) },
   });
 
   const server = await listen(app.callback(), config).catch(async (err: unknown) => {

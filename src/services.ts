@@ -2,8 +2,12 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { emailChannel } from './adapters/alerts/email-channel.ts';
 import { webhookChannel } from './adapters/alerts/webhook-channel.ts';
-import { AlertDeliveryService, type AlertChannel } from './alerts/alert-delivery.ts';
-import { AlertEngine } from './alerts/alert-engine.ts';
+import {
+  AlertDeliveryService,
+  type AlertChannel,
+  type CrossingWithDeliveries,
+} from './alerts/alert-delivery.ts';
+import { AlertEngine, type CrossingFilter } from './alerts/alert-engine.ts';
 import { observationsAfterEvaluation } from './alerts/evaluation-observations.ts';
 import type { EvaluationReport } from './meters/evaluation.ts';
 import { ClickHouseCrossingStore, ClickHouseDeliveryStore } from './storage/clickhouse/alert-store.ts';
@@ -304,6 +308,8 @@ export interface AlertsSide {
   delivery: AlertDeliveryService;
   /** Records the crossings an evaluation made (the observation source until a per-minute one), then sends them. */
   afterEvaluation(report: EvaluationReport): Promise<void>;
+  /** Crossings, newest first, with their delivery (GET /v1/alerts, `alerts list`). */
+  list(filter: CrossingFilter): Promise<CrossingWithDeliveries[]>;
 }
 
 export function createAlerts(
@@ -336,6 +342,7 @@ export function createAlerts(
     engine,
     crossings,
     delivery,
+    list: async (filter) => delivery.describe(await crossings.list(filter)),
     afterEvaluation: async (report) => {
       if (watched.length === 0) return;
       const fresh = await engine.observe(await observationsAfterEvaluation(usage, watched, report));

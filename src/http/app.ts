@@ -9,6 +9,7 @@ import { openApiDocument } from './openapi/document.ts';
 import type { readinessSchema } from './openapi/schemas.ts';
 import { problemMiddleware } from './problem.ts';
 import { adminRoutes } from './routes/admin-routes.ts';
+import { alertRoutes, type AlertRouteDeps } from './routes/alert-routes.ts';
 import { ingestRoutes } from './routes/ingest-routes.ts';
 import { meterRoutes, type MeterRouteDeps } from './routes/meter-routes.ts';
 import { stripeRoutes, type StripeRouteDeps } from './routes/stripe-routes.ts';
@@ -37,6 +38,7 @@ export interface AppDeps {
   /** Stripe webhooks, customer mappings and billing status; their routes are absent without it. */
   stripe?: Omit<StripeRouteDeps, 'adminApiKey'>;
   sync?: Omit<SyncRouteDeps, 'adminApiKey'>;
+  alerts?: Omit<AlertRouteDeps, 'adminApiKey'>;
 }
 
 /** Builds the Koa app from use cases; it constructs no clients of its own. */
@@ -119,5 +121,6 @@ export function apiRouters(deps: AppDeps): Router[] {
   // Stripe's routes come before the others: its webhook must reach its handler with the raw body unread.
   const stripe = deps.stripe ? [stripeRoutes({ ...deps.stripe, adminApiKey: deps.adminApiKey })] : [];
   if (deps.sync) stripe.push(syncRoutes({ ...deps.sync, adminApiKey: deps.adminApiKey }));
-  return [ops, ...stripe, admin, meters, ingest];
+  const alerts = deps.alerts ? [alertRoutes({ ...deps.alerts, adminApiKey: deps.adminApiKey })] : [];
+  return [ops, ...stripe, admin, meters, ...alerts, ingest];
 }

@@ -8,9 +8,11 @@ import {
 import { createKeyBody, recentLogsQuery } from '../routes/admin-routes.ts';
 import { customerUsageQuery, evaluateBody, usageQuery } from '../routes/meter-routes.ts';
 import { customerListQuery, mapBody, mappingListQuery } from '../routes/stripe-routes.ts';
+import { alertQuery } from '../routes/alert-routes.ts';
 import { discrepancyQuery } from '../routes/sync-routes.ts';
 import {
   acceptedSchema,
+  alertListSchema,
   anyJson,
   createdKeySchema,
   csvContent,
@@ -337,6 +339,14 @@ export const OPENAPI_PATHS: ZodOpenApiPathsObject = {
   '/v1/admin/sync/run': {
     post: op('stripe', 'admin', 'One Stripe sync pass now', {
       responses: { '200': json('What the pass did.', syncReportSchema) },
+    }),
+  },
+
+  // Alerts
+  '/v1/alerts': {
+    get: op('alerts', 'admin', 'Threshold crossings and their delivery', {
+      requestParams: { query: alertQuery },
+      responses: { '200': json('Crossings, newest first.', alertListSchema), '400': invalid },
     }),
   },
 };

@@ -353,3 +353,28 @@ export const nativeRecordSchema = z
 export const acceptedSchema = z.looseObject({ accepted: z.number().int() });
 
 export const anyJson = z.unknown().meta({ description: 'JSON as the sender’s SDK or gateway writes it.' });
+
+export const alertListSchema = z.object({
+  data: z.array(
+    z.object({
+      id: z.string().meta({ description: 'The event id of the webhook; receivers dedupe on it.' }),
+      customer: z.string(),
+      meter: z.string(),
+      period: z.string().meta({ description: 'YYYY-MM' }),
+      threshold: z.object({ id: z.string(), label: z.string(), value: z.string() }),
+      quantity: z.string().meta({ description: 'The period-to-date usage that crossed the threshold.' }),
+      observed_at: instant,
+      recorded_at: instant,
+      deliveries: z.array(
+        z.object({
+          channel: z.enum(['webhook', 'email']),
+          state: z.enum(['pending', 'delivered', 'retrying', 'failed', 'no_channel']),
+          attempts: z.number().int(),
+          last_attempt_at: instant.nullable(),
+          last_error: z.string().nullable(),
+          next_attempt_at: instant.nullable(),
+        }),
+      ),
+    }),
+  ),
+});

@@ -17,6 +17,7 @@ function routedOperations(): string[] {
       held: async () => [],
       run: () => Promise.reject(new Error('unused')),
     },
+    alerts: { list: async () => [] },
   };
   const out = new Set<string>();
   for (const router of apiRouters(deps)) {
