@@ -306,7 +306,7 @@ export interface AlertsSide {
   engine: AlertEngine;
   crossings: ClickHouseCrossingStore;
   delivery: AlertDeliveryService;
-  /** Records the crossings an evaluation made (the observation source until a per-minute one), then sends them. */
+  /** Records the crossings an evaluation made (the observation source until a per-minute one), then starts sending them. */
   afterEvaluation(report: EvaluationReport): Promise<void>;
   /** Crossings, newest first, with their delivery (GET /v1/alerts, `alerts list`). */
   list(filter: CrossingFilter): Promise<CrossingWithDeliveries[]>;
@@ -348,7 +348,11 @@ export function createAlerts(
       const fresh = await engine.observe(await observationsAfterEvaluation(usage, watched, report));
       if (fresh.length === 0) return;
       logger.info({ alerts: fresh.map((c) => c.id) }, 'alert thresholds crossed');
-      await delivery.deliverDue();
+      // Recorded: sent now, without holding up the evaluation on a slow receiver (what this pass does
+      // not send, the service's delivery timer does).
+      void delivery
+        .deliverDue()
+        .catch((err: unknown) => logger.warn({ err: String(err) }, 'alert delivery pass failed; retrying'));
     },
   };
 }

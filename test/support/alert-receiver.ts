@@ -16,6 +16,8 @@ export interface AlertReceiver {
   url: string;
   /** Requests whose signature verified. */
   verified: ReceivedAlert[];
+  /** Ids of the events answered with a 2xx: what the receiver acknowledged. */
+  acknowledged: string[];
   /** Requests whose signature did not verify, with the reason. */
   rejected: string[];
   close(): Promise<void>;
@@ -34,6 +36,7 @@ export async function alertReceiver(
 ): Promise<AlertReceiver> {
   const verified: ReceivedAlert[] = [];
   const rejected: string[] = [];
+  const acknowledged: string[] = [];
   const hanging: ServerResponse[] = [];
   let n = 0;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -52,17 +55,17 @@ export async function alertReceiver(
           options.nowSeconds?.() ?? Math.floor(Date.now() / 1000),
         ) as unknown as ReceivedAlert['event'];
         verified.push({ event, signature });
+        const answer = options.answer?.(++n) ?? 200;
+        if (answer === 'hang') {
+          hanging.push(res);
+          return;
+        }
+        if (answer >= 200 && answer < 300) acknowledged.push(event.id);
+        res.writeHead(answer, { 'content-type': 'application/json' }).end('{"received":true}');
       } catch (err) {
         rejected.push((err as Error).message);
         res.writeHead(400).end();
-        return;
       }
-      const answer = options.answer?.(++n) ?? 200;
-      if (answer === 'hang') {
-        hanging.push(res);
-        return;
-      }
-      res.writeHead(answer, { 'content-type': 'application/json' }).end('{"received":true}');
     });
   });
   server.listen(options.port ?? 0, '127.0.0.1');
@@ -71,6 +74,7 @@ export async function alertReceiver(
   return {
     url: `http://127.0.0.1:${port}/hooks/alerts`,
     verified,
+    acknowledged,
     rejected,
     close: () =>
       new Promise((resolve) => {
