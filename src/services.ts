@@ -11,6 +11,7 @@ import { AlertEngine, type CrossingFilter } from './alerts/alert-engine.ts';
 import { observationsAfterEvaluation } from './alerts/evaluation-observations.ts';
 import type { EvaluationReport } from './meters/evaluation.ts';
 import { ClickHouseCrossingStore, ClickHouseDeliveryStore } from './storage/clickhouse/alert-store.ts';
+import { OnboardingService } from './billing/stripe/onboarding.ts';
 import { ReconcileService } from './billing/stripe/reconcile.ts';
 import { BillingStatusService, type BillingStatusDeps } from './billing/stripe/billing-status.ts';
 import { CustomerMappingService } from './billing/stripe/customer-directory.ts';
@@ -197,6 +198,8 @@ export interface StripeSide {
   /** Resolves when no sync pass of this process is running or queued. */
   idle(): Promise<void>;
   reconcile: ReconcileService | undefined;
+  /** Customers subscribed to the pushed prices (`customers subscribe`); undefined without a key. */
+  onboarding: OnboardingService | undefined;
 }
 
 export function createStripeSide(
@@ -247,6 +250,14 @@ export function createStripeSide(
     return run;
   };
   const reconcile = gateway ? new ReconcileService(syncStore, billing.mappings, gateway) : undefined;
+  const onboarding = gateway
+    ? new OnboardingService({
+        stripe: gateway,
+        mappings: billing.mappings,
+        meters,
+        now: now ?? (() => new Date()),
+      })
+    : undefined;
   return {
     billing,
     syncStore,
@@ -255,6 +266,7 @@ export function createStripeSide(
     runSync,
     idle: () => inProcess.then(() => undefined),
     reconcile,
+    onboarding,
   };
 }
 

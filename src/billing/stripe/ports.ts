@@ -139,3 +139,29 @@ export interface CustomerDirectory {
 
 /** Every port above that Stripe itself serves: what the gateway and the in-memory fake implement. */
 export type StripePorts = MeterEventSender & MeterEventStream & StripeCatalog & StripeUsageSummaries;
+
+/** A subscription as onboarding needs it: which prices it bills. */
+export interface StripeSubscriptionView {
+  id: string;
+  status: string;
+  priceIds: string[];
+}
+
+/** What onboarding asks of Stripe: customers, subscriptions and Checkout sessions. */
+export interface StripeOnboarding {
+  createCustomer(spec: {
+    email?: string;
+    customerKey: string;
+    idempotencyKey: string;
+  }): Promise<{ id: string }>;
+  /** Subscriptions that still bill (not canceled or incomplete_expired). */
+  subscriptionsOf(stripeCustomerId: string): Promise<StripeSubscriptionView[]>;
+  createSubscription(spec: {
+    stripeCustomerId: string;
+    priceIds: readonly string[];
+    /** Unix seconds: the 1st of the next month, 00:00 UTC, so Stripe's periods are calendar months. */
+    billingCycleAnchor: number;
+    customerKey: string;
+    idempotencyKey: string;
+  }): Promise<StripeSubscriptionView>;
+}
