@@ -174,6 +174,9 @@ export async function startService(
     },
     readiness: readiness({ ping: () => clickhouse.ping(), spools }),
     alerts: { list: (filter) => services.alerts.list(filter) },
+    onboarding: stripe.onboarding && {
+      checkout: (key, o) => stripe.onboarding!.checkout(key, o),
+    },
   });
 
   const server = await listen(app.callback(), config).catch(async (err: unknown) => {

@@ -10,6 +10,7 @@ import type { readinessSchema } from './openapi/schemas.ts';
 import { problemMiddleware } from './problem.ts';
 import { adminRoutes } from './routes/admin-routes.ts';
 import { alertRoutes, type AlertRouteDeps } from './routes/alert-routes.ts';
+import { onboardingRoutes, type OnboardingRouteDeps } from './routes/onboarding-routes.ts';
 import { ingestRoutes } from './routes/ingest-routes.ts';
 import { meterRoutes, type MeterRouteDeps } from './routes/meter-routes.ts';
 import { stripeRoutes, type StripeRouteDeps } from './routes/stripe-routes.ts';
@@ -39,6 +40,8 @@ export interface AppDeps {
   stripe?: Omit<StripeRouteDeps, 'adminApiKey'>;
   sync?: Omit<SyncRouteDeps, 'adminApiKey'>;
   alerts?: Omit<AlertRouteDeps, 'adminApiKey'>;
+  /** Customer onboarding to Stripe; absent without a Stripe key. */
+  onboarding?: Omit<OnboardingRouteDeps, 'adminApiKey'>;
 }
 
 /** Builds the Koa app from use cases; it constructs no clients of its own. */
@@ -122,5 +125,6 @@ export function apiRouters(deps: AppDeps): Router[] {
   const stripe = deps.stripe ? [stripeRoutes({ ...deps.stripe, adminApiKey: deps.adminApiKey })] : [];
   if (deps.sync) stripe.push(syncRoutes({ ...deps.sync, adminApiKey: deps.adminApiKey }));
   const alerts = deps.alerts ? [alertRoutes({ ...deps.alerts, adminApiKey: deps.adminApiKey })] : [];
+  if (deps.onboarding) alerts.push(onboardingRoutes({ ...deps.onboarding, adminApiKey: deps.adminApiKey }));
   return [ops, ...stripe, admin, meters, ...alerts, ingest];
 }

@@ -32,6 +32,7 @@ const E = endHour();
 const PLAN = {
   acme: { calls: 1500, cents: 420_000 }, // the worked example: $4,200.00
   globex: { calls: 101, cents: 100 * 500 + 300 },
+  initech: { calls: 1001, cents: 100 * 500 + 900 * 300 + 200 }, // through Checkout
 } as const;
 
 describe('onboarding customers to Stripe (server engine)', () => {
@@ -44,15 +45,27 @@ describe('onboarding customers to Stripe (server engine)', () => {
   let service: RunningService;
   let metersDir: string;
   const stripeIds: Record<string, string> = {};
+  let webhookEndpoint: string;
+  const admin = (path: string, init: RequestInit = {}) =>
+    fetch(`${service.url}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, 'content-type': 'application/json' },
+    });
 
   beforeAll(async () => {
     emulator = await startStripeEmulator({ clock: () => clock });
     stripe = new Stripe('sk_test_e2e', { ...emulator.stripeOptions(), maxNetworkRetries: 2 });
+    const endpoint = await stripe.webhookEndpoints.create({
+      url: 'http://127.0.0.1:9/',
+      enabled_events: ['*'],
+    });
+    webhookEndpoint = endpoint.id;
     metersDir = await mkdtemp(join(tmpdir(), 'bm-onboarding-meters-'));
     await copyFile(METER_FILE, join(metersDir, 'retrieve-credit-score.yaml'));
     env = await testEnv('server', {
       STRIPE_SECRET_KEY: 'sk_test_e2e',
       STRIPE_API_BASE: emulator.url,
+      STRIPE_WEBHOOK_SECRET: endpoint.secret!,
       METERS_DIR: metersDir,
       METER_SCHEDULE: '0 0 1 1 *',
     });
@@ -123,8 +136,44 @@ describe('onboarding customers to Stripe (server engine)', () => {
     }
   }, 120_000);
 
-  it("bills a month's usage: the invoice preview equals the estimate, to the cent", async () => {
+  it('creates a Checkout session for a key; checkout.session.completed maps the customer Stripe made', async () => {
     service = await startService(config, pino({ level: 'silent' }), { now });
+    await stripe.webhookEndpoints.update(webhookEndpoint, { url: `${service.url}/v1/webhooks/stripe` });
+    const bad = await admin('/v1/admin/checkout-sessions', {
+      method: 'POST',
+      body: JSON.stringify({ customer: 'initech', success_url: 'ftp://x' }),
+    });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('success_url');
+    const res = await admin('/v1/admin/checkout-sessions', {
+      method: 'POST',
+      body: JSON.stringify({
+        customer: 'initech',
+        email: 'billing@initech.test',
+        success_url: 'https://initech.test/welcome',
+      }),
+    });
+    const created = (await res.json()) as { id: string; url: string; billing_cycle_anchor: string };
+    expect(res.status, JSON.stringify(created)).toBe(201);
+    expect(created).toMatchObject({
+      id: expect.stringMatching(/^cs_/),
+      url: expect.stringContaining(created.id),
+    });
+    expect(created.billing_cycle_anchor).toBe(periodEnd(now()).toISOString());
+    const session = await stripe.checkout.sessions.retrieve(created.id);
+    expect(session).toMatchObject({ mode: 'subscription', status: 'open', client_reference_id: 'initech' });
+
+    const completed = emulator.completeCheckoutSession(created.id);
+    stripeIds.initech = String(completed.customer);
+    await emulator.webhooksSettled();
+    const mapping = await admin('/v1/admin/customers/initech/stripe-customer');
+    expect(mapping.status).toBe(200);
+    expect(await mapping.json()).toMatchObject({ stripe_customer_id: stripeIds.initech, source: 'webhook' });
+    const [sub] = (await stripe.subscriptions.list({ customer: stripeIds.initech })).data;
+    expect(sub!.billing_cycle_anchor).toBe(Math.floor(periodEnd(now()).getTime() / 1000));
+  }, 60_000);
+
+  it("bills a month's usage: the invoice preview equals the estimate, to the cent", async () => {
     const ingestKey = (await service.keys.create('onboarding')).key;
     clock = E + 10 * 60_000;
     for (const [company, { calls }] of Object.entries(PLAN)) {

@@ -215,6 +215,32 @@ export function createStripeGateway(
         .map(toSubscriptionView);
     },
 
+    async createCheckoutSession(spec) {
+      const key = newKey();
+      const session = await call('create checkout session', () =>
+        http(() =>
+          stripe.checkout.sessions.create(
+            {
+              mode: 'subscription',
+              ...(spec.stripeCustomerId ? { customer: spec.stripeCustomerId } : {}),
+              ...(spec.email && !spec.stripeCustomerId ? { customer_email: spec.email } : {}),
+              client_reference_id: spec.customerKey,
+              line_items: spec.priceIds.map((price) => ({ price })),
+              subscription_data: {
+                billing_cycle_anchor: spec.billingCycleAnchor,
+                metadata: { billing_meter_customer: spec.customerKey },
+              },
+              metadata: { billing_meter_customer: spec.customerKey },
+              success_url: spec.successUrl,
+              ...(spec.cancelUrl ? { cancel_url: spec.cancelUrl } : {}),
+            },
+            { idempotencyKey: key },
+          ),
+        ),
+      );
+      return { id: session.id, url: session.url ?? '' };
+    },
+
     async createSubscription(spec) {
       const sub = await call('create subscription', () =>
         http(() =>

@@ -37,10 +37,30 @@ export class OnboardingService {
     },
   ) {}
 
-  async subscribe(
+  /**
+   * A Checkout session (mode subscription) for the key: the customer pays on Stripe's page, and
+   * `checkout.session.completed` (webhooks.ts) then maps the key to the customer Stripe made or used.
+   */
+  async checkout(
     customerKey: string,
-    who: { stripeCustomerId: string } | { email: string },
-  ): Promise<SubscribeResult> {
+    o: { email?: string; successUrl: string; cancelUrl?: string },
+  ): Promise<{ id: string; url: string; billingCycleAnchor: string }> {
+    const prices = await this.pushedPrices();
+    const mapped = await this.deps.mappings.get(customerKey);
+    const anchor = periodEnd(this.deps.now());
+    const session = await this.deps.stripe.createCheckoutSession({
+      customerKey,
+      stripeCustomerId: mapped?.stripeCustomerId,
+      email: o.email,
+      priceIds: prices.map((p) => p.id),
+      billingCycleAnchor: Math.floor(anchor.getTime() / 1000),
+      successUrl: o.successUrl,
+      cancelUrl: o.cancelUrl,
+    });
+    return { ...session, billingCycleAnchor: anchor.toISOString() };
+  }
+
+  private async pushedPrices() {
     const priced = this.deps.meters.filter((m) => m.pricing && m.stripe);
     const prices = priced.length
       ? (await this.deps.stripe.pricesByLookupKey(priced.map((m) => lookupKeyFor(m.name)))).filter(
@@ -52,6 +72,14 @@ export class OnboardingService {
         'invalid_request',
         'no metered price is pushed to Stripe yet: run billing-meter stripe push --apply first',
       );
+    return prices;
+  }
+
+  async subscribe(
+    customerKey: string,
+    who: { stripeCustomerId: string } | { email: string },
+  ): Promise<SubscribeResult> {
+    const prices = await this.pushedPrices();
     let stripeCustomerId: string;
     let createdCustomer = false;
     if ('stripeCustomerId' in who) stripeCustomerId = who.stripeCustomerId;

@@ -164,4 +164,14 @@ export interface StripeOnboarding {
     customerKey: string;
     idempotencyKey: string;
   }): Promise<StripeSubscriptionView>;
+  /** A hosted Checkout page (mode subscription) for these prices; the customer key rides as client_reference_id. */
+  createCheckoutSession(spec: {
+    customerKey: string;
+    stripeCustomerId?: string;
+    email?: string;
+    priceIds: readonly string[];
+    billingCycleAnchor: number;
+    successUrl: string;
+    cancelUrl?: string;
+  }): Promise<{ id: string; url: string }>;
 }

@@ -378,3 +378,10 @@ export const alertListSchema = z.object({
     }),
   ),
 });
+
+export const checkoutSessionSchema = z.object({
+  id: z.string().meta({ description: 'The Checkout session (cs_…).' }),
+  url: z.string().meta({ description: "Stripe's hosted page: send the customer there." }),
+  customer: z.string(),
+  billing_cycle_anchor: instant,
+});

@@ -18,6 +18,7 @@ function routedOperations(): string[] {
       run: () => Promise.reject(new Error('unused')),
     },
     alerts: { list: async () => [] },
+    onboarding: { checkout: () => Promise.reject(new Error('unused')) },
   };
   const out = new Set<string>();
   for (const router of apiRouters(deps)) {
