@@ -32,144 +32,140 @@ const byteSize = (def: string) =>
       return Number(m[1]) * factor;
     });
 
-const envSchema = z
-  .object({
-    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-    HOST: z.string().default('0.0.0.0'),
-    CLICKHOUSE_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
-    CLICKHOUSE_USER: z.string().default('default'),
-    CLICKHOUSE_PASSWORD: z.string().default(''),
-    CLICKHOUSE_DATABASE: z
-      .string()
-      .regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/, 'must be a plain identifier (letters, digits, _)')
-      .default('billing_meter'),
-    DATA_DIR: z.string().min(1).default('./data'),
-    SPOOL_DIR: z.string().min(1).optional(),
-    /** Largest the spool may grow before ingest answers 503. */
-    SPOOL_MAX_BYTES: byteSize('1gb'),
-    ADMIN_API_KEY: z
-      .string()
-      .min(32, 'must be at least 32 characters (use `openssl rand -hex 32`)')
-      .optional(),
-    MAX_BODY_BYTES: byteSize('50mb'),
-    MAX_EVENT_BYTES: byteSize('1mb'),
-    MAX_EVENTS_PER_REQUEST: positiveInt(100_000),
-    /** Accepted request times: at most this far in the past (Stripe accepts meter events up to 35 days old). */
-    INGEST_MAX_PAST_DAYS: z.coerce.number().positive().max(3650).default(35),
-    /** ... and at most this far in the future (clock skew; Stripe allows 5 minutes). */
-    INGEST_MAX_FUTURE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
-    HEADER_ALLOW_LIST: z
-      .string()
-      .default(DEFAULT_HEADER_ALLOW_LIST.join(','))
-      .transform((v, ctx) => {
-        const names = v
-          .split(',')
-          .map((s) => s.trim().toLowerCase())
-          .filter((s) => s.length > 0);
-        const bad = names.filter((n) => !/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(n));
-        if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `not header names: ${bad.join(', ')}` });
-        const sensitive = names.filter(isSensitiveHeader);
-        if (sensitive.length > 0)
-          ctx.addIssue({
-            code: 'custom',
-            message: `credential headers are never stored and may not be allow-listed: ${sensitive.join(', ')}`,
-          });
-        return new Set(names) as ReadonlySet<string>;
-      }),
-    /**
-     * Refuse (400 for that event, naming the field) an event that names no customer. Off: it is stored,
-     * billed by no meter, and counted (`unattributed` in the answer, billing_meter_events_unattributed_total).
-     */
-    REQUIRE_CUSTOMER: booleanString.default(false),
-    /** How often spooled events are shipped to ClickHouse. */
-    FLUSH_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
-    /** Worker threads that parse and check large batches; 0 keeps all of it on the event loop. */
-    INGEST_WORKERS: z.coerce.number().int().min(0).max(32).default(defaultWorkerCount()),
-    /** Where the meter definitions are (one YAML file each). */
-    METERS_DIR: z.string().min(1).default('./meters'),
-    /** When meters are evaluated (cron, UTC): by default at minute 5 of every hour. */
-    METER_SCHEDULE: z
-      .string()
-      .default('5 * * * *')
-      // The shape only: node-cron (main.ts) checks the fields themselves when it schedules.
-      .refine(
-        (v) => /^[\d*,/-]+( [\d*,/-]+){4}$/.test(v.trim()),
-        'must be a 5-field cron expression such as "5 * * * *"',
-      ),
-    /** Closed hours re-evaluated on every run, so late events are billed; at most Stripe's 35 days. */
-    LATENESS_HOURS: z.coerce
-      .number()
-      .int()
-      .min(0)
-      .max(35 * 24)
-      .default(48),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** Trust X-Forwarded-* from a proxy in front. */
-    TRUST_PROXY: booleanString.default(false),
-    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(25_000),
-    /** Unset: dry-run (the ledger and logs show what would have been sent; nothing reaches Stripe). */
-    STRIPE_SECRET_KEY: z
-      .string()
-      .regex(
-        /^(sk|rk)_(test|live)_[A-Za-z0-9]+$/,
-        'must be a Stripe secret or restricted key (sk_test_…, sk_live_…, rk_…)',
-      )
-      .optional(),
-    /** Another Stripe API origin (an emulator, a proxy): http(s)://host[:port], no path. */
-    STRIPE_API_BASE: z
-      .url({ protocol: /^https?$/, message: 'must be an http(s) URL such as http://127.0.0.1:12111' })
-      .refine((v) => ['', '/'].includes(new URL(v).pathname), 'must be an origin without a path')
-      .optional(),
-    STRIPE_WEBHOOK_SECRET: z
-      .string()
-      .regex(/^whsec_\S+$/, 'must be a webhook signing secret (whsec_…)')
-      .optional(),
-    /** Webhooks signed longer ago than this are refused (replay protection); Stripe's libraries use 300. */
-    STRIPE_WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
-    /** Calls per second to Stripe. Default: 1000 with a live key, 25 with a test key (Stripe's own limits). */
-    STRIPE_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().max(10_000).optional(),
-    /** `v1`: one meter event per call. `v2_stream`: the high-throughput v2 meter event stream (100 per call). */
-    STRIPE_METER_EVENTS_API: z
-      .enum(['v1', 'v2_stream'], { message: 'must be v1 or v2_stream' })
-      .default('v1'),
-    /** Attempts per call on 429, 5xx and network errors (exponential backoff with jitter between them). */
-    STRIPE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(6),
-    STRIPE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(20_000),
-    /** Calls in flight at once across customers (one per customer and meter at most). */
-    SYNC_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(128),
-    /** Where alerts are POSTed (signed like Stripe's webhooks with ALERT_WEBHOOK_SECRET); unset: no webhook. */
-    ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
-    ALERT_WEBHOOK_SECRET: z
-      .string()
-      .min(24, 'must be at least 24 characters (use `openssl rand -hex 32`)')
-      .optional(),
-    ALERT_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
-    /** smtp(s)://user:pass@host:port for alert emails; with ALERT_EMAIL_TO and ALERT_EMAIL_FROM. */
-    SMTP_URL: z.url({ protocol: /^smtps?$/, message: 'must be an smtp:// or smtps:// URL' }).optional(),
-    ALERT_EMAIL_TO: z.string().min(3).optional(),
-    ALERT_EMAIL_FROM: z.string().min(3).optional(),
-    /** Attempts per alert and channel; between them 2^n × ALERT_RETRY_BASE_MS, at most ALERT_RETRY_MAX_MS. */
-    ALERT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(10),
-    ALERT_RETRY_BASE_MS: z.coerce.number().int().min(10).max(86_400_000).default(30_000),
-    ALERT_RETRY_MAX_MS: z.coerce.number().int().min(10).max(86_400_000).default(3_600_000),
-    /** How often recorded alerts that are due are sent (new ones go out at once). */
-    ALERT_DELIVERY_INTERVAL_MS: z.coerce.number().int().min(50).max(3_600_000).default(5_000),
-  })
-  .superRefine((e, ctx) => {
-    // Without the secret a receiver could not tell our alerts from anyone's.
-    if (e.ALERT_WEBHOOK_URL && !e.ALERT_WEBHOOK_SECRET)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['ALERT_WEBHOOK_SECRET'],
-        message: 'is required with ALERT_WEBHOOK_URL',
-      });
-    if (e.SMTP_URL && (!e.ALERT_EMAIL_TO || !e.ALERT_EMAIL_FROM))
-      ctx.addIssue({
-        code: 'custom',
-        path: ['ALERT_EMAIL_TO'],
-        message: 'ALERT_EMAIL_TO and ALERT_EMAIL_FROM are required with SMTP_URL',
-      });
-  });
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+  CLICKHOUSE_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+  CLICKHOUSE_USER: z.string().default('default'),
+  CLICKHOUSE_PASSWORD: z.string().default(''),
+  CLICKHOUSE_DATABASE: z
+    .string()
+    .regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/, 'must be a plain identifier (letters, digits, _)')
+    .default('billing_meter'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  SPOOL_DIR: z.string().min(1).optional(),
+  /** Largest the spool may grow before ingest answers 503. */
+  SPOOL_MAX_BYTES: byteSize('1gb'),
+  ADMIN_API_KEY: z.string().min(32, 'must be at least 32 characters (use `openssl rand -hex 32`)').optional(),
+  MAX_BODY_BYTES: byteSize('50mb'),
+  MAX_EVENT_BYTES: byteSize('1mb'),
+  MAX_EVENTS_PER_REQUEST: positiveInt(100_000),
+  /** Accepted request times: at most this far in the past (Stripe accepts meter events up to 35 days old). */
+  INGEST_MAX_PAST_DAYS: z.coerce.number().positive().max(3650).default(35),
+  /** ... and at most this far in the future (clock skew; Stripe allows 5 minutes). */
+  INGEST_MAX_FUTURE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
+  HEADER_ALLOW_LIST: z
+    .string()
+    .default(DEFAULT_HEADER_ALLOW_LIST.join(','))
+    .transform((v, ctx) => {
+      const names = v
+        .split(',')
+        .map((s) => s.trim().toLowerCase())
+        .filter((s) => s.length > 0);
+      const bad = names.filter((n) => !/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(n));
+      if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `not header names: ${bad.join(', ')}` });
+      const sensitive = names.filter(isSensitiveHeader);
+      if (sensitive.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          message: `credential headers are never stored and may not be allow-listed: ${sensitive.join(', ')}`,
+        });
+      return new Set(names) as ReadonlySet<string>;
+    }),
+  /**
+   * Refuse (400 for that event, naming the field) an event that names no customer. Off: it is stored,
+   * billed by no meter, and counted (`unattributed` in the answer, billing_meter_events_unattributed_total).
+   */
+  REQUIRE_CUSTOMER: booleanString.default(false),
+  /** How often spooled events are shipped to ClickHouse. */
+  FLUSH_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
+  /** Worker threads that parse and check large batches; 0 keeps all of it on the event loop. */
+  INGEST_WORKERS: z.coerce.number().int().min(0).max(32).default(defaultWorkerCount()),
+  /** Where the meter definitions are (one YAML file each). */
+  METERS_DIR: z.string().min(1).default('./meters'),
+  /** When meters are evaluated (cron, UTC): by default at minute 5 of every hour. */
+  METER_SCHEDULE: z
+    .string()
+    .default('5 * * * *')
+    // The shape only: node-cron (main.ts) checks the fields themselves when it schedules.
+    .refine(
+      (v) => /^[\d*,/-]+( [\d*,/-]+){4}$/.test(v.trim()),
+      'must be a 5-field cron expression such as "5 * * * *"',
+    ),
+  /** Closed hours re-evaluated on every run, so late events are billed; at most Stripe's 35 days. */
+  LATENESS_HOURS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(35 * 24)
+    .default(48),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Trust X-Forwarded-* from a proxy in front. */
+  TRUST_PROXY: booleanString.default(false),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(25_000),
+  /** Unset: dry-run (the ledger and logs show what would have been sent; nothing reaches Stripe). */
+  STRIPE_SECRET_KEY: z
+    .string()
+    .regex(
+      /^(sk|rk)_(test|live)_[A-Za-z0-9]+$/,
+      'must be a Stripe secret or restricted key (sk_test_…, sk_live_…, rk_…)',
+    )
+    .optional(),
+  /** Another Stripe API origin (an emulator, a proxy): http(s)://host[:port], no path. */
+  STRIPE_API_BASE: z
+    .url({ protocol: /^https?$/, message: 'must be an http(s) URL such as http://127.0.0.1:12111' })
+    .refine((v) => ['', '/'].includes(new URL(v).pathname), 'must be an origin without a path')
+    .optional(),
+  STRIPE_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_\S+$/, 'must be a webhook signing secret (whsec_…)')
+    .optional(),
+  /** Webhooks signed longer ago than this are refused (replay protection); Stripe's libraries use 300. */
+  STRIPE_WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+  /** Calls per second to Stripe. Default: 1000 with a live key, 25 with a test key (Stripe's own limits). */
+  STRIPE_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().max(10_000).optional(),
+  /** `v1`: one meter event per call. `v2_stream`: the high-throughput v2 meter event stream (100 per call). */
+  STRIPE_METER_EVENTS_API: z.enum(['v1', 'v2_stream'], { message: 'must be v1 or v2_stream' }).default('v1'),
+  /** Attempts per call on 429, 5xx and network errors (exponential backoff with jitter between them). */
+  STRIPE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(6),
+  STRIPE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(20_000),
+  /** Calls in flight at once across customers (one per customer and meter at most). */
+  SYNC_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(128),
+  /** Where alerts are POSTed (signed like Stripe's webhooks with ALERT_WEBHOOK_SECRET); unset: no webhook. */
+  ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+  ALERT_WEBHOOK_SECRET: z
+    .string()
+    .min(24, 'must be at least 24 characters (use `openssl rand -hex 32`)')
+    .optional(),
+  ALERT_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  /** smtp(s)://user:pass@host:port for alert emails; with ALERT_EMAIL_TO and ALERT_EMAIL_FROM. */
+  SMTP_URL: z.url({ protocol: /^smtps?$/, message: 'must be an smtp:// or smtps:// URL' }).optional(),
+  ALERT_EMAIL_TO: z.string().min(3).optional(),
+  ALERT_EMAIL_FROM: z.string().min(3).optional(),
+  /** Attempts per alert and channel; between them 2^n × ALERT_RETRY_BASE_MS, at most ALERT_RETRY_MAX_MS. */
+  ALERT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(10),
+  ALERT_RETRY_BASE_MS: z.coerce.number().int().min(10).max(86_400_000).default(30_000),
+  ALERT_RETRY_MAX_MS: z.coerce.number().int().min(10).max(86_400_000).default(3_600_000),
+  /** How often recorded alerts that are due are sent (new ones go out at once). */
+  ALERT_DELIVERY_INTERVAL_MS: z.coerce.number().int().min(50).max(3_600_000).default(5_000),
+});
+
+/** What no single variable can say: the alert channels need their companions. */
+const checkedEnvSchema = envSchema.superRefine((e, ctx) => {
+  // Without the secret a receiver could not tell our alerts from anyone's.
+  if (e.ALERT_WEBHOOK_URL && !e.ALERT_WEBHOOK_SECRET)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ALERT_WEBHOOK_SECRET'],
+      message: 'is required with ALERT_WEBHOOK_URL',
+    });
+  if (e.SMTP_URL && (!e.ALERT_EMAIL_TO || !e.ALERT_EMAIL_FROM))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ALERT_EMAIL_TO'],
+      message: 'ALERT_EMAIL_TO and ALERT_EMAIL_FROM are required with SMTP_URL',
+    });
+});
 
 export type Config = {
   port: number;
@@ -231,7 +227,7 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   // An empty variable means "unset": `FOO=` in a compose file should not be a validation error.
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = envSchema.safeParse(present);
+  const parsed = checkedEnvSchema.safeParse(present);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
   }
