@@ -19,11 +19,19 @@ const VENDORS = [
   'node-cron',
   'node-zookeeper-client',
   'pino',
+  'nodemailer',
 ];
 const WIRING = ['./src/main.ts', './src/services.ts', './src/cli'];
 const DRIVERS = ['./src/http', './src/lifecycle'];
 const ADAPTERS = ['./src/storage', './src/adapters', './src/coordination'];
-const DOMAIN = ['./src/collector', './src/meters', './src/billing', './src/keys', './src/governance'];
+const DOMAIN = [
+  './src/collector',
+  './src/meters',
+  './src/billing',
+  './src/keys',
+  './src/governance',
+  './src/alerts',
+];
 const NEUTRAL = ['./src/errors.ts', './src/sql', './src/time'];
 const zone = (target, from, message) => ({ target, from, message });
 
@@ -62,6 +70,7 @@ export default tseslint.config(
       'src/billing/**',
       'src/keys/**',
       'src/governance/**',
+      'src/alerts/**',
       'src/sql/**',
       'src/time/**',
     ],

@@ -158,6 +158,40 @@ const envSchema = z.object({
   STRIPE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(20_000),
   /** Calls in flight at once across customers (one per customer and meter at most). */
   SYNC_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(128),
+  /** Where alerts are POSTed (signed like Stripe's webhooks with ALERT_WEBHOOK_SECRET); unset: no webhook. */
+  ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+  ALERT_WEBHOOK_SECRET: z
+    .string()
+    .min(24, 'must be at least 24 characters (use `openssl rand -hex 32`)')
+    .optional(),
+  ALERT_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  /** smtp(s)://user:pass@host:port for alert emails; with ALERT_EMAIL_TO and ALERT_EMAIL_FROM. */
+  SMTP_URL: z.url({ protocol: /^smtps?$/, message: 'must be an smtp:// or smtps:// URL' }).optional(),
+  ALERT_EMAIL_TO: z.string().min(3).optional(),
+  ALERT_EMAIL_FROM: z.string().min(3).optional(),
+  /** Attempts per alert and channel; between them 2^n × ALERT_RETRY_BASE_MS, at most ALERT_RETRY_MAX_MS. */
+  ALERT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(10),
+  ALERT_RETRY_BASE_MS: z.coerce.number().int().min(10).max(86_400_000).default(30_000),
+  ALERT_RETRY_MAX_MS: z.coerce.number().int().min(10).max(86_400_000).default(3_600_000),
+  /** How often recorded alerts that are due are sent (new ones go out at once). */
+  ALERT_DELIVERY_INTERVAL_MS: z.coerce.number().int().min(50).max(3_600_000).default(5_000),
+});
+
+/** What no single variable can say: the alert channels need their companions. */
+const checkedEnvSchema = envSchema.superRefine((e, ctx) => {
+  // Without the secret a receiver could not tell our alerts from anyone's.
+  if (e.ALERT_WEBHOOK_URL && !e.ALERT_WEBHOOK_SECRET)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ALERT_WEBHOOK_SECRET'],
+      message: 'is required with ALERT_WEBHOOK_URL',
+    });
+  if (e.SMTP_URL && (!e.ALERT_EMAIL_TO || !e.ALERT_EMAIL_FROM))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ALERT_EMAIL_TO'],
+      message: 'ALERT_EMAIL_TO and ALERT_EMAIL_FROM are required with SMTP_URL',
+    });
 });
 
 export type Config = {
@@ -212,6 +246,14 @@ export type Config = {
     timeoutMs: number;
     syncConcurrency: number;
   };
+  alerts: {
+    webhook: { url: string; secret: string; timeoutMs: number } | undefined;
+    email: { smtpUrl: string; to: string; from: string } | undefined;
+    maxAttempts: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    deliveryIntervalMs: number;
+  };
 };
 
 export class ConfigError extends Error {
@@ -225,7 +267,7 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   // An empty variable means "unset": `FOO=` in a compose file should not be a validation error.
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = envSchema.safeParse(present);
+  const parsed = checkedEnvSchema.safeParse(present);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
   }
@@ -271,6 +313,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustProxy: e.TRUST_PROXY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     stripe: stripeConfig(e),
+    alerts: {
+      webhook:
+        e.ALERT_WEBHOOK_URL && e.ALERT_WEBHOOK_SECRET
+          ? {
+              url: e.ALERT_WEBHOOK_URL,
+              secret: e.ALERT_WEBHOOK_SECRET,
+              timeoutMs: e.ALERT_WEBHOOK_TIMEOUT_MS,
+            }
+          : undefined,
+      email:
+        e.SMTP_URL && e.ALERT_EMAIL_TO && e.ALERT_EMAIL_FROM
+          ? { smtpUrl: e.SMTP_URL, to: e.ALERT_EMAIL_TO, from: e.ALERT_EMAIL_FROM }
+          : undefined,
+      maxAttempts: e.ALERT_MAX_ATTEMPTS,
+      retryBaseMs: e.ALERT_RETRY_BASE_MS,
+      retryMaxMs: e.ALERT_RETRY_MAX_MS,
+      deliveryIntervalMs: e.ALERT_DELIVERY_INTERVAL_MS,
+    },
   };
 }
 

@@ -32,6 +32,7 @@ import {
   type BuildOptions,
   type Services,
   type StripeSide,
+  type AlertsSide,
 } from './services.ts';
 import type { ClickHouse } from './storage/clickhouse/clickhouse.ts';
 
@@ -47,6 +48,7 @@ export interface RunningService {
   meters: readonly MeterDefinition[];
   evaluation: EvaluationService;
   stripe: StripeSide;
+  alerts: AlertsSide;
   /** The scheduled job now: evaluate the meters, then sync Stripe. */
   runHourly(): Promise<{ evaluation: EvaluationReport | undefined; sync: SyncReport }>;
   /** Ships every spooled event to ClickHouse now. */
@@ -93,6 +95,7 @@ export async function startService(
     meters,
     runSync: stripe.runSync,
     ...(lease ? { exclusive: <T>(fn: (fence: SyncFence) => Promise<T>) => lease.run(fn) } : {}),
+    afterEvaluation: services.alerts.afterEvaluation,
     metrics,
     logger,
   });
@@ -191,6 +194,10 @@ export async function startService(
       run: () => job.sync(),
     },
     readiness: readiness({ ping: () => clickhouse.ping(), spools }),
+    alerts: { list: (filter) => services.alerts.list(filter) },
+    onboarding: stripe.onboarding && {
+      checkout: (key, o) => stripe.onboarding!.checkout(key, o),
+    },
   });
 
   const server = await listen(app.callback(), config).catch(async (err: unknown) => {
@@ -210,6 +217,15 @@ export async function startService(
   );
   await services.announce(url);
 
+  // Alerts recorded and not delivered yet (a crash, a receiver down): sent now and retried on a timer.
+  const deliverAlerts = () =>
+    services.alerts.delivery
+      .deliverDue()
+      .catch((err: unknown) => logger.warn({ err: String(err) }, 'alert delivery pass failed; retrying'));
+  void deliverAlerts();
+  const alertTimer = setInterval(deliverAlerts, config.alerts.deliveryIntervalMs);
+  alertTimer.unref();
+
   const schedule = cron.schedule(
     config.meters.schedule,
     () =>
@@ -224,8 +240,16 @@ export async function startService(
   const stop = shutdown({
     server,
     timeoutMs: config.shutdownTimeoutMs,
-    stopStarting: [() => keys.stopRefreshing(), () => schedule.stop(), () => governance.stop()],
-    inFlight: () => stripe.idle(),
+    stopStarting: [
+      () => keys.stopRefreshing(),
+      () => schedule.stop(),
+      () => governance.stop(),
+      () => clearInterval(alertTimer),
+    ],
+    inFlight: async () => {
+      await stripe.idle();
+      await services.alerts.delivery.idle();
+    },
     closeIntake: [
       () => preparer.close(),
       () => shipper.stop(),
@@ -246,6 +270,7 @@ export async function startService(
     meters,
     evaluation,
     stripe,
+    alerts: services.alerts,
     runHourly: () => job.run(),
     flush: () => shipper.flush(),
     stop,
@@ -276,6 +301,12 @@ async function startGovernance(services: Services, logger: Logger): Promise<{ st
   side.governance.replaceRules(rules.rules);
   await side.currentUsage.refresh();
   await side.membership.refresh();
+  // Alerts hear of every snapshot: a threshold is known within a refresh, not at the next evaluation.
+  side.currentUsage.onRefresh((snapshot) => {
+    services.alerts
+      .observeCurrent(snapshot)
+      .catch((err: unknown) => logger.warn({ err: String(err) }, 'alert check of current usage failed'));
+  });
   side.currentUsage.start(config.governance.usageRefreshMs);
   reloader.start();
   logger.info({ rules: rules.rules.length, dir: config.governance.dir }, 'governance rules loaded');

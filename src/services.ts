@@ -1,5 +1,17 @@
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { emailChannel } from './adapters/alerts/email-channel.ts';
+import { webhookChannel } from './adapters/alerts/webhook-channel.ts';
+import {
+  AlertDeliveryService,
+  type AlertChannel,
+  type CrossingWithDeliveries,
+} from './alerts/alert-delivery.ts';
+import { AlertEngine, type CrossingFilter, type UsageObservation } from './alerts/alert-engine.ts';
+import { observationsAfterEvaluation } from './alerts/evaluation-observations.ts';
+import type { EvaluationReport } from './meters/evaluation.ts';
+import { ClickHouseCrossingStore, ClickHouseDeliveryStore } from './storage/clickhouse/alert-store.ts';
+import { OnboardingService } from './billing/stripe/onboarding.ts';
 import { ReconcileService } from './billing/stripe/reconcile.ts';
 import { BillingStatusService, type BillingStatusDeps } from './billing/stripe/billing-status.ts';
 import { CustomerMappingService } from './billing/stripe/customer-directory.ts';
@@ -10,7 +22,7 @@ import { createZooKeeperLease, type Lease } from './coordination/zookeeper-lease
 import { SyncService, type SyncReport } from './billing/stripe/sync-service.ts';
 import { StripeWebhookService, type BillingLogger } from './billing/stripe/webhooks.ts';
 import type { Config } from './config.ts';
-import { CurrentUsage } from './governance/current-usage.ts';
+import { CurrentUsage, type CurrentUsageSnapshot } from './governance/current-usage.ts';
 import { Governance } from './governance/governance.ts';
 import { Membership } from './governance/membership.ts';
 import { IngestKeyService } from './keys/ingest-keys.ts';
@@ -56,6 +68,7 @@ export interface Services {
   logReader: RequestLogReader;
   stripe: StripeSide;
   governance: GovernanceSide;
+  alerts: AlertsSide;
   /** Tells the next process that tries the embedded engine where this one serves. */
   announce(url: string): Promise<void>;
   /** Closes the ClickHouse connection (and with it the embedded engine's lock). */
@@ -126,6 +139,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
   );
   const stripe = createStripeSide(config, clickhouse, meters, usage, logger, options.now);
   const governance = createGovernanceSide(meters, meterStore, stripe.billing, logger, options.now);
+  const alerts = createAlerts(config, clickhouse, meters, usage, logger, options.now);
   return {
     config,
     logger,
@@ -139,6 +153,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     logReader: new RequestLogReader(clickhouse),
     stripe,
     governance,
+    alerts,
     announce: async (url) => {
       if (config.clickhouse.kind === 'embedded')
         await recordEmbeddedOwner(config.clickhouse.path, { command: options.command ?? 'serve', url });
@@ -200,6 +215,8 @@ export interface StripeSide {
   /** COORDINATION_URL's lease, which the sync runs under instead of the file lock. */
   lease: Lease | undefined;
   reconcile: ReconcileService | undefined;
+  /** Customers subscribed to the pushed prices (`customers subscribe`); undefined without a key. */
+  onboarding: OnboardingService | undefined;
 }
 
 export function createStripeSide(
@@ -261,6 +278,14 @@ export function createStripeSide(
     return run;
   };
   const reconcile = gateway ? new ReconcileService(syncStore, billing.mappings, gateway) : undefined;
+  const onboarding = gateway
+    ? new OnboardingService({
+        stripe: gateway,
+        mappings: billing.mappings,
+        meters,
+        now: now ?? (() => new Date()),
+      })
+    : undefined;
   return {
     billing,
     syncStore,
@@ -270,6 +295,7 @@ export function createStripeSide(
     idle: () => inProcess.then(() => undefined),
     lease,
     reconcile,
+    onboarding,
   };
 }
 
@@ -349,4 +375,85 @@ export function createStripeBilling(o: StripeBillingOptions): StripeBilling {
     customers,
   });
   return { mappings, webhooks, status, states, customers };
+}
+
+/** Alerts: thresholds of the meters, the crossings outbox in ClickHouse, and the configured channels. */
+export interface AlertsSide {
+  engine: AlertEngine;
+  crossings: ClickHouseCrossingStore;
+  delivery: AlertDeliveryService;
+  /** Records the crossings an evaluation made (the observation source until a per-minute one), then starts sending them. */
+  afterEvaluation(report: EvaluationReport): Promise<void>;
+  /**
+   * Records the crossings in a current-period usage snapshot (governance's per-minute read of the
+   * logs), so a threshold is known within a minute of the usage that crossed it, not at the next
+   * evaluation; then starts sending them. A crossing is recorded once per period whichever source saw
+   * it first.
+   */
+  observeCurrent(snapshot: CurrentUsageSnapshot): Promise<void>;
+  /** Crossings, newest first, with their delivery (GET /v1/alerts, `alerts list`). */
+  list(filter: CrossingFilter): Promise<CrossingWithDeliveries[]>;
+}
+
+export function createAlerts(
+  config: Config,
+  ch: ClickHouse,
+  meters: readonly MeterDefinition[],
+  usage: UsageQueryService,
+  logger: Logger,
+  now?: () => Date,
+): AlertsSide {
+  const crossings = new ClickHouseCrossingStore(ch);
+  const engine = new AlertEngine(crossings, meters, now);
+  const channels: AlertChannel[] = [];
+  if (config.alerts.webhook) channels.push(webhookChannel({ ...config.alerts.webhook, now }));
+  if (config.alerts.email) channels.push(emailChannel(config.alerts.email));
+  const delivery = new AlertDeliveryService({
+    crossings,
+    deliveries: new ClickHouseDeliveryStore(ch),
+    channels,
+    units: new Map(meters.map((m) => [m.name, m.unit])),
+    maxAttempts: config.alerts.maxAttempts,
+    backoffBaseMs: config.alerts.retryBaseMs,
+    backoffMaxMs: config.alerts.retryMaxMs,
+    lookbackMs: 35 * 86_400_000,
+    now,
+    logger,
+  });
+  const watched = meters.filter((m) => engine.meters.includes(m.name));
+  return {
+    engine,
+    crossings,
+    delivery,
+    list: async (filter) => delivery.describe(await crossings.list(filter)),
+    afterEvaluation: async (report) => {
+      if (watched.length === 0) return;
+      await observe(await observationsAfterEvaluation(usage, watched, report));
+    },
+    observeCurrent: async (snapshot) => {
+      if (watched.length === 0) return;
+      const observations: UsageObservation[] = [];
+      for (const meter of watched)
+        for (const [customer, quantity] of snapshot.usage.get(meter.name) ?? [])
+          observations.push({
+            customer,
+            meter: meter.name,
+            periodStart: snapshot.period.start,
+            quantity,
+            observedAt: snapshot.asOf,
+          });
+      await observe(observations);
+    },
+  };
+
+  async function observe(observations: UsageObservation[]): Promise<void> {
+    const fresh = await engine.observe(observations);
+    if (fresh.length === 0) return;
+    logger.info({ alerts: fresh.map((c) => c.id) }, 'alert thresholds crossed');
+    // Recorded: sent now, without holding up the evaluation on a slow receiver (what this pass does
+    // not send, the service's delivery timer does).
+    void delivery
+      .deliverDue()
+      .catch((err: unknown) => logger.warn({ err: String(err) }, 'alert delivery pass failed; retrying'));
+  }
 }

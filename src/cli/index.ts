@@ -1,3 +1,4 @@
+import { alertsCommands } from './alerts.ts';
 import { loadCliEnv } from '../config.ts';
 import { asksForHelp, commandUsage, groupUsage, parseCommandArgs, PROGRAM, UsageError } from './args.ts';
 import type { Command, CommandGroup } from './command.ts';
@@ -25,6 +26,7 @@ export const COMMANDS: readonly (Command | CommandGroup)[] = [
   syncCommands,
   stripeCommands,
   customersCommands,
+  alertsCommands,
 ];
 
 const isGroup = (c: Command | CommandGroup): c is CommandGroup => 'commands' in c;

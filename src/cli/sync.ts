@@ -20,6 +20,7 @@ const run: Command = {
         evaluation: s.evaluation,
         meters: s.meters,
         runSync: s.stripe.runSync,
+        afterEvaluation: s.alerts.afterEvaluation,
         logger: s.logger,
       });
       const progress = out.progress('syncing');

@@ -11,6 +11,8 @@ import { problemMiddleware } from './problem.ts';
 import { adminRoutes } from './routes/admin-routes.ts';
 import { governanceRoutes, type GovernanceRouteDeps } from './routes/governance-routes.ts';
 import { ingestRoutes, type MoesifGovernancePort } from './routes/ingest-routes.ts';
+import { alertRoutes, type AlertRouteDeps } from './routes/alert-routes.ts';
+import { onboardingRoutes, type OnboardingRouteDeps } from './routes/onboarding-routes.ts';
 import { meterRoutes, type MeterRouteDeps } from './routes/meter-routes.ts';
 import { stripeRoutes, type StripeRouteDeps } from './routes/stripe-routes.ts';
 import { syncRoutes, type SyncRouteDeps } from './routes/sync-routes.ts';
@@ -40,6 +42,9 @@ export interface AppDeps {
   sync?: Omit<SyncRouteDeps, 'adminApiKey'>;
   /** Governance rules and decisions; without it, no rules and no access route. */
   governance?: GovernanceRouteDeps['governance'] & MoesifGovernancePort;
+  alerts?: Omit<AlertRouteDeps, 'adminApiKey'>;
+  /** Customer onboarding to Stripe; absent without a Stripe key. */
+  onboarding?: Omit<OnboardingRouteDeps, 'adminApiKey'>;
 }
 
 /** Builds the Koa app from use cases; it constructs no clients of its own. */
@@ -125,5 +130,7 @@ export function apiRouters(deps: AppDeps): Router[] {
   if (deps.sync) stripe.push(syncRoutes({ ...deps.sync, adminApiKey: deps.adminApiKey }));
   if (deps.governance)
     stripe.push(governanceRoutes({ governance: deps.governance, adminApiKey: deps.adminApiKey }));
-  return [ops, ...stripe, admin, meters, ingest];
+  const alerts = deps.alerts ? [alertRoutes({ ...deps.alerts, adminApiKey: deps.adminApiKey })] : [];
+  if (deps.onboarding) alerts.push(onboardingRoutes({ ...deps.onboarding, adminApiKey: deps.adminApiKey }));
+  return [ops, ...stripe, admin, meters, ...alerts, ingest];
 }

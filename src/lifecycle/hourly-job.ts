@@ -35,6 +35,11 @@ export function hourlyJob(deps: {
    * so one replica's job runs at a time; absent: one process, the sync's file lock.
    */
   exclusive?: <T>(fn: (fence: SyncFence) => Promise<T>) => Promise<T>;
+  /**
+   * What hears of each evaluation (alerts). Its failure is logged, not thrown: the evaluation stands,
+   * and the next one observes the same period-to-date usage again.
+   */
+  afterEvaluation?(report: EvaluationReport): Promise<void>;
   metrics?: JobMetrics;
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;
 }): HourlyJob {
@@ -57,6 +62,11 @@ export function hourlyJob(deps: {
         'events arrived after their lateness window and are not billed',
       );
     }
+    await deps
+      .afterEvaluation?.(report)
+      .catch((err: unknown) =>
+        logger.error({ err: String(err) }, 'alerts could not be checked; the next evaluation checks again'),
+      );
     return report;
   };
   const sync = async (fence?: SyncFence) => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { columnsExposedAs, type ColumnsExposedAs } from '../collector/request-log.ts';
+import { alertSchema, checkAlerts } from './alert-thresholds.ts';
 import { pricingSchema } from './tiers.ts';
 
 /**
@@ -459,6 +460,8 @@ export const meterSchema = strict({
   pricing: pricingSchema.optional(),
   /** For governance (alerts, limits): not used to count or price. */
   quota: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+  /** Thresholds that send an alert once per customer and period (alert-thresholds.ts). */
+  alerts: z.array(alertSchema).optional(),
   effective_from: z
     .string()
     .superRefine((s, ctx) => {
@@ -473,7 +476,7 @@ export const meterSchema = strict({
     })
     .transform((s) => new Date(s).toISOString())
     .optional(),
-});
+}).superRefine(checkAlerts);
 
 /** A validated meter, with defaults applied, methods upper-cased and header names lower-cased. */
 export type MeterDefinition = z.output<typeof meterSchema>;

@@ -9,7 +9,7 @@ import type { MeterDefinition } from './meter-schema.ts';
  * priced: `name`, `filter`, `aggregation`, `customer`, `stripe` and `pricing`. Left out, so that editing
  * them does not start a new version (and does not re-key usage already computed):
  * - `description` and `unit`: labels;
- * - `quota`: governance (alerts, limits), not counting or pricing;
+ * - `quota` and `alerts`: governance (alerts, limits), not counting or pricing;
  * - `effective_from`: when a version starts, not what it is; moving the start of the same rules keeps
  *   the same version.
  *

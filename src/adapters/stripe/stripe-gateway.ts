@@ -12,7 +12,9 @@ import {
   type StripePrice,
   type StripeProduct,
   type StripeTier,
+  type StripeOnboarding,
   type StripePorts,
+  type StripeSubscriptionView,
 } from '../../billing/stripe/ports.ts';
 import { createRateLimiter, type RateLimiter } from '../../billing/stripe/rate-limiter.ts';
 import { withRetries, type RetryOptions } from '../../billing/stripe/retry.ts';
@@ -62,7 +64,7 @@ export interface StripeGatewayDeps {
   newIdempotencyKey?: () => string;
 }
 
-export type StripeGateway = StripePorts;
+export type StripeGateway = StripePorts & StripeOnboarding;
 
 type SdkOptions = NonNullable<ConstructorParameters<typeof Stripe>[1]>;
 type HttpClient = ReturnType<typeof Stripe.createNodeHttpClient>;
@@ -180,6 +182,81 @@ export function createStripeGateway(
 
   return {
     maxBatch: STREAM_MAX_BATCH,
+
+    async createCustomer(spec) {
+      const customer = await call('create customer', () =>
+        http(() =>
+          stripe.customers.create(
+            {
+              ...(spec.email ? { email: spec.email } : {}),
+              name: spec.customerKey,
+              metadata: { billing_meter_customer: spec.customerKey },
+            },
+            { idempotencyKey: spec.idempotencyKey },
+          ),
+        ),
+      );
+      return { id: customer.id };
+    },
+
+    async subscriptionsOf(stripeCustomerId) {
+      const all = await listAll(
+        (after) =>
+          stripe.subscriptions.list({
+            customer: stripeCustomerId,
+            status: 'all',
+            limit: PAGE_SIZE,
+            ...(after ? { starting_after: after } : {}),
+          }),
+        'list subscriptions',
+      );
+      return all
+        .filter((sub) => sub.status !== 'canceled' && sub.status !== 'incomplete_expired')
+        .map(toSubscriptionView);
+    },
+
+    async createCheckoutSession(spec) {
+      const key = newKey();
+      const session = await call('create checkout session', () =>
+        http(() =>
+          stripe.checkout.sessions.create(
+            {
+              mode: 'subscription',
+              ...(spec.stripeCustomerId ? { customer: spec.stripeCustomerId } : {}),
+              ...(spec.email && !spec.stripeCustomerId ? { customer_email: spec.email } : {}),
+              client_reference_id: spec.customerKey,
+              line_items: spec.priceIds.map((price) => ({ price })),
+              subscription_data: {
+                billing_cycle_anchor: spec.billingCycleAnchor,
+                metadata: { billing_meter_customer: spec.customerKey },
+              },
+              metadata: { billing_meter_customer: spec.customerKey },
+              success_url: spec.successUrl,
+              ...(spec.cancelUrl ? { cancel_url: spec.cancelUrl } : {}),
+            },
+            { idempotencyKey: key },
+          ),
+        ),
+      );
+      return { id: session.id, url: session.url ?? '' };
+    },
+
+    async createSubscription(spec) {
+      const sub = await call('create subscription', () =>
+        http(() =>
+          stripe.subscriptions.create(
+            {
+              customer: spec.stripeCustomerId,
+              items: spec.priceIds.map((price) => ({ price })),
+              billing_cycle_anchor: spec.billingCycleAnchor,
+              metadata: { billing_meter_customer: spec.customerKey },
+            },
+            { idempotencyKey: spec.idempotencyKey },
+          ),
+        ),
+      );
+      return toSubscriptionView(sub);
+    },
 
     send(event) {
       return call('send meter event', async (): Promise<MeterEventOutcome> => {
@@ -592,4 +669,8 @@ function toTierParam(t: StripeTier): Stripe.PriceCreateParams.Tier {
       ? { flat_amount_decimal: Stripe.Decimal.from(t.flatAmountDecimal) }
       : {}),
   };
+}
+
+function toSubscriptionView(sub: Stripe.Subscription): StripeSubscriptionView {
+  return { id: sub.id, status: sub.status, priceIds: sub.items.data.map((i) => i.price.id) };
 }

@@ -158,3 +158,39 @@ export class FencedOffError extends Error {
     this.name = 'FencedOffError';
   }
 }
+
+/** A subscription as onboarding needs it: which prices it bills. */
+export interface StripeSubscriptionView {
+  id: string;
+  status: string;
+  priceIds: string[];
+}
+
+/** What onboarding asks of Stripe: customers, subscriptions and Checkout sessions. */
+export interface StripeOnboarding {
+  createCustomer(spec: {
+    email?: string;
+    customerKey: string;
+    idempotencyKey: string;
+  }): Promise<{ id: string }>;
+  /** Subscriptions that still bill (not canceled or incomplete_expired). */
+  subscriptionsOf(stripeCustomerId: string): Promise<StripeSubscriptionView[]>;
+  createSubscription(spec: {
+    stripeCustomerId: string;
+    priceIds: readonly string[];
+    /** Unix seconds: the 1st of the next month, 00:00 UTC, so Stripe's periods are calendar months. */
+    billingCycleAnchor: number;
+    customerKey: string;
+    idempotencyKey: string;
+  }): Promise<StripeSubscriptionView>;
+  /** A hosted Checkout page (mode subscription) for these prices; the customer key rides as client_reference_id. */
+  createCheckoutSession(spec: {
+    customerKey: string;
+    stripeCustomerId?: string;
+    email?: string;
+    priceIds: readonly string[];
+    billingCycleAnchor: number;
+    successUrl: string;
+    cancelUrl?: string;
+  }): Promise<{ id: string; url: string }>;
+}

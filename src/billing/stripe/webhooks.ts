@@ -131,6 +131,13 @@ const customerObject = z.object({
   id: z.string(),
   metadata: z.record(z.string(), z.unknown()).nullish(),
 });
+/** A completed Checkout session: the customer key rides as client_reference_id (onboarding.ts). */
+const checkoutSessionObject = z.object({
+  id: z.string(),
+  mode: z.string().nullish(),
+  customer: customerRef.nullish(),
+  client_reference_id: z.string().nullish(),
+});
 const previousCustomer = z.object({ metadata: z.record(z.string(), z.unknown()).nullish() });
 
 const subscriptionObject = z.object({
@@ -384,6 +391,8 @@ export class StripeWebhookService {
           ...subscriptionPeriod(sub),
         });
       }
+      case 'checkout.session.completed':
+        return this.checkoutCompleted(event);
       case 'invoice.paid':
       case 'invoice.payment_failed': {
         const invoice = this.object(event, invoiceObject);
@@ -416,6 +425,33 @@ export class StripeWebhookService {
       return undefined;
     }
     return parsed.data;
+  }
+
+  /** Maps the session's customer key (client_reference_id) to the customer Stripe made or used. */
+  private async checkoutCompleted(event: StripeEventEnvelope): Promise<WebhookOutcome> {
+    const session = this.object(event, checkoutSessionObject);
+    const key = session?.client_reference_id;
+    const customer = session?.customer;
+    if (!session || !key || !customer || session.mode !== 'subscription') return 'ignored';
+    return this.mapFromEvent(event, key, customer);
+  }
+
+  private async mapFromEvent(
+    event: StripeEventEnvelope,
+    key: string,
+    stripeCustomerId: string,
+  ): Promise<WebhookOutcome> {
+    try {
+      const outcome = await this.deps.mappings.map(key, stripeCustomerId, 'webhook', event.created);
+      return outcome === 'mapped' ? 'handled' : outcome;
+    } catch (err) {
+      if (!(err instanceof DomainError) || err.code !== 'invalid_request') throw err;
+      this.deps.logger.warn(
+        { eventId: event.id, stripeCustomerId },
+        `stripe webhook ${event.type} names no valid customer key; event ignored`,
+      );
+      return 'ignored';
+    }
   }
 
   private async customerEvent(event: StripeEventEnvelope): Promise<WebhookOutcome> {

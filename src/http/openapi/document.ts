@@ -8,11 +8,15 @@ import {
 import { createKeyBody, recentLogsQuery } from '../routes/admin-routes.ts';
 import { customerUsageQuery, evaluateBody, usageQuery } from '../routes/meter-routes.ts';
 import { customerListQuery, mapBody, mappingListQuery } from '../routes/stripe-routes.ts';
+import { alertQuery } from '../routes/alert-routes.ts';
+import { checkoutBody } from '../routes/onboarding-routes.ts';
 import { discrepancyQuery } from '../routes/sync-routes.ts';
 import { accessQuery } from '../routes/governance-routes.ts';
 import {
   accessDecisionSchema,
   acceptedSchema,
+  alertListSchema,
+  checkoutSessionSchema,
   anyJson,
   createdKeySchema,
   csvContent,
@@ -366,6 +370,24 @@ export const OPENAPI_PATHS: ZodOpenApiPathsObject = {
   '/v1/admin/sync/run': {
     post: op('stripe', 'admin', 'One Stripe sync pass now', {
       responses: { '200': json('What the pass did.', syncReportSchema) },
+    }),
+  },
+
+  '/v1/admin/checkout-sessions': {
+    post: op('customers', 'admin', 'A Stripe Checkout session subscribing a customer key', {
+      requestBody: { content: { 'application/json': { schema: checkoutBody } } },
+      responses: {
+        '201': json('The session; checkout.session.completed maps the key.', checkoutSessionSchema),
+        '400': invalid,
+      },
+    }),
+  },
+
+  // Alerts
+  '/v1/alerts': {
+    get: op('alerts', 'admin', 'Threshold crossings and their delivery', {
+      requestParams: { query: alertQuery },
+      responses: { '200': json('Crossings, newest first.', alertListSchema), '400': invalid },
     }),
   },
 };

@@ -378,3 +378,34 @@ export const accessDecisionSchema = z
     ),
   })
   .meta({ id: 'AccessDecision' });
+export const alertListSchema = z.object({
+  data: z.array(
+    z.object({
+      id: z.string().meta({ description: 'The event id of the webhook; receivers dedupe on it.' }),
+      customer: z.string(),
+      meter: z.string(),
+      period: z.string().meta({ description: 'YYYY-MM' }),
+      threshold: z.object({ id: z.string(), label: z.string(), value: z.string() }),
+      quantity: z.string().meta({ description: 'The period-to-date usage that crossed the threshold.' }),
+      observed_at: instant,
+      recorded_at: instant,
+      deliveries: z.array(
+        z.object({
+          channel: z.enum(['webhook', 'email']),
+          state: z.enum(['pending', 'delivered', 'retrying', 'failed', 'no_channel']),
+          attempts: z.number().int(),
+          last_attempt_at: instant.nullable(),
+          last_error: z.string().nullable(),
+          next_attempt_at: instant.nullable(),
+        }),
+      ),
+    }),
+  ),
+});
+
+export const checkoutSessionSchema = z.object({
+  id: z.string().meta({ description: 'The Checkout session (cs_…).' }),
+  url: z.string().meta({ description: "Stripe's hosted page: send the customer there." }),
+  customer: z.string(),
+  billing_cycle_anchor: instant,
+});

@@ -317,6 +317,44 @@ export const MIGRATIONS: readonly Migration[] = [
     statements: () => [],
     addColumns: [{ table: 'sync_ledger', column: 'fencing_token', type: 'UInt64 DEFAULT 0' }],
   },
+  {
+    version: 9,
+    name: 'alert_crossings_and_deliveries',
+    statements: (db) => [
+      // The alerts outbox (alerts/alert-engine.ts): one row per crossing of a threshold by a customer in a
+      // period, recorded before anything is sent. crossing_id is a hash of (meter, customer, threshold,
+      // period), so a crossing written twice (a crash, two writers) is one crossing: ReplacingMergeTree
+      // collapses the copies on merge and readers group by crossing_id until then. Times are epoch
+      // milliseconds: backoff and ordering need better than seconds, and 18.16 has no DateTime64.
+      `CREATE TABLE IF NOT EXISTS ${db}.alert_crossings (
+        crossing_id String,
+        meter String,
+        customer String,
+        threshold String,
+        period_start DateTime('UTC'),
+        threshold_value UInt64,
+        label String,
+        quantity UInt64,
+        observed_at_ms UInt64,
+        recorded_at_ms UInt64
+      ) ENGINE = ReplacingMergeTree()
+      PARTITION BY toYYYYMM(period_start)
+      ORDER BY (meter, period_start, customer, threshold, crossing_id)`,
+      // One row per attempt to deliver a crossing on a channel, with its outcome. (crossing_id, channel,
+      // attempt) is the key: an attempt is written once, and readers keep one row per key.
+      `CREATE TABLE IF NOT EXISTS ${db}.alert_deliveries (
+        crossing_id String,
+        channel String,
+        attempt UInt32,
+        outcome String,
+        status_code UInt16,
+        error String,
+        attempted_at_ms UInt64,
+        next_attempt_at_ms UInt64
+      ) ENGINE = ReplacingMergeTree()
+      ORDER BY (crossing_id, channel, attempt)`,
+    ],
+  },
 ];
 
 const REBUILD_TABLE = 'request_logs_v7_build';

@@ -4,6 +4,7 @@
 // webhook dispatcher and the test helpers (paying an invoice, rolling a subscription, signing a payload).
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { checkoutSessionRoutes, checkoutSessions, renderCheckoutSession } from './checkout-sessions.ts';
 import { customerRoutes } from './customers.ts';
 import { drawInvoice, invoiceRoutes } from './invoices.ts';
 import { priceRoutes } from './prices.ts';
@@ -102,6 +103,12 @@ export interface StripeEmulator {
    * Returns the subscription object as the API renders it.
    */
   rollSubscription(subscriptionId: string): Record<string, unknown>;
+  /**
+   * Plays the customer completing a Checkout session: creates the customer if the session named none
+   * (with its customer_email), creates the subscription to its prices (with its billing cycle anchor),
+   * marks it complete and emits checkout.session.completed. Returns the session as the API renders it.
+   */
+  completeCheckoutSession(sessionId: string): Record<string, unknown>;
   stop(): Promise<void>;
 }
 
@@ -113,6 +120,7 @@ const ROUTES: Route[] = [
   ...productRoutes,
   ...priceRoutes,
   ...subscriptionRoutes,
+  ...checkoutSessionRoutes,
   ...invoiceRoutes,
   ...webhookEndpointRoutes,
   ...eventRoutes,
@@ -393,6 +401,49 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
       signWebhook(event, secret, timestampSeconds ?? Math.floor(webhookClock() / 1000)),
     payInvoice: (customerId, payOptions) => drawInvoice(state, customerId, payOptions),
     rollSubscription: (subscriptionId) => renderSubscription(state, rollSubscription(state, subscriptionId)),
+    completeCheckoutSession: (sessionId) => {
+      const session = checkoutSessions(state).get(sessionId);
+      if (!session) throw new Error(`no checkout session ${sessionId}`);
+      if (session.status === 'complete') throw new Error(`checkout session ${sessionId} is complete already`);
+      const cause: EventCause = { requestId: null, idempotencyKey: null };
+      const must = (r: EmulatorResponse): Record<string, unknown> => {
+        if (r.status !== 200) throw new Error(`checkout completion failed: ${JSON.stringify(r.body)}`);
+        return r.body as Record<string, unknown>;
+      };
+      if (session.customer === null) {
+        const created = must(
+          execute(
+            'POST',
+            '/v1/customers',
+            {},
+            session.customerEmail ? { email: session.customerEmail } : {},
+            cause,
+          ),
+        );
+        session.customer = String(created.id);
+      }
+      const subscription = must(
+        execute(
+          'POST',
+          '/v1/subscriptions',
+          {},
+          {
+            customer: session.customer,
+            items: session.priceIds.map((price) => ({ price })),
+            ...(session.billingCycleAnchor === null
+              ? {}
+              : { billing_cycle_anchor: String(session.billingCycleAnchor) }),
+            metadata: session.subscriptionMetadata,
+          },
+          cause,
+        ),
+      );
+      session.subscription = String(subscription.id);
+      session.status = 'complete';
+      const rendered = renderCheckoutSession(session);
+      state.emit('checkout.session.completed', rendered, null);
+      return rendered;
+    },
     stop: async () => {
       dispatcher.stop();
       for (const timer of heldTimers) clearTimeout(timer);

@@ -112,4 +112,30 @@ describe('config', () => {
       );
     }
   });
+
+  it('alerts: a webhook needs its secret, email needs to and from; none configured is no channel', () => {
+    expect(loadConfig({}).alerts).toMatchObject({ webhook: undefined, email: undefined, maxAttempts: 10 });
+    expect(() => loadConfig({ ALERT_WEBHOOK_URL: 'https://hooks.example.com/a' })).toThrow(
+      /ALERT_WEBHOOK_SECRET: is required with ALERT_WEBHOOK_URL/,
+    );
+    expect(() => loadConfig({ SMTP_URL: 'smtp://mail.example.com:25' })).toThrow(/ALERT_EMAIL_TO/);
+    expect(() => loadConfig({ SMTP_URL: 'http://mail.example.com' })).toThrow(/SMTP_URL: must be an smtp/);
+    const c = loadConfig({
+      ALERT_WEBHOOK_URL: 'https://hooks.example.com/a',
+      ALERT_WEBHOOK_SECRET: 'x'.repeat(32),
+      SMTP_URL: 'smtps://u:p@mail.example.com:465',
+      ALERT_EMAIL_TO: 'ops@example.com',
+      ALERT_EMAIL_FROM: 'meter@example.com',
+    });
+    expect(c.alerts.webhook).toEqual({
+      url: 'https://hooks.example.com/a',
+      secret: 'x'.repeat(32),
+      timeoutMs: 10_000,
+    });
+    expect(c.alerts.email).toEqual({
+      smtpUrl: 'smtps://u:p@mail.example.com:465',
+      to: 'ops@example.com',
+      from: 'meter@example.com',
+    });
+  });
 });

@@ -233,7 +233,7 @@ describe('meterSchema: invalid meters', () => {
 
   it('refuses unknown keys at every level, naming the allowed ones', () => {
     expect(problems({ ...base, colour: 'red' })).toEqual([
-      ": unknown key(s) 'colour'; allowed: name, description, filter, aggregation, customer, unit, stripe, pricing, quota, effective_from",
+      ": unknown key(s) 'colour'; allowed: name, description, filter, aggregation, customer, unit, stripe, pricing, quota, alerts, effective_from",
     ]);
     expect(problems({ ...base, filter: { route: ['/x'] } })).toEqual([
       "filter: unknown key(s) 'route'; allowed: routes, methods, status, where",
