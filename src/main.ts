@@ -13,6 +13,8 @@ import { Spool } from './collector/spool.ts';
 import type { SyncReport } from './billing/stripe/sync-service.ts';
 import type { Config } from './config.ts';
 import { createApp } from './http/app.ts';
+import { deriveSecret } from './http/web/signed-tokens.ts';
+import { RequestLogExplorer } from './storage/clickhouse/request-log-explorer.ts';
 import { createMetrics } from './http/metrics.ts';
 import type { IngestKeyService } from './keys/ingest-keys.ts';
 import { hourlyJob } from './lifecycle/hourly-job.ts';
@@ -158,6 +160,14 @@ export async function startService(
       run: () => job.sync(),
     },
     readiness: readiness({ ping: () => clickhouse.ping(), spools }),
+    web: {
+      portalSecret: portalSecret(config),
+      explorer: new RequestLogExplorer(clickhouse),
+      usage: services.usage,
+      meters,
+      previewPeriod: (meter, from, to) => services.meterStore.period(meter, from, to),
+      now: options.now,
+    },
   });
 
   const server = await listen(app.callback(), config).catch(async (err: unknown) => {
@@ -223,4 +233,10 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   // `tsx src/main.ts` (npm run dev) is `billing-meter serve`.
   const { runCli } = await import('./cli/index.ts');
   process.exit(await runCli(['serve']));
+}
+
+/** Portal links are signed with PORTAL_LINK_SECRET, else a key derived from the admin key; neither: off. */
+function portalSecret(config: Config): Buffer | undefined {
+  const root = config.portalLinkSecret ?? config.adminApiKey;
+  return root === undefined ? undefined : deriveSecret(root, 'portal');
 }

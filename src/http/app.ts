@@ -13,6 +13,8 @@ import { ingestRoutes } from './routes/ingest-routes.ts';
 import { meterRoutes, type MeterRouteDeps } from './routes/meter-routes.ts';
 import { stripeRoutes, type StripeRouteDeps } from './routes/stripe-routes.ts';
 import { syncRoutes, type SyncRouteDeps } from './routes/sync-routes.ts';
+import { webRoutes, type WebRouteDeps } from './routes/web-routes.ts';
+import { staticUi } from './web/static-ui.ts';
 
 export interface Readiness {
   clickhouseReachable(): Promise<boolean>;
@@ -37,6 +39,10 @@ export interface AppDeps {
   /** Stripe webhooks, customer mappings and billing status; their routes are absent without it. */
   stripe?: Omit<StripeRouteDeps, 'adminApiKey'>;
   sync?: Omit<SyncRouteDeps, 'adminApiKey'>;
+  /** The dashboard's endpoints (sessions, explorer, preview, portal); absent: the UI has no data. */
+  web?: Omit<WebRouteDeps, 'adminApiKey'>;
+  /** Where the built dashboard is (default web/dist of this package). */
+  uiDir?: string;
 }
 
 /** Builds the Koa app from use cases; it constructs no clients of its own. */
@@ -67,6 +73,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(problemMiddleware(deps.logger));
 
   for (const router of apiRouters(deps)) app.use(router.routes()).use(router.allowedMethods());
+  app.use(staticUi(deps.uiDir));
   return app;
 }
 
@@ -119,5 +126,6 @@ export function apiRouters(deps: AppDeps): Router[] {
   // Stripe's routes come before the others: its webhook must reach its handler with the raw body unread.
   const stripe = deps.stripe ? [stripeRoutes({ ...deps.stripe, adminApiKey: deps.adminApiKey })] : [];
   if (deps.sync) stripe.push(syncRoutes({ ...deps.sync, adminApiKey: deps.adminApiKey }));
-  return [ops, ...stripe, admin, meters, ingest];
+  const web = deps.web ? [webRoutes({ ...deps.web, adminApiKey: deps.adminApiKey })] : [];
+  return [ops, ...stripe, ...web, admin, meters, ingest];
 }

@@ -17,6 +17,13 @@ function routedOperations(): string[] {
       held: async () => [],
       run: () => Promise.reject(new Error('unused')),
     },
+    web: {
+      portalSecret: undefined,
+      explorer: { histogram: async () => [], page: async () => ({ rows: [] }) },
+      usage: stubAppDeps(inMemoryStripeSide()).meters.usage,
+      meters: [],
+      previewPeriod: async () => new Map(),
+    },
   };
   const out = new Set<string>();
   for (const router of apiRouters(deps)) {
