@@ -5,6 +5,8 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** The problem's detail alone: what a page shows a customer. */
+    readonly detail: string = message,
   ) {
     super(message);
   }
@@ -41,7 +43,7 @@ export async function api<T>(
           .map((e) => `${e.field}: ${e.reason}`)
           .join('; ')
       : '';
-    throw new ApiError(res.status, [title, detail, errors].filter(Boolean).join(': '));
+    throw new ApiError(res.status, [title, detail, errors].filter(Boolean).join(': '), detail || title);
   }
   return json as T;
 }

@@ -40,6 +40,9 @@ export interface WebRouteDeps {
   now?: () => Date;
 }
 
+const floorHour = (d: Date) => new Date(Math.floor(d.getTime() / HOUR_MS) * HOUR_MS);
+const ceilHour = (d: Date) => new Date(Math.ceil(d.getTime() / HOUR_MS) * HOUR_MS);
+
 export const SESSION_TTL_SECONDS = 8 * 3600;
 const MAX_EXPLORER_DAYS = 31;
 const MAX_PREVIEW_DAYS = 92;
@@ -56,6 +59,7 @@ const explorerFields = {
     .string()
     .regex(/^[A-Za-z]{1,16}$/)
     .optional(),
+  status: z.coerce.number().int().min(100).max(599).optional().meta({ description: 'One status code.' }),
   status_class: z.enum(['1xx', '2xx', '3xx', '4xx', '5xx']).optional(),
   meta_key: z.string().min(1).max(256).optional(),
   meta_value: z.string().max(2048).optional(),
@@ -81,8 +85,10 @@ export const previewBody = z
       .min(1)
       .max(64 * 1024)
       .meta({ description: 'A meter definition, as in meters/*.yaml.' }),
-    from: instantField('Start, inclusive; default: the start of the current period.').optional(),
-    to: instantField('End, exclusive; default: now.').optional(),
+    from: instantField(
+      'Start, inclusive, floored to the hour; default: the start of the current period.',
+    ).optional(),
+    to: instantField('End, exclusive, rounded up to the hour; default: now.').optional(),
   })
   .strict();
 
@@ -98,7 +104,7 @@ export const portalLinkBody = z
   .strict();
 
 const EXPLORER_HINT =
-  'query: from, to (at most 31 days apart), customer, route, method, status_class (1xx-5xx), meta_key, meta_value';
+  'query: from, to (at most 31 days apart), customer, route, method, status, status_class (1xx-5xx), meta_key, meta_value';
 
 function explorerFilter(q: z.output<z.ZodObject<typeof explorerFields>>, now: Date): ExplorerFilter {
   const to = q.to ?? now;
@@ -116,6 +122,7 @@ function explorerFilter(q: z.output<z.ZodObject<typeof explorerFields>>, now: Da
     customer: q.customer,
     route: q.route,
     method: q.method,
+    status: q.status,
     statusClass: q.status_class === undefined ? undefined : Number(q.status_class[0]),
     metaKey: q.meta_key,
     metaValue: q.meta_value,
@@ -176,6 +183,7 @@ export function webRoutes(deps: WebRouteDeps): Router {
   const admin = requireAdminKey(deps.adminApiKey);
 
   router.post('/v1/admin/session', async (ctx) => {
+    // Sessions run on the wall clock (as the browser's cookie expiry does), not the billing clock.
     // JSON only: a cross-site form cannot send it without a preflight this server never grants.
     const body = parseOr400(
       loginBody,
@@ -186,7 +194,7 @@ export function webRoutes(deps: WebRouteDeps): Router {
       throw new DomainError('forbidden', 'the admin API is disabled: set ADMIN_API_KEY to enable it');
     if (!isAdminKey(deps.adminApiKey, body.key))
       throw new DomainError('unauthorized', 'that is not the admin key');
-    const session = issueSession(sessionSecret(deps.adminApiKey), now(), SESSION_TTL_SECONDS);
+    const session = issueSession(sessionSecret(deps.adminApiKey), new Date(), SESSION_TTL_SECONDS);
     setSessionCookie(ctx, session.cookie, session.expiresAt);
     ctx.status = 201;
     ctx.body = { csrf_token: session.csrfToken, expires_at: session.expiresAt.toISOString() };
@@ -247,8 +255,9 @@ export function webRoutes(deps: WebRouteDeps): Router {
         'the meter definition is invalid',
         parsed.errors.map((e) => ({ field: 'yaml', reason: `line ${e.line}:${e.col}: ${e.reason}` })),
       );
-    const from = body.from ?? deps.usage.currentPeriod().start;
-    const to = body.to ?? now();
+    // Meter SQL runs over whole hours: from is floored, to rounded up (the hour under way counts so far).
+    const from = floorHour(body.from ?? deps.usage.currentPeriod().start);
+    const to = ceilHour(body.to ?? now());
     if (from >= to) throw invalidRequest(hint, [{ field: 'to', reason: 'must be after from' }]);
     if (to.getTime() - from.getTime() > MAX_PREVIEW_DAYS * 24 * HOUR_MS)
       throw invalidRequest(hint, [{ field: 'to', reason: `at most ${MAX_PREVIEW_DAYS} days after from` }]);
@@ -277,7 +286,7 @@ export function webRoutes(deps: WebRouteDeps): Router {
       customer,
       expires_at: expiresAt.toISOString(),
       token,
-      url: `${ctx.origin}/ui/portal#${token}`,
+      url: `${ctx.protocol}://${ctx.host}/ui/portal#${token}`,
     };
   });
 

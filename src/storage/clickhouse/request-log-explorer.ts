@@ -15,6 +15,7 @@ export interface ExplorerFilter {
   customer?: string;
   route?: string;
   method?: string;
+  status?: number;
   /** 1..5: 2 is 2xx. */
   statusClass?: number;
   metaKey?: string;
@@ -35,6 +36,7 @@ export function explorerWhere(f: ExplorerFilter): string {
   if (f.customer !== undefined) parts.push(`customer_key = ${literal(f.customer)}`);
   if (f.route !== undefined) parts.push(`route = ${literal(f.route)}`);
   if (f.method !== undefined) parts.push(`method = ${literal(f.method.toUpperCase())}`);
+  if (f.status !== undefined) parts.push(`status = ${literal(f.status)}`);
   if (f.statusClass !== undefined)
     parts.push(
       `status >= ${literal(f.statusClass * 100)} AND status < ${literal(f.statusClass * 100 + 100)}`,

@@ -9,6 +9,7 @@ const FIELDS = [
   'customer',
   'route',
   'method',
+  'status',
   'status_class',
   'meta_key',
   'meta_value',
@@ -62,7 +63,7 @@ export function Explorer(props: { params: URLSearchParams }) {
         {FIELDS.map((f) =>
           f === 'status_class' ? (
             <label key={f}>
-              status
+              status class
               <select name={f} value={filters[f] ?? ''}>
                 <option value="">any</option>
                 {['1xx', '2xx', '3xx', '4xx', '5xx'].map((c) => (

@@ -1,4 +1,4 @@
-import { api } from '../api.ts';
+import { api, ApiError } from '../api.ts';
 import { TimeChart } from '../chart.tsx';
 import { Show, useLoad } from '../load.tsx';
 import { UsageTable, type MeterUsage } from './customer.tsx';
@@ -16,9 +16,24 @@ interface PortalUsage {
 export function Portal() {
   const token = location.hash.slice(1);
   const [data] = useLoad(
-    () => api<PortalUsage>('GET', '/v1/portal/usage', undefined, { authorization: `Bearer ${token}` }),
+    () =>
+      api<PortalUsage>('GET', '/v1/portal/usage', undefined, { authorization: `Bearer ${token}` }).catch(
+        (err: unknown) => {
+          // A customer sees why the link does not work, not our error's title.
+          throw new Error(
+            err instanceof ApiError ? err.detail : 'the usage could not be loaded: try again later',
+          );
+        },
+      ),
     [token],
   );
+  if (data.state === 'error')
+    return (
+      <main class="portal">
+        <h1 data-testid="portal-error">This link cannot be used</h1>
+        <p role="alert">{data.message}</p>
+      </main>
+    );
   return (
     <main class="portal">
       <Show value={data}>
