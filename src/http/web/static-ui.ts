@@ -29,7 +29,12 @@ export function staticUi(dir: string = DEFAULT_UI_DIR) {
   return async function ui(ctx: Context, next: Next): Promise<void> {
     if (ctx.path !== '/ui' && !ctx.path.startsWith('/ui/')) return next();
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
-    const relative = decodeURIComponent(ctx.path.slice('/ui'.length)).replace(/^\/+/, '');
+    let relative: string;
+    try {
+      relative = decodeURIComponent(ctx.path.slice('/ui'.length)).replace(/^\/+/, '');
+    } catch {
+      relative = ''; // a malformed escape names no file: the page answers
+    }
     const candidate = normalize(join(root, relative));
     const inside = candidate.startsWith(root + sep);
     const file =
