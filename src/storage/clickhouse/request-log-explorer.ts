@@ -58,15 +58,37 @@ export function histogramSql(table: string, f: ExplorerFilter, bucketSeconds: nu
     GROUP BY bucket ORDER BY bucket`;
 }
 
-export function pageSql(table: string, f: ExplorerFilter, limit: number, before?: ExplorerCursor): string {
+/**
+ * A page, newest first, each (app, event_id) once. With `candidates`, the dedupe runs over only the
+ * newest `candidates` matching rows (a partial sort, not a sort of the whole range): copies of an event
+ * share its sort key, so they sit together and the newest distinct events are right as long as that many
+ * rows hold `limit + 1` of them; page() falls back to the whole range when they do not.
+ */
+export function pageSql(
+  table: string,
+  f: ExplorerFilter,
+  limit: number,
+  before?: ExplorerCursor,
+  candidates?: number,
+): string {
   const after = before
     ? ` AND (request_time < toDateTime(${literal(before.requestTime)}, 'UTC') OR (request_time = toDateTime(${literal(before.requestTime)}, 'UTC') AND event_id < ${literal(before.eventId)}))`
     : '';
-  return `SELECT * FROM ${table} WHERE ${explorerWhere(f)}${after}
-    ORDER BY request_time DESC, event_id DESC
+  const order = 'ORDER BY request_time DESC, event_id DESC';
+  const matching = `SELECT * FROM ${table} WHERE ${explorerWhere(f)}${after}`;
+  const source =
+    candidates === undefined
+      ? matching
+      : `SELECT * FROM (${matching} ${order} LIMIT ${literal(Math.trunc(candidates))})`;
+  return `${source}
+    ${order}
     LIMIT 1 BY app, event_id
-    LIMIT ${literal(Math.min(MAX_PAGE, Math.max(1, Math.trunc(limit))) + 1)}`;
+    LIMIT ${literal(pageSize(limit) + 1)}`;
 }
+
+const pageSize = (limit: number) => Math.min(MAX_PAGE, Math.max(1, Math.trunc(limit)));
+/** How many of the newest rows the first try dedupes: room for three copies of every event. */
+const CANDIDATES_PER_ROW = 4;
 
 const bucketRow = z.object({ bucket: z.coerce.number(), calls: z.coerce.number() });
 
@@ -89,8 +111,15 @@ export class RequestLogExplorer {
     before?: ExplorerCursor,
   ): Promise<{ rows: StoredRequestLog[]; next?: ExplorerCursor }> {
     const { table, settings } = await this.copies.decided({ from: f.from, to: f.to });
-    const rows = await this.ch.query(pageSql(table, f, limit, before), storedRow, settings);
-    const size = Math.min(MAX_PAGE, Math.max(1, Math.trunc(limit)));
+    const size = pageSize(limit);
+    let rows = await this.ch.query(
+      pageSql(table, f, limit, before, (size + 1) * CANDIDATES_PER_ROW),
+      storedRow,
+      settings,
+    );
+    // Fewer than a page and a row: the end of the range, or candidates full of copies; ask the range.
+    if (rows.length <= size)
+      rows = await this.ch.query(pageSql(table, f, limit, before), storedRow, settings);
     if (rows.length <= size) return { rows };
     const page = rows.slice(0, size);
     const last = page[page.length - 1]!;

@@ -1,5 +1,5 @@
 // The explorer's SQL on both engines: filters, metadata key/value, the histogram's buckets, paging
-// newest first by cursor without gaps or repeats, a retried copy counted once.
+// newest first by cursor without gaps or repeats, retried copies counted once (even 40 of one event).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
 import {
@@ -31,7 +31,10 @@ describe.each(ENGINES)('request log explorer on the %s engine', (engine) => {
   beforeAll(async () => {
     ch = await openMigratedDatabase(engine, 'explorer');
     explorer = new RequestLogExplorer(ch);
-    const lines = [...rows, rows[3]!].map((r) => `${JSON.stringify(r)}\n`).join('');
+    // rows[29], the newest, 40 times over: more copies than a page's candidates hold.
+    const lines = [...rows, rows[3]!, ...Array.from({ length: 40 }, () => rows[29]!)]
+      .map((r) => `${JSON.stringify(r)}\n`)
+      .join('');
     await ch.insertJsonEachRow('request_logs', lines);
   });
   afterAll(async () => {
