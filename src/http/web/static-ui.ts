@@ -3,8 +3,14 @@ import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context, Next } from 'koa';
 
-/** The dashboard's built files: web/dist of this package, made by `npm run build` (vite). */
-export const DEFAULT_UI_DIR = fileURLToPath(new URL('../../../web/dist', import.meta.url));
+/**
+ * The dashboard's built files: web/dist of this package, made by `npm run build` (vite), seen from
+ * src/http/web/ (tsx) or from dist/src/http/web/ (the compiled service).
+ */
+const HERE = import.meta.url;
+export const DEFAULT_UI_DIR = fileURLToPath(
+  new URL(HERE.includes('/dist/src/') ? '../../../../web/dist' : '../../../web/dist', HERE),
+);
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
