@@ -70,6 +70,11 @@ const envSchema = z.object({
   /** Largest the spool may grow before ingest answers 503. */
   SPOOL_MAX_BYTES: byteSize('1gb'),
   ADMIN_API_KEY: z.string().min(32, 'must be at least 32 characters (use `openssl rand -hex 32`)').optional(),
+  /** Signs customer portal links; default: a key derived from ADMIN_API_KEY. */
+  PORTAL_LINK_SECRET: z
+    .string()
+    .min(32, 'must be at least 32 characters (use `openssl rand -hex 32`)')
+    .optional(),
   MAX_BODY_BYTES: byteSize('50mb'),
   MAX_EVENT_BYTES: byteSize('1mb'),
   MAX_EVENTS_PER_REQUEST: positiveInt(100_000),
@@ -217,6 +222,7 @@ export type Config = {
   spoolMaxBytes: number;
   flushIntervalMs: number;
   adminApiKey: string | undefined;
+  portalLinkSecret: string | undefined;
   limits: {
     maxBodyBytes: number;
     maxEventBytes: number;
@@ -297,6 +303,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     spoolMaxBytes: e.SPOOL_MAX_BYTES,
     flushIntervalMs: e.FLUSH_INTERVAL_MS,
     adminApiKey: e.ADMIN_API_KEY,
+    portalLinkSecret: e.PORTAL_LINK_SECRET,
     limits: {
       maxBodyBytes: e.MAX_BODY_BYTES,
       maxEventBytes: e.MAX_EVENT_BYTES,

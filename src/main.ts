@@ -14,6 +14,8 @@ import type { SyncReport } from './billing/stripe/sync-service.ts';
 import type { SyncFence } from './billing/stripe/ports.ts';
 import type { Config } from './config.ts';
 import { createApp } from './http/app.ts';
+import { deriveSecret } from './http/web/signed-tokens.ts';
+import { RequestLogExplorer } from './storage/clickhouse/request-log-explorer.ts';
 import { createMetrics } from './http/metrics.ts';
 import type { IngestKeyService } from './keys/ingest-keys.ts';
 import { loadRules } from './governance/load-rules.ts';
@@ -198,6 +200,14 @@ export async function startService(
     onboarding: stripe.onboarding && {
       checkout: (key, o) => stripe.onboarding!.checkout(key, o),
     },
+    web: {
+      portalSecret: portalSecret(config),
+      explorer: new RequestLogExplorer(clickhouse),
+      usage: services.usage,
+      meters,
+      previewPeriod: (meter, from, to) => services.meterStore.period(meter, from, to),
+      now: options.now,
+    },
   });
 
   const server = await listen(app.callback(), config).catch(async (err: unknown) => {
@@ -322,4 +332,10 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   // `tsx src/main.ts` (npm run dev) is `billing-meter serve`.
   const { runCli } = await import('./cli/index.ts');
   process.exit(await runCli(['serve']));
+}
+
+/** Portal links are signed with PORTAL_LINK_SECRET, else a key derived from the admin key; neither: off. */
+function portalSecret(config: Config): Buffer | undefined {
+  const root = config.portalLinkSecret ?? config.adminApiKey;
+  return root === undefined ? undefined : deriveSecret(root, 'portal');
 }

@@ -108,6 +108,7 @@ export const demoCommand: Command = {
       for (const m of bill.meters) out.line(meterLines(m));
     }
 
+    out.line(`\nthe dashboard: ${service.url}/ui (log in with the admin key below)`);
     out.line('\nnext steps (copy and paste):');
     out.line(`  export ADMIN=${config.adminApiKey} KEY=${key}`);
     if (usageUrl) out.line(`  curl -s '${usageUrl}' -H "Authorization: Bearer $ADMIN"`);

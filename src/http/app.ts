@@ -16,6 +16,8 @@ import { onboardingRoutes, type OnboardingRouteDeps } from './routes/onboarding-
 import { meterRoutes, type MeterRouteDeps } from './routes/meter-routes.ts';
 import { stripeRoutes, type StripeRouteDeps } from './routes/stripe-routes.ts';
 import { syncRoutes, type SyncRouteDeps } from './routes/sync-routes.ts';
+import { webRoutes, type WebRouteDeps } from './routes/web-routes.ts';
+import { staticUi } from './web/static-ui.ts';
 
 export interface Readiness {
   clickhouseReachable(): Promise<boolean>;
@@ -45,6 +47,10 @@ export interface AppDeps {
   alerts?: Omit<AlertRouteDeps, 'adminApiKey'>;
   /** Customer onboarding to Stripe; absent without a Stripe key. */
   onboarding?: Omit<OnboardingRouteDeps, 'adminApiKey'>;
+  /** The dashboard's endpoints (sessions, explorer, preview, portal); absent: the UI has no data. */
+  web?: Omit<WebRouteDeps, 'adminApiKey'>;
+  /** Where the built dashboard is (default web/dist of this package). */
+  uiDir?: string;
 }
 
 /** Builds the Koa app from use cases; it constructs no clients of its own. */
@@ -75,6 +81,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(problemMiddleware(deps.logger));
 
   for (const router of apiRouters(deps)) app.use(router.routes()).use(router.allowedMethods());
+  app.use(staticUi(deps.uiDir));
   return app;
 }
 
@@ -132,5 +139,6 @@ export function apiRouters(deps: AppDeps): Router[] {
     stripe.push(governanceRoutes({ governance: deps.governance, adminApiKey: deps.adminApiKey }));
   const alerts = deps.alerts ? [alertRoutes({ ...deps.alerts, adminApiKey: deps.adminApiKey })] : [];
   if (deps.onboarding) alerts.push(onboardingRoutes({ ...deps.onboarding, adminApiKey: deps.adminApiKey }));
-  return [ops, ...stripe, admin, meters, ...alerts, ingest];
+  const web = deps.web ? [webRoutes({ ...deps.web, adminApiKey: deps.adminApiKey })] : [];
+  return [ops, ...stripe, ...web, admin, meters, ...alerts, ingest];
 }

@@ -2,6 +2,12 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import { DomainError } from '../errors.ts';
 import type { IngestKeysPort } from './ports.ts';
+import { csrfMatches, deriveSecret, verifySession } from './web/signed-tokens.ts';
+
+/** The dashboard's session cookie (httpOnly, SameSite=Strict) and the header its CSRF token comes in. */
+export const SESSION_COOKIE = 'bm_session';
+export const CSRF_HEADER = 'x-csrf-token';
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** The key a client presents: `Authorization: Bearer`, `X-Api-Key`, or Moesif's `X-Moesif-Application-Id`. */
 export function presentedKey(ctx: Context): string | undefined {
@@ -34,7 +40,23 @@ export function requireAdminKey(adminApiKey: string | undefined) {
   return async function adminAuth(ctx: Context, next: Next): Promise<void> {
     if (!expected)
       throw new DomainError('forbidden', 'the admin API is disabled: set ADMIN_API_KEY to enable it');
-    const presented = sha256(presentedKey(ctx) ?? '');
+    const key = presentedKey(ctx);
+    // The dashboard's session is another way to present the admin key, to the same endpoints; a
+    // state-changing call by cookie must also carry the session's CSRF token (a cross-site page
+    // cannot read it: no CORS here, and the token is not in a cookie).
+    if (key === undefined && adminApiKey && ctx.cookies.get(SESSION_COOKIE) !== undefined) {
+      const session = verifySession(sessionSecret(adminApiKey), ctx.cookies.get(SESSION_COOKIE), new Date());
+      if (!session) throw new DomainError('unauthorized', 'the session has expired: log in again');
+      if (!SAFE_METHODS.has(ctx.method) && !csrfMatches(session.csrfToken, ctx.get(CSRF_HEADER) || undefined))
+        throw new DomainError(
+          'forbidden',
+          `a call made with the session cookie must send its ${CSRF_HEADER} header`,
+        );
+      ctx.state.session = session;
+      await next();
+      return;
+    }
+    const presented = sha256(key ?? '');
     if (!timingSafeEqual(presented, expected))
       throw new DomainError('unauthorized', 'send the admin key as Authorization: Bearer <ADMIN_API_KEY>');
     await next();
@@ -43,4 +65,14 @@ export function requireAdminKey(adminApiKey: string | undefined) {
 
 function sha256(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
+}
+
+/** Sessions are signed with a key derived from the admin key: changing the admin key ends them all. */
+export function sessionSecret(adminApiKey: string): Buffer {
+  return deriveSecret(adminApiKey, 'session');
+}
+
+/** The admin key, compared in constant time (the dashboard's login). */
+export function isAdminKey(adminApiKey: string | undefined, presented: string): boolean {
+  return adminApiKey !== undefined && timingSafeEqual(sha256(presented), sha256(adminApiKey));
 }

@@ -13,6 +13,21 @@ import { checkoutBody } from '../routes/onboarding-routes.ts';
 import { discrepancyQuery } from '../routes/sync-routes.ts';
 import { accessQuery } from '../routes/governance-routes.ts';
 import {
+  explorerQuery,
+  histogramQuery,
+  loginBody,
+  portalLinkBody,
+  previewBody,
+} from '../routes/web-routes.ts';
+import {
+  explorerPageSchema,
+  histogramSchema,
+  portalLinkSchema,
+  portalUsageSchema,
+  previewSchema,
+  sessionSchema,
+} from './web-schemas.ts';
+import {
   accessDecisionSchema,
   acceptedSchema,
   alertListSchema,
@@ -50,7 +65,7 @@ import {
  * current, valid, and lists exactly the routes the routers serve).
  */
 
-type Security = 'admin' | 'ingest' | 'none';
+type Security = 'admin' | 'ingest' | 'portal' | 'none';
 
 const problem = (description: string) => ({
   description,
@@ -68,11 +83,14 @@ const COMMON_PROBLEMS: Record<Security, ZodOpenApiResponsesObject> = {
     '403': problem('The admin API is disabled: ADMIN_API_KEY is not set.'),
   },
   ingest: { '401': problem('Missing, unknown or revoked ingest key.') },
+  portal: { '401': problem('The portal token is expired, changed or missing.') },
   none: {},
 };
 
 const SECURITY: Record<Security, ZodOpenApiOperationObject['security']> = {
-  admin: [{ adminKey: [] }],
+  // The dashboard's session cookie is the same admin authority; writes by cookie need X-CSRF-Token.
+  admin: [{ adminKey: [] }, { adminSession: [] }],
+  portal: [{ portalToken: [] }],
   ingest: [{ ingestKeyBearer: [] }, { ingestKeyHeader: [] }, { moesifApplicationId: [] }],
   none: [],
 };
@@ -367,6 +385,61 @@ export const OPENAPI_PATHS: ZodOpenApiPathsObject = {
       responses: { '200': json('What waits.', heldListSchema) },
     }),
   },
+  // The dashboard's endpoints (the pages use these and nothing else)
+  '/v1/admin/session': {
+    post: op('dashboard', 'none', 'Log in: the admin key for an httpOnly session cookie', {
+      requestBody: { content: { 'application/json': { schema: loginBody } } },
+      responses: {
+        '201': json('Set-Cookie bm_session (httpOnly, SameSite=Strict); the CSRF token.', sessionSchema),
+        '400': invalid,
+        '401': problem('Not the admin key.'),
+        '403': problem('The admin API is disabled: ADMIN_API_KEY is not set.'),
+        '415': problem('Not application/json.'),
+      },
+    }),
+    get: op('dashboard', 'admin', "The session's CSRF token and expiry", {
+      responses: { '200': json('The session.', sessionSchema), '400': invalid },
+    }),
+    delete: op('dashboard', 'admin', 'Log out', { responses: { '204': { description: 'Cookie cleared.' } } }),
+  },
+  '/v1/admin/request-logs': {
+    get: op('dashboard', 'admin', 'Request logs matching filters, newest first, a page at a time', {
+      requestParams: { query: explorerQuery },
+      responses: { '200': json('A page.', explorerPageSchema), '400': invalid },
+    }),
+  },
+  '/v1/admin/request-logs/histogram': {
+    get: op('dashboard', 'admin', 'Matching request logs counted per time bucket', {
+      requestParams: { query: histogramQuery },
+      responses: { '200': json('The buckets with calls.', histogramSchema), '400': invalid },
+    }),
+  },
+  '/v1/admin/meters/preview': {
+    post: op('dashboard', 'admin', 'What a meter definition would count per customer (read-only)', {
+      requestBody: { content: { 'application/json': { schema: previewBody } } },
+      responses: { '200': json('Per customer.', previewSchema), '400': invalid },
+    }),
+  },
+  '/v1/admin/customers/{id}/portal-links': {
+    post: op('dashboard', 'admin', "A signed, expiring link to one customer's usage page", {
+      requestParams: { path: pathParam('id', 'The customer key.') },
+      requestBody: { content: { 'application/json': { schema: portalLinkBody } } },
+      responses: { '201': json('The link.', portalLinkSchema), '400': invalid },
+    }),
+  },
+  '/v1/portal/usage': {
+    get: op(
+      'dashboard',
+      'portal',
+      "The portal token's customer: this period's usage, cost, days, next tier",
+      {
+        responses: {
+          '200': json('That customer only.', portalUsageSchema),
+          '403': problem('Portal links are off.'),
+        },
+      },
+    ),
+  },
   '/v1/admin/sync/run': {
     post: op('stripe', 'admin', 'One Stripe sync pass now', {
       responses: { '200': json('What the pass did.', syncReportSchema) },
@@ -411,6 +484,13 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
         ingestKeyBearer: { type: 'http', scheme: 'bearer', description: 'An ingest key.' },
         ingestKeyHeader: { type: 'apiKey', in: 'header', name: 'X-Api-Key' },
         moesifApplicationId: { type: 'apiKey', in: 'header', name: 'X-Moesif-Application-Id' },
+        adminSession: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'bm_session',
+          description: 'From POST /v1/admin/session; writes also need the X-CSRF-Token header.',
+        },
+        portalToken: { type: 'http', scheme: 'bearer', description: 'The token of a portal link.' },
       },
     },
   });

@@ -27,6 +27,13 @@ function routedOperations(): string[] {
     },
     alerts: { list: async () => [] },
     onboarding: { checkout: () => Promise.reject(new Error('unused')) },
+    web: {
+      portalSecret: undefined,
+      explorer: { histogram: async () => [], page: async () => ({ rows: [] }) },
+      usage: stubAppDeps(inMemoryStripeSide()).meters.usage,
+      meters: [],
+      previewPeriod: async () => new Map(),
+    },
   };
   const out = new Set<string>();
   for (const router of apiRouters(deps)) {
