@@ -46,6 +46,9 @@ export const SHARDING_KEYS: Readonly<Record<string, string>> = {
   request_log_arrivals: 'toUInt32(hour)',
   request_log_copy_decisions: 'cityHash64(app, event_id)',
   request_log_resolutions: 'cityHash64(scope)',
+  // A crossing and its delivery attempts on one shard: readers group both by crossing_id.
+  alert_crossings: 'cityHash64(crossing_id)',
+  alert_deliveries: 'cityHash64(crossing_id)',
 };
 
 /** The shard-local table's name behind the Distributed `table`. */

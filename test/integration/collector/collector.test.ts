@@ -127,12 +127,16 @@ describe.each(ENGINES)('collector on %s ClickHouse', (engine) => {
       headers: { 'x-moesif-application-id': svc.ingestKey },
     });
     expect(config.status).toBe(200);
-    expect(await config.json()).toEqual({ sample_rate: 100 });
+    // No governance rules: nobody is named in them.
+    expect(await config.json()).toEqual({ sample_rate: 100, company_rules: {}, user_rules: {} });
     expect(config.headers.get('x-moesif-config-etag')).toBeTruthy();
     const rules = await fetch(`${svc.url}/v1/rules`, {
       headers: { 'x-moesif-application-id': svc.ingestKey },
     });
-    expect(await rules.json()).toEqual([]);
+    // The rules shipped in governance/, in Moesif's shape; nobody is unpaid or over quota here.
+    const shipped = (await rules.json()) as { _id: string; type: string; block: boolean }[];
+    expect(shipped.map((r) => r._id)).toContain('unpaid');
+    for (const rule of shipped) expect(rule).toMatchObject({ type: 'company', block: true });
 
     const captures = readWire('moesif-nodejs-3.11-unbatched.json');
     for (const path of ['/v1/users', '/v1/companies', '/v1/actions']) {
