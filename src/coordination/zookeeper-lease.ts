@@ -4,7 +4,8 @@ import { FencedOffError, type SyncFence } from '../billing/stripe/ports.ts';
 import { UpstreamError } from '../errors.ts';
 
 /**
- * What must run once among several replicas of the service (the Stripe sync), run under a lease in
+ * What must run once among several replicas of the service (the hourly evaluation and Stripe sync, under
+ * `stripe-sync`; alert delivery, under `alert-delivery`), runs under a lease in
  * ZooKeeper (or ClickHouse Keeper, which speaks its protocol): an ephemeral node `<root>/leases/<name>`,
  * which ZooKeeper deletes when the holder's session ends, by a close or by the session timeout after the
  * holder went silent (killed, paused, cut off).
@@ -14,7 +15,8 @@ import { UpstreamError } from '../errors.ts';
  * it cannot have expired it before that time plus the timeout). A heartbeat renews it several times per
  * timeout. assertHeld() is checked before every ledger intent and every call to Stripe
  * (sync-executor.ts): a process paused past its lease sees, on waking, that it no longer holds it, before
- * it writes or sends anything. The token is the node's creation zxid, which grows from one holder to the
+ * it writes or sends anything (alert-delivery.ts checks it the same way before each send and each record
+ * of an attempt). The token is the node's creation zxid, which grows from one holder to the
  * next, and is written on every intent. The limit: a pause between the check and the call it guards
  * (microseconds of our code) is not covered; that call is then the intent recorded under the lease, with
  * the same identifier and value, which Stripe takes once (its idempotency) and a new holder resumes as is.
@@ -25,6 +27,7 @@ export interface Lease {
    * LeaseHeldElsewhereError. Releases it after `fn`.
    */
   run<T>(fn: (fence: SyncFence) => Promise<T>): Promise<T>;
+  /** Ends the session (ZooKeeper drops a held node with it); run() refuses from then on (LeaseClosedError). */
   close(): Promise<void>;
 }
 
@@ -38,6 +41,14 @@ export class LeaseHeldElsewhereError extends Error {
   }
 }
 
+/** After close(): the lease opens no new session (a late timer after shutdown gets this, not a session). */
+export class LeaseClosedError extends Error {
+  constructor(path: string) {
+    super(`the lease ${path} is closed`);
+    this.name = 'LeaseClosedError';
+  }
+}
+
 export interface ZooKeeperLeaseOptions {
   /** host:port[,host:port…] */
   hosts: string;
@@ -46,7 +57,7 @@ export interface ZooKeeperLeaseOptions {
   name: string;
   /** Requested session timeout; ZooKeeper may clamp it (2 to 20 ticks by default). */
   sessionTimeoutMs: number;
-  /** How long run() waits for another holder; default 5 minutes. */
+  /** How long run() waits for another holder; default 5 minutes; 0: asks once. */
   waitMs?: number;
   /** Who holds it, as other processes see it. */
   owner?: string;
@@ -60,8 +71,10 @@ export function createZooKeeperLease(options: ZooKeeperLeaseOptions): Lease {
   const path = `${options.root.replace(/\/+$/, '')}/leases/${options.name}`;
   let client: zookeeper.Client | undefined;
   let connecting: Promise<zookeeper.Client> | undefined;
+  let closed = false;
 
   const connected = (): Promise<zookeeper.Client> => {
+    if (closed) return Promise.reject(new LeaseClosedError(path));
     if (client) return Promise.resolve(client);
     connecting ??= new Promise<zookeeper.Client>((resolve, reject) => {
       const c = zookeeper.createClient(options.hosts, {
@@ -75,6 +88,12 @@ export function createZooKeeperLease(options: ZooKeeperLeaseOptions): Lease {
       }, options.sessionTimeoutMs);
       c.once('connected', () => {
         clearTimeout(timer);
+        // Closed while connecting: this session ends here, it is not kept for a later call.
+        if (closed) {
+          c.close();
+          reject(new LeaseClosedError(path));
+          return;
+        }
         client = c;
         resolve(c);
       });
@@ -180,6 +199,8 @@ export function createZooKeeperLease(options: ZooKeeperLeaseOptions): Lease {
       }
     },
     async close() {
+      // For good: a run, a heartbeat or a release that comes later gets LeaseClosedError, no session.
+      closed = true;
       const c = client ?? (await connecting?.catch(() => undefined));
       client = undefined;
       c?.close();

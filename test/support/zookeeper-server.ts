@@ -19,6 +19,8 @@ export interface ZooKeeperServer {
   /** host:port, as ClickHouse's <zookeeper> and the service's COORDINATION_URL name it. */
   readonly connectString: string;
   readonly dir: string;
+  /** Client connections open now, as `srvr` counts them (less the one asking). */
+  connections(): Promise<number>;
   /** SIGTERM and wait for exit (SIGKILL after 10 s), then delete the dir unless keepDir. */
   stop(options?: { keepDir?: boolean }): Promise<void>;
 }
@@ -117,7 +119,12 @@ export async function startZooKeeper(opts: StartZooKeeperOptions = {}): Promise<
     }
     await sleep(100);
   }
-  return { port, connectString: `127.0.0.1:${port}`, dir, stop };
+  const connections = async () => {
+    const count = /^Connections: (\d+)$/m.exec(await fourLetterWord(port, 'srvr'))?.[1];
+    if (count === undefined) throw new Error('ZooKeeper did not say how many connections it has');
+    return Number(count) - 1;
+  };
+  return { port, connectString: `127.0.0.1:${port}`, dir, connections, stop };
 }
 
 /** ZooKeeper's four-letter commands (srvr: its state). */

@@ -7,6 +7,7 @@ import { inject } from 'vitest';
 import { FencedOffError } from '../../../src/billing/stripe/ports.ts';
 import {
   createZooKeeperLease,
+  LeaseClosedError,
   LeaseHeldElsewhereError,
   type Lease,
 } from '../../../src/coordination/zookeeper-lease.ts';
@@ -112,6 +113,34 @@ describe('lease with fencing on ZooKeeper', () => {
       clock += SESSION_MS; // as if paused for a whole session timeout
       expect(() => fence.assertHeld()).toThrow(FencedOffError);
     });
+  });
+
+  it('opens no session after close(): a late run is refused, and so is one that was connecting', async () => {
+    const settled = async (expected: number) => {
+      const deadline = Date.now() + 10_000;
+      while ((await zk.connections()) !== expected) {
+        if (Date.now() > deadline) throw new Error(`ZooKeeper has not ${expected} connections`);
+        await sleep(50);
+      }
+    };
+    const open = await zk.connections();
+    const l = lease('/closed');
+    await l.run(async () => undefined);
+    expect(await zk.connections()).toBe(open + 1);
+    await l.close();
+    await settled(open);
+    let ran = 0;
+    // A timer that fires after shutdown (the alert delivery's, a heartbeat's).
+    await expect(l.run(async () => void ran++)).rejects.toThrow(LeaseClosedError);
+    // Closed while its first run connects: that session is closed too, not kept.
+    const m = lease('/closed');
+    const connecting = m.run(async () => void ran++);
+    await m.close();
+    await expect(connecting).rejects.toThrow(LeaseClosedError);
+    await expect(m.run(async () => void ran++)).rejects.toThrow(LeaseClosedError);
+    expect(ran).toBe(0);
+    await sleep(500);
+    expect(await zk.connections()).toBe(open);
   });
 
   it('drill: the holder is SIGKILLed; the waiting one takes over within the session timeout', async () => {
