@@ -18,7 +18,7 @@ import { CustomerMappingService } from './billing/stripe/customer-directory.ts';
 import { createStripeGateway, type StripeGateway } from './adapters/stripe/stripe-gateway.ts';
 import { withSyncLock } from './billing/stripe/sync-lock.ts';
 import type { SyncFence } from './billing/stripe/ports.ts';
-import { createZooKeeperLease, type Lease } from './coordination/zookeeper-lease.ts';
+import { createZooKeeperLease, LeaseHeldElsewhereError, type Lease } from './coordination/zookeeper-lease.ts';
 import { SyncService, type SyncReport } from './billing/stripe/sync-service.ts';
 import { StripeWebhookService, type BillingLogger } from './billing/stripe/webhooks.ts';
 import type { Config } from './config.ts';
@@ -71,7 +71,7 @@ export interface Services {
   alerts: AlertsSide;
   /** Tells the next process that tries the embedded engine where this one serves. */
   announce(url: string): Promise<void>;
-  /** Closes the ClickHouse connection (and with it the embedded engine's lock). */
+  /** Closes the leases (no session opens after), then the ClickHouse connection (and the embedded engine's lock). */
   close(): Promise<void>;
 }
 
@@ -160,6 +160,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     },
     close: async () => {
       await stripe.lease?.close();
+      await alerts.lease?.close();
       await clickhouse.close();
       if (config.clickhouse.kind === 'embedded') await releaseEmbeddedOwner(config.clickhouse.path);
     },
@@ -382,6 +383,8 @@ export interface AlertsSide {
   engine: AlertEngine;
   crossings: ClickHouseCrossingStore;
   delivery: AlertDeliveryService;
+  /** COORDINATION_URL's lease `alert-delivery`, which delivery runs under; undefined: one process. */
+  lease: Lease | undefined;
   /** Records the crossings an evaluation made (the observation source until a per-minute one), then starts sending them. */
   afterEvaluation(report: EvaluationReport): Promise<void>;
   /**
@@ -408,6 +411,11 @@ export function createAlerts(
   const channels: AlertChannel[] = [];
   if (config.alerts.webhook) channels.push(webhookChannel({ ...config.alerts.webhook, now }));
   if (config.alerts.email) channels.push(emailChannel(config.alerts.email));
+  // Among replicas, one delivers at a time; one that finds the lease held skips the tick (the holder is
+  // delivering), so the wait is none: a dead holder's node goes with its session, and a later tick takes it.
+  const lease =
+    config.coordination &&
+    createZooKeeperLease({ ...config.coordination, name: 'alert-delivery', waitMs: 0 });
   const delivery = new AlertDeliveryService({
     crossings,
     deliveries: new ClickHouseDeliveryStore(ch),
@@ -417,6 +425,17 @@ export function createAlerts(
     backoffBaseMs: config.alerts.retryBaseMs,
     backoffMaxMs: config.alerts.retryMaxMs,
     lookbackMs: 35 * 86_400_000,
+    lease: lease && {
+      runIfFree: async (pass) => {
+        try {
+          return await lease.run(pass);
+        } catch (err) {
+          if (!(err instanceof LeaseHeldElsewhereError)) throw err;
+          logger.debug({ holder: err.holder }, 'alerts due, another replica is delivering them');
+          return undefined;
+        }
+      },
+    },
     now,
     logger,
   });
@@ -425,6 +444,7 @@ export function createAlerts(
     engine,
     crossings,
     delivery,
+    lease,
     list: async (filter) => delivery.describe(await crossings.list(filter)),
     afterEvaluation: async (report) => {
       if (watched.length === 0) return;

@@ -11,6 +11,14 @@ import type { AlertCrossing, CrossingStore } from './alert-engine.ts';
  * Exactly once, and its limit: a crossing is sent until one attempt is recorded as delivered. A crash
  * after the receiver answered and before the outcome was recorded sends it once more, with the same
  * event id; receivers dedupe on that id, as with Stripe's webhooks. Nothing else sends twice.
+ *
+ * Among replicas (`lease`, with COORDINATION_URL): a pass first reads what is due (ClickHouse only, what
+ * every tick costs), and only if something is takes the lease; another replica holding it is delivering,
+ * so this tick is skipped, not queued. Under the lease it reads what is due again (the other replica may
+ * just have sent it), and checks the fence before each send and before recording each attempt: a replica
+ * that lost its lease mid-pass sends and records nothing more. The limit is the one above: a replica
+ * paused or cut off during a send, past its lease, leaves that attempt unrecorded, and the next holder
+ * sends it again with the same id. Without a lease (one process): as before, every pass sends what is due.
  */
 
 export type ChannelName = 'webhook' | 'email';
@@ -98,6 +106,24 @@ export function alertSignatureHeader(body: Buffer, secret: string, nowSeconds: n
   return `t=${nowSeconds},v1=${computeSignature(body, nowSeconds, secret)}`;
 }
 
+/** What a delivery pass checks before each send and each record: throws once the lease may be another's. */
+export interface DeliveryFence {
+  assertHeld(): void;
+}
+
+/** Port: keeps delivery to one replica at a time (coordination/zookeeper-lease.ts, wired in services.ts). */
+export interface DeliveryLease {
+  /** Runs `pass` holding the lease; undefined, without running it, when another replica holds it. */
+  runIfFree<T>(pass: (fence: DeliveryFence) => Promise<T>): Promise<T | undefined>;
+}
+
+/** One send that is due: the crossing, the channel, and the attempt it would be. */
+interface DueAttempt {
+  crossing: AlertCrossing;
+  channel: AlertChannel;
+  attempt: number;
+}
+
 export interface DeliveryOptions {
   crossings: CrossingStore;
   deliveries: DeliveryStore;
@@ -109,6 +135,8 @@ export interface DeliveryOptions {
   backoffMaxMs: number;
   /** Crossings older than this are not sent any more (a warning that late is no warning). */
   lookbackMs: number;
+  /** Among replicas; absent: this process is the only one that delivers. */
+  lease?: DeliveryLease;
   now?: () => Date;
   logger?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
 }
@@ -116,6 +144,8 @@ export interface DeliveryOptions {
 export interface DeliveryReport {
   delivered: number;
   failed: number;
+  /** Passes that found something due while another replica held the lease (so left it to that one). */
+  skipped?: number;
 }
 
 export type DeliveryState = 'pending' | 'delivered' | 'retrying' | 'failed' | 'no_channel';
@@ -145,12 +175,13 @@ export class AlertDeliveryService {
       return this.running;
     }
     const run = async (): Promise<DeliveryReport> => {
-      const total = { delivered: 0, failed: 0 };
+      const total: DeliveryReport = { delivered: 0, failed: 0 };
       do {
         this.again = false;
         const r = await this.pass();
         total.delivered += r.delivered;
         total.failed += r.failed;
+        if (r.skipped) total.skipped = (total.skipped ?? 0) + r.skipped;
       } while (this.again);
       return total;
     };
@@ -188,46 +219,65 @@ export class AlertDeliveryService {
   }
 
   private async pass(): Promise<DeliveryReport> {
-    const report = { delivered: 0, failed: 0 };
-    if (this.o.channels.length === 0) return report;
+    if (this.o.channels.length === 0) return { delivered: 0, failed: 0 };
+    const due = await this.due();
+    if (due.length === 0) return { delivered: 0, failed: 0 };
+    const lease = this.o.lease;
+    if (!lease) return this.send(due);
+    const report = await lease.runIfFree(async (fence) => this.send(await this.due(), fence));
+    return report ?? { delivered: 0, failed: 0, skipped: 1 };
+  }
+
+  /** What may be sent now: not delivered, attempts left, and past the backoff of the last one. */
+  private async due(): Promise<DueAttempt[]> {
     const since = new Date(this.now().getTime() - this.o.lookbackMs);
     const crossings = await this.o.crossings.recordedSince(since);
-    if (crossings.length === 0) return report;
+    if (crossings.length === 0) return [];
     const attempts = await this.o.deliveries.attemptsSince(since);
     const byKey = new Map<string, DeliveryAttempt[]>();
     for (const a of attempts) {
       const key = `${a.crossingId}\u0000${a.channel}`;
       byKey.set(key, [...(byKey.get(key) ?? []), a]);
     }
-    for (const crossing of crossings) {
+    const now = this.now();
+    const due: DueAttempt[] = [];
+    for (const crossing of crossings)
       for (const channel of this.o.channels) {
         const done = dedupe(byKey.get(`${crossing.id}\u0000${channel.name}`) ?? []);
         if (this.stateOf(done) === 'delivered' || done.length >= this.o.maxAttempts) continue;
         const last = done.at(-1);
-        const now = this.now();
         if (last?.nextAttemptAt && last.nextAttemptAt > now) continue;
-        const outcome = await this.attempt(crossing, channel, done.length + 1, now);
-        if (outcome === 'delivered') report.delivered++;
-        else report.failed++;
+        due.push({ crossing, channel, attempt: done.length + 1 });
       }
+    return due;
+  }
+
+  private async send(due: readonly DueAttempt[], fence?: DeliveryFence): Promise<DeliveryReport> {
+    const report = { delivered: 0, failed: 0 };
+    for (const item of due) {
+      const outcome = await this.attempt(item, fence);
+      if (outcome === 'delivered') report.delivered++;
+      else report.failed++;
     }
     return report;
   }
 
   private async attempt(
-    crossing: AlertCrossing,
-    channel: AlertChannel,
-    attempt: number,
-    now: Date,
+    { crossing, channel, attempt }: DueAttempt,
+    fence: DeliveryFence | undefined,
   ): Promise<'delivered' | 'failed'> {
     const event = alertEvent(crossing, this.o.units.get(crossing.meter) ?? '');
     const message = { crossing, event, body: Buffer.from(JSON.stringify(event), 'utf8') };
+    const now = this.now();
+    fence?.assertHeld();
     const result = await channel
       .send(message)
       .catch((err: unknown): SendResult => ({ ok: false, statusCode: 0, error: String(err) }));
     const last = attempt >= this.o.maxAttempts;
     const delay = Math.min(this.o.backoffBaseMs * 2 ** (attempt - 1), this.o.backoffMaxMs);
     const attemptedAt = this.now();
+    // Lost during the send: the next holder reads this attempt as not made, and makes it (same event id).
+    fence?.assertHeld();
     await this.o.deliveries.record({
       crossingId: crossing.id,
       channel: channel.name,
