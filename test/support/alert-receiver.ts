@@ -10,6 +10,10 @@ export interface ReceivedAlert {
   /** The verified event (constructEvent threw for none of these). */
   event: { id: string; type: string; data: Record<string, unknown> };
   signature: string;
+  /** The request's path and query (a drill tells its replicas apart by a query parameter). */
+  path: string;
+  /** Wall clock when it arrived, ms. */
+  receivedAtMs: number;
 }
 
 export interface AlertReceiver {
@@ -28,7 +32,7 @@ const sdk = new Stripe('sk_test_receiver');
 export async function alertReceiver(
   secret: string,
   options: {
-    answer?: (n: number) => number | 'hang';
+    answer?: (n: number, alert: ReceivedAlert) => number | 'hang';
     /** The receiver's clock, unix seconds (default the wall clock): signatures older than 300 s fail. */
     nowSeconds?: () => number;
     port?: number;
@@ -42,6 +46,7 @@ export async function alertReceiver(
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
+    const receivedAtMs = Date.now();
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const signature = String(req.headers[ALERT_SIGNATURE_HEADER] ?? '');
@@ -54,8 +59,9 @@ export async function alertReceiver(
           undefined,
           options.nowSeconds?.() ?? Math.floor(Date.now() / 1000),
         ) as unknown as ReceivedAlert['event'];
-        verified.push({ event, signature });
-        const answer = options.answer?.(++n) ?? 200;
+        const alert = { event, signature, path: req.url ?? '', receivedAtMs };
+        verified.push(alert);
+        const answer = options.answer?.(++n, alert) ?? 200;
         if (answer === 'hang') {
           hanging.push(res);
           return;

@@ -5,16 +5,14 @@
 //   are exact;
 // - a replica is SIGSTOPped mid-sync past its lease, the other takes over, then it is resumed: the
 //   emulator receives nothing from it after its lease was gone.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFile, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freePorts } from '../../support/clickhouse-server.ts';
-import { BIN, cleanEnv } from '../../support/cli.ts';
-import { TEST_ADMIN_KEY } from '../../support/service.ts';
+import { startServeReplica, type ServeReplica } from '../../support/serve-replica.ts';
 import { startStripeEmulator, type StripeEmulator } from '../../support/stripe-emulator/index.ts';
 import { startTestCluster, type TestCluster } from '../../support/test-cluster.ts';
 
@@ -31,60 +29,25 @@ describe('drills: the lease holder killed or paused mid-sync (service processes,
   let meterDir: string;
   const children: ChildProcess[] = [];
 
-  interface Replica {
-    child: ChildProcess;
-    url: string;
-    /** The replica's sync run through the admin API (resolves with the HTTP status, or 0 if it died). */
-    sync(): Promise<number>;
-  }
-
-  const startReplica = async (database: string, member: number): Promise<Replica> => {
-    const [port] = await freePorts(1);
-    const dataDir = await mkdtemp(join(inject('runDir'), 'replica-'));
-    const child = spawn(process.execPath, [BIN, 'serve'], {
-      env: cleanEnv({
-        ...cluster.env(member),
-        CLICKHOUSE_DATABASE: database,
-        COORDINATION_URL: cluster.coordinationUrl(database),
-        COORDINATION_SESSION_TIMEOUT_MS: String(SESSION_MS),
-        STRIPE_SECRET_KEY: 'sk_test_drill',
-        STRIPE_API_BASE: emulator.url,
-        STRIPE_RATE_LIMIT_PER_SECOND: '1000',
-        SYNC_CONCURRENCY: '1',
-        METERS_DIR: meterDir,
-        METER_SCHEDULE: '0 0 1 1 *',
-        ADMIN_API_KEY: TEST_ADMIN_KEY,
-        DATA_DIR: dataDir,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'silent',
-        FLUSH_INTERVAL_MS: '50',
-      }),
-      stdio: 'ignore',
+  const startReplica = async (database: string, member: number) => {
+    const replica = await startServeReplica({
+      ...cluster.env(member),
+      CLICKHOUSE_DATABASE: database,
+      COORDINATION_URL: cluster.coordinationUrl(database),
+      COORDINATION_SESSION_TIMEOUT_MS: String(SESSION_MS),
+      STRIPE_SECRET_KEY: 'sk_test_drill',
+      STRIPE_API_BASE: emulator.url,
+      STRIPE_RATE_LIMIT_PER_SECOND: '1000',
+      SYNC_CONCURRENCY: '1',
+      METERS_DIR: meterDir,
+      METER_SCHEDULE: '0 0 1 1 *',
     });
-    children.push(child);
-    const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 60_000;
-    while (
-      !(await fetch(`${url}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      ))
-    ) {
-      if (Date.now() > deadline) throw new Error('replica not ready');
-      await sleep(100);
-    }
-    const admin = (path: string, body = '{}') =>
-      fetch(`${url}${path}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, 'content-type': 'application/json' },
-        body,
-      });
+    children.push(replica.child);
     return {
-      child,
-      url,
+      ...replica,
+      /** The replica's sync run through the admin API (resolves with the HTTP status, or 0 if it died). */
       sync: () =>
-        admin('/v1/admin/sync/run').then(
+        replica.admin('/v1/admin/sync/run').then(
           (r) => r.status,
           () => 0,
         ),
@@ -92,13 +55,7 @@ describe('drills: the lease holder killed or paused mid-sync (service processes,
   };
 
   /** Logs for `customers` over the three hours before the current one, evaluated through `replica`. */
-  const seed = async (replica: Replica, customers: string[]): Promise<Map<string, number>> => {
-    const keyRes = await fetch(`${replica.url}/v1/admin/keys`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, 'content-type': 'application/json' },
-      body: '{"name":"drill"}',
-    });
-    const { key } = (await keyRes.json()) as { key: string };
+  const seed = async (replica: ServeReplica, customers: string[]): Promise<Map<string, number>> => {
     const top = Math.floor(Date.now() / HOUR_MS) * HOUR_MS;
     const expected = new Map<string, number>();
     const events = [];
@@ -115,22 +72,8 @@ describe('drills: the lease holder killed or paused mid-sync (service processes,
           });
           expected.set(customer, (expected.get(customer) ?? 0) + 1);
         }
-    const res = await fetch(`${replica.url}/v1/logs`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify(events),
-    });
-    expect(res.status).toBe(202);
-    await fetch(`${replica.url}/v1/admin/flush`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
-    });
-    const evaluated = await fetch(`${replica.url}/v1/admin/meters/evaluate`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, 'content-type': 'application/json' },
-      body: '{}',
-    });
-    expect(evaluated.status).toBe(200);
+    await replica.ingest(events);
+    await replica.evaluate();
     return expected;
   };
 
