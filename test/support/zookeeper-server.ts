@@ -21,6 +21,8 @@ export interface ZooKeeperServer {
   readonly dir: string;
   /** Client connections open now, as `srvr` counts them (less the one asking). */
   connections(): Promise<number>;
+  /** Resolves once connections() is `count` (sessions closing take a moment); throws after `timeoutMs`. */
+  waitForConnections(count: number, timeoutMs?: number): Promise<void>;
   /** SIGTERM and wait for exit (SIGKILL after 10 s), then delete the dir unless keepDir. */
   stop(options?: { keepDir?: boolean }): Promise<void>;
 }
@@ -124,7 +126,16 @@ export async function startZooKeeper(opts: StartZooKeeperOptions = {}): Promise<
     if (count === undefined) throw new Error('ZooKeeper did not say how many connections it has');
     return Number(count) - 1;
   };
-  return { port, connectString: `127.0.0.1:${port}`, dir, connections, stop };
+  const waitForConnections = async (count: number, timeoutMs = 10_000) => {
+    const deadline = Date.now() + timeoutMs;
+    let now = await connections();
+    while (now !== count) {
+      if (Date.now() > deadline) throw new Error(`ZooKeeper has ${now} connections, not ${count}`);
+      await sleep(50);
+      now = await connections();
+    }
+  };
+  return { port, connectString: `127.0.0.1:${port}`, dir, connections, waitForConnections, stop };
 }
 
 /** ZooKeeper's four-letter commands (srvr: its state). */

@@ -3,7 +3,8 @@
 // receiver that verifies every request with Stripe's library and notes which replica sent it:
 // - two replicas in this process, each delivering every 50 ms and, on top, both at the same moments ten
 //   times after each evaluation, while customers cross 6 thresholds over 3 evaluations: the receiver gets
-//   each crossing exactly once, and the delivery log holds one attempt per crossing;
+//   each crossing exactly once, and the delivery log holds one attempt per crossing; stopped, they leave
+//   no ZooKeeper session open (Services.close closes both leases);
 // - two `serve` processes: the replica delivering is SIGSTOPped while a send is in flight, past its
 //   lease; the other takes over and delivers the rest; resumed, the stopped one sends nothing more.
 import type { ChildProcess } from 'node:child_process';
@@ -122,6 +123,7 @@ describe('drills: alert delivery among replicas (one ClickHouse, one ZooKeeper, 
     const receiver = await alertReceiver(SECRET);
     receivers.push(receiver);
     const database = `drill_alerts_${process.pid}`;
+    const open = await zk.connections();
     const timers = { ALERT_DELIVERY_INTERVAL_MS: '50' };
     const a = await startTestService('server', { ...env(database, 'alerts-once', receiver, 'a'), ...timers });
     services.push(a);
@@ -189,6 +191,9 @@ describe('drills: alert delivery among replicas (one ClickHouse, one ZooKeeper, 
       `alerts drill: ${receiver.verified.filter((r) => sender(r) === 'a').length} sent by a, ` +
         `${receiver.verified.filter((r) => sender(r) === 'b').length} by b; ${skipped} passes on demand found the lease held`,
     );
+    // Stopped, each replica has closed both its leases: no session of theirs is left open.
+    for (const s of services.splice(0)) await s.stop();
+    await zk.waitForConnections(open);
   });
 
   it('the replica delivering is SIGSTOPped mid-send past its lease: the other delivers; resumed, it sends nothing', async () => {

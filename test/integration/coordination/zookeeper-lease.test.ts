@@ -116,19 +116,12 @@ describe('lease with fencing on ZooKeeper', () => {
   });
 
   it('opens no session after close(): a late run is refused, and so is one that was connecting', async () => {
-    const settled = async (expected: number) => {
-      const deadline = Date.now() + 10_000;
-      while ((await zk.connections()) !== expected) {
-        if (Date.now() > deadline) throw new Error(`ZooKeeper has not ${expected} connections`);
-        await sleep(50);
-      }
-    };
     const open = await zk.connections();
     const l = lease('/closed');
     await l.run(async () => undefined);
     expect(await zk.connections()).toBe(open + 1);
     await l.close();
-    await settled(open);
+    await zk.waitForConnections(open);
     let ran = 0;
     // A timer that fires after shutdown (the alert delivery's, a heartbeat's).
     await expect(l.run(async () => void ran++)).rejects.toThrow(LeaseClosedError);
