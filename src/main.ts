@@ -227,6 +227,7 @@ export async function startService(
   );
   await services.announce(url);
 
+  services.alerts.delivery.onPass((report) => metrics.onAlertPass(report));
   // Alerts recorded and not delivered yet (a crash, a receiver down): sent now and retried on a timer.
   const deliverAlerts = () =>
     services.alerts.delivery

@@ -159,6 +159,7 @@ export class AlertDeliveryService {
   private readonly now: () => Date;
   private running: Promise<DeliveryReport> | undefined;
   private again = false;
+  private readonly listeners: ((report: DeliveryReport) => void)[] = [];
 
   constructor(private readonly o: DeliveryOptions) {
     this.now = o.now ?? (() => new Date());
@@ -179,6 +180,7 @@ export class AlertDeliveryService {
       do {
         this.again = false;
         const r = await this.pass();
+        for (const listener of this.listeners) listener(r);
         total.delivered += r.delivered;
         total.failed += r.failed;
         if (r.skipped) total.skipped = (total.skipped ?? 0) + r.skipped;
@@ -189,6 +191,11 @@ export class AlertDeliveryService {
       this.running = undefined;
     });
     return this.running;
+  }
+
+  /** Hears the report of every pass (the metrics). */
+  onPass(listener: (report: DeliveryReport) => void): void {
+    this.listeners.push(listener);
   }
 
   /** Resolves when no delivery pass is running. */

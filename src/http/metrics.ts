@@ -84,6 +84,17 @@ export function createMetrics() {
     help: 'When the scheduled meter evaluation last completed',
     registers: [registry],
   });
+  const alertDeliveries = new Counter({
+    name: 'billing_meter_alert_deliveries_total',
+    help: 'Alert delivery attempts by outcome (delivered, failed: retried later or given up)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const alertPassesSkipped = new Counter({
+    name: 'billing_meter_alert_delivery_passes_skipped_total',
+    help: 'Alert delivery passes that found alerts due while another replica held the lease (it sends them)',
+    registers: [registry],
+  });
   const ingest: IngestMetrics = {
     accepted: (format, n) => accepted.inc({ format }, n),
     rejected: (format, n) => rejected.inc({ format }, n),
@@ -124,6 +135,11 @@ export function createMetrics() {
     },
     onSyncFailed() {
       syncRuns.inc({ result: 'failed' });
+    },
+    onAlertPass(report: { delivered: number; failed: number; skipped?: number }) {
+      if (report.delivered > 0) alertDeliveries.inc({ outcome: 'delivered' }, report.delivered);
+      if (report.failed > 0) alertDeliveries.inc({ outcome: 'failed' }, report.failed);
+      if (report.skipped) alertPassesSkipped.inc(report.skipped);
     },
     onInsert(table: string, bytes: number, seconds: number, ok: boolean) {
       insertSeconds.observe({ table, outcome: ok ? 'ok' : 'error' }, seconds);

@@ -187,9 +187,19 @@ describe('drills: alert delivery among replicas (one ClickHouse, one ZooKeeper, 
       z.object({ id: z.string(), n: z.coerce.number() }),
     );
     expect(new Map(attempts.map((r) => [r.id, r.n]))).toEqual(new Map(expected.map((id) => [id, 1])));
+    // The metrics of the two replicas add up to the same: 6 delivered, none failed.
+    const metric = async (svc: TestService, line: RegExp) =>
+      Number(line.exec(await (await fetch(`${svc.url}/metrics`)).text())?.[1] ?? 0);
+    const delivered = /^billing_meter_alert_deliveries_total\{outcome="delivered"\} (\d+)$/m;
+    const failed = /^billing_meter_alert_deliveries_total\{outcome="failed"\} (\d+)$/m;
+    expect((await metric(a, delivered)) + (await metric(b, delivered))).toBe(expected.length);
+    expect((await metric(a, failed)) + (await metric(b, failed))).toBe(0);
+    const skippedLine = /^billing_meter_alert_delivery_passes_skipped_total (\d+)$/m;
+    const skippedAll = (await metric(a, skippedLine)) + (await metric(b, skippedLine));
+    expect(skippedAll).toBeGreaterThanOrEqual(skipped);
     console.info(
       `alerts drill: ${receiver.verified.filter((r) => sender(r) === 'a').length} sent by a, ` +
-        `${receiver.verified.filter((r) => sender(r) === 'b').length} by b; ${skipped} passes on demand found the lease held`,
+        `${receiver.verified.filter((r) => sender(r) === 'b').length} by b; ${skippedAll} passes found the lease held (${skipped} of those asked on demand)`,
     );
     // Stopped, each replica has closed both its leases: no session of theirs is left open.
     for (const s of services.splice(0)) await s.stop();

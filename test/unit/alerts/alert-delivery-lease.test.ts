@@ -7,6 +7,7 @@ import {
   type AlertMessage,
   type DeliveryFence,
   type DeliveryLease,
+  type DeliveryReport,
 } from '../../../src/alerts/alert-delivery.ts';
 import { crossingId, type AlertCrossing } from '../../../src/alerts/alert-engine.ts';
 import { InMemoryCrossingStore, InMemoryDeliveryStore } from '../../../src/alerts/in-memory-alert-stores.ts';
@@ -117,8 +118,11 @@ describe('alert delivery under the lease', () => {
   it('skips the pass while another replica holds the lease', async () => {
     const lease = fakeLease({ free: false });
     const { delivery, deliveries, recordAll, sentTo } = setup(lease);
+    const heard: DeliveryReport[] = [];
+    delivery.onPass((report) => heard.push(report));
     await recordAll();
     expect(await delivery.deliverDue()).toEqual({ delivered: 0, failed: 0, skipped: 1 });
+    expect(heard).toEqual([{ delivered: 0, failed: 0, skipped: 1 }]);
     expect(sentTo()).toEqual([]);
     expect(deliveries.attempts).toEqual([]);
   });
