@@ -138,7 +138,10 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     join(config.dataDir, 'ingest-keys.snapshot.json'),
   );
   const stripe = createStripeSide(config, clickhouse, meters, usage, logger, options.now);
-  const governance = createGovernanceSide(meters, meterStore, stripe.billing, logger, options.now);
+  const governance = createGovernanceSide(meters, meterStore, stripe.billing, logger, {
+    now: options.now,
+    settledAfterHours: config.meters.latenessHours,
+  });
   const alerts = createAlerts(config, clickhouse, meters, usage, logger, options.now);
   return {
     config,
@@ -333,12 +336,14 @@ export function createGovernanceSide(
   source: ClickHouseMeterStore,
   billing: StripeBilling,
   logger: Logger,
-  now?: () => Date,
+  /** settledAfterHours: LATENESS_HOURS (older hours are read once, see CurrentUsage). */
+  options: { now?: () => Date; settledAfterHours?: number } = {},
 ): GovernanceSide {
   const currentUsage = new CurrentUsage({
     source,
     meters: () => meters,
-    now,
+    now: options.now,
+    settledAfterHours: options.settledAfterHours,
     onError: (err) => logger.warn({ err: String(err) }, 'current usage not refreshed; the last one stays'),
   });
   const membership = new Membership({

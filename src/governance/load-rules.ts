@@ -1,6 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { meterError, parseYamlAgainst, type MeterError } from '../meters/load-meters.ts';
+import { loadYamlFolder, meterError, parseYamlAgainst, type MeterError } from '../meters/load-meters.ts';
 import type { MeterDefinition } from '../meters/meter-schema.ts';
 import { ruleSchema, type RuleDefinition } from './rule-schema.ts';
 
@@ -25,44 +23,18 @@ export interface LoadRulesResult {
 }
 
 export async function loadRules(dir: string, meters: readonly MeterDefinition[]): Promise<LoadRulesResult> {
-  let names: string[];
-  try {
-    const entries = await readdir(dir, { withFileTypes: true });
-    names = entries
-      .filter((e) => e.isFile() && /\.ya?ml$/i.test(e.name))
-      .map((e) => e.name)
-      .sort();
-  } catch (err) {
-    if ((err as { code?: unknown }).code === 'ENOENT') return { rules: [], errors: [] };
-    throw err;
-  }
-  const rules: LoadedRule[] = [];
-  const errors: RuleError[] = [];
-  const byName = new Map<string, string>();
-  for (const name of names) {
-    const file = join(dir, name);
-    const result = parseRuleText(await readFile(file, 'utf8'), file, meters);
-    if ('errors' in result) {
-      errors.push(...result.errors);
-      continue;
-    }
-    const first = byName.get(result.rule.definition.name);
-    if (first !== undefined) {
-      const at = result.nameAt;
-      errors.push(
-        meterError(
-          file,
-          at.line,
-          at.col,
-          `duplicate rule name '${result.rule.definition.name}': also in ${first}`,
-        ),
-      );
-      continue;
-    }
-    byName.set(result.rule.definition.name, `${file}:${result.nameAt.line}:${result.nameAt.col}`);
-    rules.push(result.rule);
-  }
-  return { rules, errors };
+  const { items, errors } = await loadYamlFolder(
+    dir,
+    'rule',
+    (text, file) => {
+      const result = parseRuleText(text, file, meters);
+      return 'errors' in result
+        ? result
+        : { item: result.rule, name: result.rule.definition.name, nameAt: result.nameAt };
+    },
+    { missingIsEmpty: true },
+  );
+  return { rules: items, errors };
 }
 
 export function parseRuleText(

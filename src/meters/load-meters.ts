@@ -68,38 +68,65 @@ export async function loadMeterDefinitions(
 }
 
 export async function loadMeters(dir: string): Promise<LoadMetersResult> {
-  const entries = await readdir(dir, { withFileTypes: true });
+  const { items, errors } = await loadYamlFolder(dir, 'meter', (text, file) => {
+    const result = parseMeterText(text, file);
+    return 'errors' in result
+      ? result
+      : { item: result.meter, name: result.meter.definition.name, nameAt: result.nameAt };
+  });
+  return { meters: items, errors };
+}
+
+/**
+ * A folder of YAML definitions, one a file (`*.yaml` / `*.yml`, not recursive), in file-name order:
+ * each file parsed by `parse`, every error kept, and a name used by two files refused at the later
+ * one's `name`, naming the first. Meters and governance rules load through it. A missing folder
+ * throws ENOENT, or with `missingIsEmpty` is an empty one (a file that vanishes while being read still
+ * throws: half a folder is not a folder).
+ */
+export async function loadYamlFolder<T>(
+  dir: string,
+  kind: string,
+  parse: (
+    text: string,
+    file: string,
+  ) => { item: T; name: string; nameAt: { line: number; col: number } } | { errors: MeterError[] },
+  options: { missingIsEmpty?: boolean } = {},
+): Promise<{ items: T[]; errors: MeterError[] }> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (options.missingIsEmpty && (err as { code?: unknown }).code === 'ENOENT')
+      return { items: [], errors: [] };
+    throw err;
+  }
   const names = entries
     .filter((e) => e.isFile() && /\.ya?ml$/i.test(e.name))
     .map((e) => e.name)
     .sort();
-  const meters: LoadedMeter[] = [];
+  const items: T[] = [];
   const errors: MeterError[] = [];
-  const byName = new Map<string, { file: string; line: number; col: number }>();
+  const byName = new Map<string, string>();
   for (const name of names) {
     const file = join(dir, name);
-    const result = parseMeterText(await readFile(file, 'utf8'), file);
+    const result = parse(await readFile(file, 'utf8'), file);
     if ('errors' in result) {
       errors.push(...result.errors);
       continue;
     }
-    const first = byName.get(result.meter.definition.name);
+    const { line, col } = result.nameAt;
+    const first = byName.get(result.name);
     if (first !== undefined) {
-      const at = result.nameAt;
       errors.push(
-        meterError(
-          file,
-          at.line,
-          at.col,
-          `duplicate meter name '${result.meter.definition.name}': also defined in ${first.file}:${first.line}:${first.col}`,
-        ),
+        meterError(file, line, col, `duplicate ${kind} name '${result.name}': also defined in ${first}`),
       );
       continue;
     }
-    byName.set(result.meter.definition.name, { file, ...result.nameAt });
-    meters.push(result.meter);
+    byName.set(result.name, `${file}:${line}:${col}`);
+    items.push(result.item);
   }
-  return { meters, errors };
+  return { items, errors };
 }
 
 type ParseResult = { meter: LoadedMeter; nameAt: { line: number; col: number } } | { errors: MeterError[] };

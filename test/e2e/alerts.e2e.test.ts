@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { periodStart } from '../../src/time/billing-period.ts';
+import { alertMeterYaml } from '../support/alert-meter.ts';
 import { alertReceiver } from '../support/alert-receiver.ts';
 import { ENGINES } from '../support/clickhouse.ts';
 import { BIN, runCli } from '../support/cli.ts';
@@ -16,29 +17,6 @@ import { closedPort, waitFor } from './support.ts';
 
 const SECRET = 'alert-secret-0123456789abcdef0123';
 const HOUR = 3_600_000;
-
-function meterYaml(effectiveFrom: Date): string {
-  return `name: calls
-description: Calls to /v1/score.
-filter:
-  routes: [/v1/score]
-aggregation:
-  type: count
-unit: calls
-quota: 100
-effective_from: '${effectiveFrom.toISOString()}'
-pricing:
-  currency: usd
-  tiers_mode: graduated
-  tiers:
-    - {up_to: 100, unit_amount_decimal: '500'}
-    - {up_to: 1000, unit_amount_decimal: '300'}
-    - {up_to: inf, unit_amount_decimal: '200'}
-alerts:
-  - {at: 80%, of: quota}
-  - {at: next_tier}
-`;
-}
 
 describe.each(ENGINES)('alerts from a service process on %s ClickHouse', (engine) => {
   const children: ChildProcess[] = [];
@@ -53,7 +31,10 @@ describe.each(ENGINES)('alerts from a service process on %s ClickHouse', (engine
     const hour = new Date(Math.floor(Date.now() / HOUR) * HOUR - HOUR);
     const metersDir = await mkdtemp(join(tmpdir(), 'bm-alert-meters-'));
     dirs.push(metersDir);
-    await writeFile(join(metersDir, 'calls.yaml'), meterYaml(periodStart(hour)));
+    await writeFile(
+      join(metersDir, 'calls.yaml'),
+      alertMeterYaml({ routes: ['/v1/score'], effectiveFrom: periodStart(hour) }),
+    );
 
     let hangFirst: () => void = () => undefined;
     const firstArrived = new Promise<void>((resolve) => (hangFirst = resolve));

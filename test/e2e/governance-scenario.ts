@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Stripe from 'stripe';
+import { expect } from 'vitest';
 import type { Engine } from '../support/clickhouse.ts';
 import { startTestService, type TestService } from '../support/service.ts';
 import { startStripeEmulator, type StripeEmulator } from '../support/stripe-emulator/index.ts';
@@ -115,4 +116,86 @@ export async function callUntil<T>(
     if (done(answer) || Date.now() > deadline) return answer;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+export interface ScenarioAnswer {
+  status: number;
+  body: unknown;
+  /** The X-Quota-Meter header the over-quota rule sets. */
+  meter: string | null;
+}
+
+/**
+ * Calls the governed API as a company. Only `heavy` calls the metered /score; the others call /profile,
+ * which no meter counts, so however many calls the waiting loops make, only `heavy` can go over quota.
+ * `served` keeps the statuses that `good` and `other` were answered with: they must never be blocked.
+ */
+export function companyCaller(apiUrl: () => string) {
+  const served: Record<'good' | 'other', number[]> = { good: [], other: [] };
+  const call = async (company: string): Promise<ScenarioAnswer> => {
+    const res = await fetch(`${apiUrl()}/${company === 'heavy' ? 'score' : 'profile'}`, {
+      headers: { 'x-company-id': company },
+    });
+    const answer = {
+      status: res.status,
+      body: (await res.json()) as unknown,
+      meter: res.headers.get('x-quota-meter'),
+    };
+    if (company === 'good' || company === 'other') served[company].push(answer.status);
+    return answer;
+  };
+  return { call, served };
+}
+
+type Call = ReturnType<typeof companyCaller>['call'];
+
+/** `late` gets 402 once its invoice payment failed, and is served again after invoice.paid. */
+export async function expectPaymentBlockThenRelease(scenario: GovernanceScenario, call: Call): Promise<void> {
+  expect((await call('late')).status).toBe(200);
+  await scenario.invoice(false);
+  const blocked = await callUntil(
+    () => call('late'),
+    (a) => a.status === 402,
+  );
+  expect(blocked).toEqual({
+    status: 402,
+    body: { error: 'payment_required', customer: 'late' },
+    meter: null,
+  });
+  expect((await call('good')).status).toBe(200);
+  await scenario.invoice(true);
+  const servedAgain = await callUntil(
+    () => call('late'),
+    (a) => a.status === 200,
+  );
+  expect(servedAgain).toEqual({ status: 200, body: { score: 742 }, meter: null });
+}
+
+/**
+ * `heavy` gets 429 with the merge tags filled in once over quota (calls made before the block reached
+ * the enforcer count too: at least the quota); `good` and `other` never are blocked.
+ */
+export async function expectQuotaBlock({ call, served }: ReturnType<typeof companyCaller>): Promise<void> {
+  for (let i = 0; i < QUOTA; i++) expect((await call('heavy')).status).toBe(200);
+  const blocked = await callUntil(
+    async () => {
+      await call('other');
+      return call('heavy');
+    },
+    (a) => a.status === 429,
+  );
+  expect(blocked).toEqual({
+    status: 429,
+    body: {
+      error: 'quota_exceeded',
+      message: expect.stringMatching(new RegExp(`^heavy used \\d+ of ${QUOTA} score-calls$`)),
+    },
+    meter: 'score-calls',
+  });
+  const used = Number(/used (\d+)/.exec((blocked.body as { message: string }).message)?.[1]);
+  expect(used).toBeGreaterThanOrEqual(QUOTA);
+  expect((await call('good')).status).toBe(200);
+  expect(served.good.length).toBeGreaterThan(0);
+  expect(served.other.length).toBeGreaterThan(0);
+  expect([...served.good, ...served.other].every((s) => s === 200)).toBe(true);
 }

@@ -5,7 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { governedKoaMiddleware, type GovernedKoaMiddleware } from '../../ingest/index.ts';
 import { ENGINES } from '../support/clickhouse.ts';
 import { closedPort, listen, metaOf, waitForRows, type Listening } from './support.ts';
-import { callUntil, QUOTA, startGovernanceScenario, type GovernanceScenario } from './governance-scenario.ts';
+import {
+  companyCaller,
+  expectPaymentBlockThenRelease,
+  expectQuotaBlock,
+  startGovernanceScenario,
+  type GovernanceScenario,
+} from './governance-scenario.ts';
 
 const koaApi = (middleware: GovernedKoaMiddleware): Koa => {
   const app = new Koa();
@@ -27,7 +33,6 @@ describe.each(ENGINES)(
     let scenario: GovernanceScenario;
     let api: Listening;
     let middleware: GovernedKoaMiddleware;
-    const served: Record<string, number[]> = { good: [], other: [] };
 
     beforeAll(async () => {
       scenario = await startGovernanceScenario(engine);
@@ -48,64 +53,14 @@ describe.each(ENGINES)(
       await scenario?.stop();
     });
 
-    // Only `heavy` calls the metered /score; the others call /profile, which no meter counts, so however
-
-    // many calls the waiting loops make, only `heavy` can go over quota.
-
-    const call = async (company: string) => {
-      const res = await fetch(`${api.url}/${company === 'heavy' ? 'score' : 'profile'}`, {
-        headers: { 'x-company-id': company },
-      });
-      const answer = {
-        status: res.status,
-        body: (await res.json()) as unknown,
-        meter: res.headers.get('x-quota-meter'),
-      };
-      if (company in served) served[company]!.push(answer.status);
-      return answer;
-    };
+    const caller = companyCaller(() => api.url);
 
     it('a company whose invoice payment failed gets 402, and is served again after invoice.paid', async () => {
-      expect((await call('late')).status).toBe(200);
-      await scenario.invoice(false);
-      const blocked = await callUntil(
-        () => call('late'),
-        (a) => a.status === 402,
-      );
-      expect(blocked).toEqual({
-        status: 402,
-        body: { error: 'payment_required', customer: 'late' },
-        meter: null,
-      });
-      expect((await call('good')).status).toBe(200);
-      await scenario.invoice(true);
-      const servedAgain = await callUntil(
-        () => call('late'),
-        (a) => a.status === 200,
-      );
-      expect(servedAgain).toEqual({ status: 200, body: { score: 742 }, meter: null });
+      await expectPaymentBlockThenRelease(scenario, caller.call);
     }, 60_000);
 
     it('an over-quota company gets 429 with the merge tags filled in, still logged as blocked; the others never are blocked', async () => {
-      for (let i = 0; i < QUOTA; i++) expect((await call('heavy')).status).toBe(200);
-      const blocked = await callUntil(
-        async () => {
-          await call('other');
-          return call('heavy');
-        },
-        (a) => a.status === 429,
-      );
-      expect(blocked).toEqual({
-        status: 429,
-        // Calls made before the block reached the enforcer count too: at least the quota.
-        body: {
-          error: 'quota_exceeded',
-          message: expect.stringMatching(new RegExp(`^heavy used \\d+ of ${QUOTA} score-calls$`)),
-        },
-        meter: 'score-calls',
-      });
-      expect((await call('good')).status).toBe(200);
-      expect([...served.good!, ...served.other!].every((s) => s === 200)).toBe(true);
+      await expectQuotaBlock(caller);
       const logged = await waitForRows(scenario.svc, (r) => r.company_id === 'heavy' && r.status === 429, 1);
       expect(logged.length).toBeGreaterThan(0);
       expect(metaOf(logged[0]!)['metadata.governance.blocked_by']).toBe('over-quota');

@@ -7,7 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listen, waitFor, type Listening } from './support.ts';
-import { callUntil, QUOTA, startGovernanceScenario, type GovernanceScenario } from './governance-scenario.ts';
+import {
+  companyCaller,
+  expectPaymentBlockThenRelease,
+  expectQuotaBlock,
+  QUOTA,
+  startGovernanceScenario,
+  type GovernanceScenario,
+} from './governance-scenario.ts';
 
 // One engine: the SDK keeps its rules and config in module singletons, so a second service in the same
 // process would be governed by the first one's config until the SDK's next fetch. The Koa middleware
@@ -15,7 +22,6 @@ import { callUntil, QUOTA, startGovernanceScenario, type GovernanceScenario } fr
 describe('moesif-nodejs enforces the governance rules (server ClickHouse)', () => {
   let scenario: GovernanceScenario;
   let api: Listening;
-  const served: Record<string, number[]> = { good: [], other: [] };
 
   beforeAll(async () => {
     scenario = await startGovernanceScenario('server');
@@ -41,66 +47,14 @@ describe('moesif-nodejs enforces the governance rules (server ClickHouse)', () =
     await scenario?.stop();
   });
 
-  // Only `heavy` calls the metered /score; the others call /profile, which no meter counts, so however
-  // many calls the waiting loops make, only `heavy` can go over quota.
-  const call = async (company: string) => {
-    const res = await fetch(`${api.url}/${company === 'heavy' ? 'score' : 'profile'}`, {
-      headers: { 'x-company-id': company },
-    });
-    const answer = {
-      status: res.status,
-      body: (await res.json()) as unknown,
-      meter: res.headers.get('x-quota-meter'),
-    };
-    if (company in served) served[company]!.push(answer.status);
-    return answer;
-  };
+  const caller = companyCaller(() => api.url);
 
   it('a company whose invoice payment failed gets 402, and is served again after invoice.paid', async () => {
-    expect((await call('late')).status).toBe(200);
-    await scenario.invoice(false);
-    const blocked = await callUntil(
-      () => call('late'),
-      (a) => a.status === 402,
-    );
-    expect(blocked).toEqual({
-      status: 402,
-      body: { error: 'payment_required', customer: 'late' },
-      meter: null,
-    });
-    expect((await call('good')).status).toBe(200);
-    await scenario.invoice(true);
-    const servedAgain = await callUntil(
-      () => call('late'),
-      (a) => a.status === 200,
-    );
-    expect(servedAgain).toEqual({ status: 200, body: { score: 742 }, meter: null });
+    await expectPaymentBlockThenRelease(scenario, caller.call);
   }, 60_000);
 
   it('an over-quota company gets 429 with the merge tags filled in; the others never are blocked', async () => {
-    for (let i = 0; i < QUOTA; i++) expect((await call('heavy')).status).toBe(200);
-    const blocked = await callUntil(
-      async () => {
-        await call('other');
-        return call('heavy');
-      },
-      (a) => a.status === 429,
-    );
-    expect(blocked).toEqual({
-      status: 429,
-      // Calls made before the block reached the enforcer count too: at least the quota.
-      body: {
-        error: 'quota_exceeded',
-        message: expect.stringMatching(new RegExp(`^heavy used \\d+ of ${QUOTA} score-calls$`)),
-      },
-      meter: 'score-calls',
-    });
-    const used = Number(/used (\d+)/.exec((blocked.body as { message: string }).message)?.[1]);
-    expect(used).toBeGreaterThanOrEqual(QUOTA);
-    expect((await call('good')).status).toBe(200);
-    expect(served.good!.length).toBeGreaterThan(0);
-    expect(served.other!.length).toBeGreaterThan(0);
-    expect([...served.good!, ...served.other!].every((s) => s === 200)).toBe(true);
+    await expectQuotaBlock(caller);
   }, 60_000);
 
   it('GET /v1/customers/:id/access answers from memory; unknown customers, wrong keys, bad queries and forged webhooks get clear 4xx', async () => {

@@ -5,43 +5,18 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { webhookChannel } from '../../../src/adapters/alerts/webhook-channel.ts';
 import { AlertDeliveryService } from '../../../src/alerts/alert-delivery.ts';
 import { AlertEngine, crossingId, type UsageObservation } from '../../../src/alerts/alert-engine.ts';
-import { parseMeterText } from '../../../src/meters/load-meters.ts';
-import type { MeterDefinition } from '../../../src/meters/meter-schema.ts';
 import type { ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
 import {
   ClickHouseCrossingStore,
   ClickHouseDeliveryStore,
 } from '../../../src/storage/clickhouse/alert-store.ts';
+import { alertMeter } from '../../support/alert-meter.ts';
 import { alertReceiver, type AlertReceiver } from '../../support/alert-receiver.ts';
 import { ENGINES, openMigratedDatabase } from '../../support/clickhouse.ts';
 
 const SECRET = 'alert-secret-0123456789abcdef0123';
 const T0 = Date.UTC(2026, 10, 10, 12, 5);
 const PERIOD = new Date(Date.UTC(2026, 10, 1));
-
-const METER_YAML = `name: calls
-description: d
-aggregation:
-  type: count
-unit: calls
-quota: 100
-pricing:
-  currency: usd
-  tiers_mode: graduated
-  tiers:
-    - {up_to: 100, unit_amount_decimal: '500'}
-    - {up_to: 1000, unit_amount_decimal: '300'}
-    - {up_to: inf, unit_amount_decimal: '200'}
-alerts:
-  - {at: 80%, of: quota}
-  - {at: next_tier}
-`;
-
-function meter(): MeterDefinition {
-  const parsed = parseMeterText(METER_YAML, 'calls.yaml');
-  if (!('meter' in parsed)) throw new Error(parsed.errors.map((e) => e.message).join('\n'));
-  return parsed.meter.definition;
-}
 
 describe.each(ENGINES)('alerts on %s ClickHouse', (engine) => {
   let ch: ClickHouse;
@@ -53,7 +28,7 @@ describe.each(ENGINES)('alerts on %s ClickHouse', (engine) => {
   const parts = (maxAttempts = 5) => {
     const crossings = new ClickHouseCrossingStore(ch);
     const deliveries = new ClickHouseDeliveryStore(ch);
-    const engineOf = new AlertEngine(crossings, [meter()], now);
+    const engineOf = new AlertEngine(crossings, [alertMeter()], now);
     const delivery = new AlertDeliveryService({
       crossings,
       deliveries,

@@ -87,7 +87,7 @@ describe('a directory of rules', () => {
     const { rules, errors } = await loadRules(dir, meters);
     expect(rules.map((r) => r.file)).toEqual([join(dir, 'a.yaml')]);
     expect(errors.map((e) => e.message)).toEqual([
-      `${join(dir, 'b.yaml')}:1:7: duplicate rule name 'block': also in ${join(dir, 'a.yaml')}:1:7`,
+      `${join(dir, 'b.yaml')}:1:7: duplicate rule name 'block': also defined in ${join(dir, 'a.yaml')}:1:7`,
     ]);
   });
 
