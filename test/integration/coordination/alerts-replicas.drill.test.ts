@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { crossingId } from '../../../src/alerts/alert-engine.ts';
 import { periodStart } from '../../../src/time/billing-period.ts';
+import { alertMeterYaml } from '../../support/alert-meter.ts';
 import { alertReceiver, type AlertReceiver, type ReceivedAlert } from '../../support/alert-receiver.ts';
 import { serverUrl } from '../../support/clickhouse.ts';
 import { sleep } from '../../support/clickhouse-server.ts';
@@ -27,27 +28,6 @@ const SESSION_MS = 2000;
 const HOUR_MS = 3_600_000;
 const QUOTA = 'quota:80%';
 const NEXT_TIER = 'next_tier:100';
-
-const meterYaml = (effectiveFrom: Date) => `name: calls
-description: Calls to /v1/score.
-filter:
-  routes: [/v1/score]
-aggregation:
-  type: count
-unit: calls
-quota: 100
-effective_from: '${effectiveFrom.toISOString()}'
-pricing:
-  currency: usd
-  tiers_mode: graduated
-  tiers:
-    - {up_to: 100, unit_amount_decimal: '500'}
-    - {up_to: 1000, unit_amount_decimal: '300'}
-    - {up_to: inf, unit_amount_decimal: '200'}
-alerts:
-  - {at: 80%, of: quota}
-  - {at: next_tier}
-`;
 
 /** Which replica sent it: each is configured with `?replica=<name>` on the receiver's URL. */
 const sender = (alert: ReceivedAlert) => new URL(alert.path, 'http://x').searchParams.get('replica');
@@ -104,7 +84,10 @@ describe('drills: alert delivery among replicas (one ClickHouse, one ZooKeeper, 
   beforeAll(async () => {
     zk = await startZooKeeper({ parentDir: inject('runDir') });
     metersDir = await mkdtemp(join(inject('runDir'), 'alert-meters-'));
-    await writeFile(join(metersDir, 'calls.yaml'), meterYaml(period));
+    await writeFile(
+      join(metersDir, 'calls.yaml'),
+      alertMeterYaml({ routes: ['/v1/score'], effectiveFrom: period }),
+    );
   });
 
   afterAll(async () => {
