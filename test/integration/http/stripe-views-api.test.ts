@@ -6,6 +6,7 @@ import {
   problemSchema,
   pushPlanSchema,
   reconcileSchema,
+  syncReportSchema,
   syncRunsSchema,
 } from '../../../src/http/openapi/schemas.ts';
 import { ENGINES } from '../../support/clickhouse.ts';
@@ -18,7 +19,10 @@ import { startStripeEmulator, type StripeEmulator } from '../../support/stripe-e
 const now = new Date('2026-11-15T12:30:00Z');
 const HOURS = [new Date('2026-11-15T09:00:00Z'), new Date('2026-11-15T10:00:00Z')];
 /** Successful /RetrieveCreditScore calls per hour (retrieve-credit-score counts them). */
-const CALLS = { co_mapped: [7, 5], co_unmapped: [3, 0] } as const;
+const CALLS: Record<'co_mapped' | 'co_unmapped', readonly number[]> = {
+  co_mapped: [7, 5],
+  co_unmapped: [3, 0],
+};
 
 async function postLogs(svc: TestService, body: unknown[], expected: number): Promise<void> {
   const res = await fetch(`${svc.url}/v1/logs`, {
@@ -118,8 +122,10 @@ describe.each(ENGINES)('the Stripe views of the admin API on %s ClickHouse', (en
     expect(mapped.status).toBe(200);
     const empty = syncRunsSchema.parse(await (await call('/v1/admin/sync/runs')).json());
     expect(empty.data).toEqual([]);
-    const first = await (await call('/v1/admin/sync/run', { method: 'POST' })).json();
-    const second = await (await call('/v1/admin/sync/run', { method: 'POST' })).json();
+    const first = syncReportSchema.parse(await (await call('/v1/admin/sync/run', { method: 'POST' })).json());
+    const second = syncReportSchema.parse(
+      await (await call('/v1/admin/sync/run', { method: 'POST' })).json(),
+    );
     const runs = syncRunsSchema.parse(await (await call('/v1/admin/sync/runs')).json());
     expect(runs.data.map((r) => [r.trigger, r.outcome])).toEqual([
       ['on_demand', 'ok'],
@@ -130,7 +136,7 @@ describe.each(ENGINES)('the Stripe views of the admin API on %s ClickHouse', (en
     // One send per hour with usage of the mapped customer; the second pass finds nothing left.
     expect(first.sent).toBe(CALLS.co_mapped.filter((n) => n > 0).length);
     expect(second.sent).toBe(0);
-    expect(first.held.map((h: { customer: string }) => h.customer)).toEqual(['co_unmapped']);
+    expect(first.held.map((h) => h.customer)).toEqual(['co_unmapped']);
     const one = syncRunsSchema.parse(await (await call('/v1/admin/sync/runs?limit=1')).json());
     expect(one.data).toEqual([runs.data[0]]);
     await expectProblem(await call('/v1/admin/sync/runs?limit=0'), 400, /limit/);
