@@ -93,46 +93,48 @@ export function Stripe(props: { params: URLSearchParams }) {
         <span data-testid="sync-result">{run}</span>
       </p>
       <h2>Sync runs (this process, newest first)</h2>
-      <Show value={runs}>
-        {(r) =>
-          r.data.length === 0 ? (
-            <p class="muted" data-testid="sync-runs-empty">
-              No sync has run since the service started.
-            </p>
-          ) : (
-            <table data-testid="sync-runs">
-              <thead>
-                <tr>
-                  <th>started</th>
-                  <th>trigger</th>
-                  <th>outcome</th>
-                  <th>sent</th>
-                  <th>duplicates</th>
-                  <th>rejected</th>
-                  <th>pending</th>
-                  <th>held</th>
-                  <th>error</th>
-                </tr>
-              </thead>
-              <tbody>
-                {r.data.map((x, i) => (
-                  <tr key={`${x.started_at}-${i}`}>
-                    <td>{x.started_at}</td>
-                    <td>{x.trigger}</td>
-                    <td class={`outcome ${x.outcome}`}>{x.outcome}</td>
-                    <td class="sent">{x.report?.sent ?? '-'}</td>
-                    <td>{x.report?.duplicates ?? '-'}</td>
-                    <td>{x.report?.rejected ?? '-'}</td>
-                    <td>{x.report?.pending ?? '-'}</td>
-                    <td>{x.report?.held.length ?? '-'}</td>
-                    <td>{x.error ?? ''}</td>
+      <div data-testid="sync-runs-section">
+        <Show value={runs}>
+          {(r) =>
+            r.data.length === 0 ? (
+              <p class="muted" data-testid="sync-runs-empty">
+                No sync has run since the service started.
+              </p>
+            ) : (
+              <table data-testid="sync-runs">
+                <thead>
+                  <tr>
+                    <th>started</th>
+                    <th>trigger</th>
+                    <th>outcome</th>
+                    <th>sent</th>
+                    <th>duplicates</th>
+                    <th>rejected</th>
+                    <th>pending</th>
+                    <th>held</th>
+                    <th>error</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          )
-        }
-      </Show>
+                </thead>
+                <tbody>
+                  {r.data.map((x, i) => (
+                    <tr key={`${x.started_at}-${i}`}>
+                      <td>{x.started_at}</td>
+                      <td>{x.trigger}</td>
+                      <td class={`outcome ${x.outcome}`}>{x.outcome}</td>
+                      <td class="sent">{x.report?.sent ?? '-'}</td>
+                      <td>{x.report?.duplicates ?? '-'}</td>
+                      <td>{x.report?.rejected ?? '-'}</td>
+                      <td>{x.report?.pending ?? '-'}</td>
+                      <td>{x.report?.held.length ?? '-'}</td>
+                      <td>{x.error ?? ''}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )
+          }
+        </Show>
+      </div>
       <h2>Discrepancies</h2>
       <p>
         Show:{' '}
@@ -277,7 +279,7 @@ function Reconcile(props: { params: URLSearchParams }) {
                 </thead>
                 <tbody>
                   {r.lines.map((l) => (
-                    <tr key={`${l.meter}${l.customer}`} data-customer={l.customer}>
+                    <tr key={`${l.meter}${l.customer}`} data-customer={l.customer} data-meter={l.meter}>
                       <td>{l.meter}</td>
                       <td>{l.customer}</td>
                       <td>{l.stripe_customer_id ?? '-'}</td>
