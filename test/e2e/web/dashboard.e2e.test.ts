@@ -1,3 +1,5 @@
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -294,9 +296,24 @@ describe('the dashboard in headless Chromium', () => {
       `0 to create, 0 to update, ${plan.counts.unchanged} unchanged`,
     );
 
+    // A pass that fails (another live process holds the sync lock) is listed with its error.
+    const lock = join(svc.dataDir, 'stripe-sync.lock');
+    await writeFile(lock, String(process.ppid));
+    try {
+      await page.getByRole('button', { name: 'Run a sync now' }).click();
+      await page.locator('[data-testid=sync-runs] td.outcome.failed').waitFor();
+    } finally {
+      await rm(lock, { force: true });
+    }
+    const failed = await admin<{ data: { outcome: string; error: string }[] }>('/v1/admin/sync/runs');
+    expect(failed.data[0]!.error).toMatch(/another stripe sync is running/);
+    expect(
+      await page.locator('[data-testid=sync-runs] tbody tr').first().locator('td.error').innerText(),
+    ).toBe(failed.data[0]!.error);
+
     await page.getByRole('button', { name: 'Run a sync now' }).click();
     await page.locator('[data-testid=sync-result]', { hasText: 'sent' }).waitFor();
-    await page.locator('[data-testid=sync-runs] tbody tr').first().waitFor();
+    await page.locator('[data-testid=sync-runs] tbody tr:nth-child(2) td.outcome.failed').waitFor();
     const runs = await admin<{ data: { trigger: string; outcome: string; report: { sent: number } }[] }>(
       '/v1/admin/sync/runs',
     );
@@ -306,6 +323,7 @@ describe('the dashboard in headless Chromium', () => {
     const first = page.locator('[data-testid=sync-runs] tbody tr').first();
     expect(await first.locator('td.outcome').innerText()).toBe('ok');
     expect(Number(await first.locator('td.sent').innerText())).toBe(last.report.sent);
+    expect(runs.data.map((r) => r.outcome)).toEqual(['ok', 'failed']);
     await screenshot(page, 'stripe');
 
     // The customer page: every operation sent for co_acme, and the values add up to its 1,500 calls.

@@ -1,3 +1,5 @@
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -275,5 +277,24 @@ describe('the Stripe views without a Stripe key', () => {
     await call('/v1/admin/sync/run', { method: 'POST' });
     const runs = syncRunsSchema.parse(await (await call('/v1/admin/sync/runs')).json());
     expect(runs.data.map((r) => [r.trigger, r.outcome])).toEqual([['on_demand', 'dry_run']]);
+  });
+
+  it('lists a failed pass with its error: another live process holds the sync lock', async () => {
+    const call = admin(svc);
+    const lock = join(svc.dataDir, 'stripe-sync.lock');
+    await writeFile(lock, String(process.ppid));
+    try {
+      expect((await call('/v1/admin/sync/run', { method: 'POST' })).status).toBe(500);
+    } finally {
+      await rm(lock, { force: true });
+    }
+    const runs = syncRunsSchema.parse(await (await call('/v1/admin/sync/runs')).json());
+    expect(runs.data[0]).toMatchObject({
+      trigger: 'on_demand',
+      outcome: 'failed',
+      report: null,
+      error: `another stripe sync is running (pid ${process.ppid}); try again when it is done`,
+    });
+    expect(runs.data[1]!.outcome).toBe('dry_run');
   });
 });

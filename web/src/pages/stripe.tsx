@@ -126,7 +126,7 @@ export function Stripe(props: { params: URLSearchParams }) {
                       <td>{x.report?.rejected ?? '-'}</td>
                       <td>{x.report?.pending ?? '-'}</td>
                       <td>{x.report?.held.length ?? '-'}</td>
-                      <td>{x.error ?? ''}</td>
+                      <td class="error">{x.error ?? ''}</td>
                     </tr>
                   ))}
                 </tbody>
