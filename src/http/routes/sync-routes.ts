@@ -192,6 +192,7 @@ export function syncRoutes(deps: SyncRouteDeps): Router {
   });
 
   router.get('/v1/admin/stripe/push-plan', async (ctx) => {
+    parseOr400(z.object({}).strict(), ctx.query, 'this endpoint takes no query');
     if (!deps.pushPlan) throw stripeOff('the push plan');
     ctx.body = (await deps.pushPlan()) satisfies z.input<typeof pushPlanSchema>;
   });

@@ -114,6 +114,7 @@ describe.each(ENGINES)('the Stripe views of the admin API on %s ClickHouse', (en
     const after = pushPlanSchema.parse(await (await call('/v1/admin/stripe/push-plan')).json());
     expect(after.has_changes).toBe(false);
     expect(after.counts).toEqual({ create: 0, update: 0, unchanged: before.counts.create, conflict: 0 });
+    await expectProblem(await call('/v1/admin/stripe/push-plan?apply=true'), 400, /apply/);
   });
 
   it('lists sync runs newest first, each with its report', async () => {
