@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'invalid_signature'
   | 'webhooks_disabled'
+  | 'stripe_disabled'
   | 'spool_full'
   | 'upstream_unavailable'
   | 'internal';

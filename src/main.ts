@@ -12,6 +12,8 @@ import { Shipper, type RowSink } from './collector/shipper.ts';
 import { Spool } from './collector/spool.ts';
 import type { SyncReport } from './billing/stripe/sync-service.ts';
 import type { SyncFence } from './billing/stripe/ports.ts';
+import { planPush, pushPlanView } from './billing/stripe/push.ts';
+import { SyncRunHistory } from './billing/stripe/sync-runs.ts';
 import type { Config } from './config.ts';
 import { createApp } from './http/app.ts';
 import { deriveSecret } from './http/web/signed-tokens.ts';
@@ -91,6 +93,7 @@ export async function startService(
 
   const metrics = createMetrics();
   const lease = stripe.lease;
+  const syncRuns = new SyncRunHistory(200, options.now);
   const job = hourlyJob({
     schema,
     evaluation,
@@ -99,6 +102,7 @@ export async function startService(
     ...(lease ? { exclusive: <T>(fn: (fence: SyncFence) => Promise<T>) => lease.run(fn) } : {}),
     afterEvaluation: services.alerts.afterEvaluation,
     metrics,
+    runs: syncRuns,
     logger,
   });
 
@@ -194,6 +198,10 @@ export async function startService(
       discrepancies: (filter) => stripe.syncStore.discrepancies(filter),
       held: () => stripe.sync.held(meters),
       run: () => job.sync(),
+      runs: (limit) => syncRuns.list(limit),
+      customerLedger: (customer, limit, meter) => stripe.syncStore.customerOps(customer, limit, meter),
+      reconcile: stripe.reconcile && ((range) => stripe.reconcile!.reconcile(meters, range)),
+      pushPlan: stripe.gateway && (async () => pushPlanView(await planPush(meters, stripe.gateway!))),
     },
     readiness: readiness({ ping: () => clickhouse.ping(), spools }),
     alerts: { list: (filter) => services.alerts.list(filter) },

@@ -123,6 +123,7 @@ export function apiRouters(deps: AppDeps): Router[] {
     adminApiKey: deps.adminApiKey,
     flush: deps.flush,
     recentLogs: deps.recentLogs,
+    ingestFormats: () => deps.metrics.ingestByFormat(),
   });
   const ingest = ingestRoutes({
     ingest: deps.ingest,

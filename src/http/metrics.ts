@@ -100,10 +100,33 @@ export function createMetrics() {
     rejected: (format, n) => rejected.inc({ format }, n),
     unattributed: (format, n) => unattributed.inc({ format }, n),
   };
+  const since = new Date();
   return {
     registry,
     ingest,
     spoolBytes,
+    /** Events accepted, rejected and unattributed per source format since this process started. */
+    async ingestByFormat() {
+      const byFormat = new Map<string, { accepted: number; rejected: number; unattributed: number }>();
+      for (const [field, counter] of [
+        ['accepted', accepted],
+        ['rejected', rejected],
+        ['unattributed', unattributed],
+      ] as const) {
+        for (const { value, labels } of (await counter.get()).values) {
+          const format = String(labels.format ?? '');
+          const row = byFormat.get(format) ?? { accepted: 0, rejected: 0, unattributed: 0 };
+          row[field] += value;
+          byFormat.set(format, row);
+        }
+      }
+      return {
+        since,
+        formats: [...byFormat]
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([format, counts]) => ({ format, ...counts })),
+      };
+    },
     onSync(report: {
       dryRun: boolean;
       aborted: boolean;

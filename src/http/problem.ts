@@ -23,6 +23,8 @@ const STATUS: Record<ErrorCode, number> = {
   invalid_signature: 400,
   // 503, not 404: Stripe keeps retrying a 5xx for days, so events sent before the secret was set still arrive.
   webhooks_disabled: 503,
+  // 503 like a dependency that is not there: the service runs, the Stripe side of it is off.
+  stripe_disabled: 503,
   spool_full: 503,
   upstream_unavailable: 503,
   internal: 500,
@@ -43,6 +45,7 @@ const TITLE: Record<ErrorCode, string> = {
   payload_too_large: 'Payload too large',
   invalid_signature: 'Invalid Stripe-Signature',
   webhooks_disabled: 'Stripe webhooks are not configured: set STRIPE_WEBHOOK_SECRET',
+  stripe_disabled: 'Stripe is not configured: set STRIPE_SECRET_KEY',
   spool_full: 'Temporarily unable to accept events',
   upstream_unavailable: 'A dependency is unavailable',
   internal: 'Internal error',
@@ -57,7 +60,12 @@ export interface ProblemLogger {
  * spool, webhooks not configured, a method no route knows), not failures: no error log with a stack
  * for each request that meets them.
  */
-const NOT_LOGGED: ReadonlySet<ErrorCode> = new Set(['spool_full', 'webhooks_disabled', 'not_implemented']);
+const NOT_LOGGED: ReadonlySet<ErrorCode> = new Set([
+  'spool_full',
+  'webhooks_disabled',
+  'stripe_disabled',
+  'not_implemented',
+]);
 
 /** A status that a router or Koa set without a body (no route, a method not routed): a problem too. */
 function emptyResponseError(ctx: Context): DomainError | undefined {

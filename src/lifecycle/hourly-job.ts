@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { SyncFence } from '../billing/stripe/ports.ts';
 import type { SyncReport } from '../billing/stripe/sync-service.ts';
+import type { SyncRunHistory, SyncTrigger } from '../billing/stripe/sync-runs.ts';
 import type { EvaluationReport, EvaluationService } from '../meters/evaluation.ts';
 import type { MeterDefinition } from '../meters/meter-schema.ts';
 import type { SchemaGuard } from './schema-guard.ts';
@@ -41,6 +42,8 @@ export function hourlyJob(deps: {
    */
   afterEvaluation?(report: EvaluationReport): Promise<void>;
   metrics?: JobMetrics;
+  /** Where each sync pass's result or error is kept (the dashboard's sync runs). */
+  runs?: SyncRunHistory;
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;
 }): HourlyJob {
   const { logger } = deps;
@@ -69,10 +72,13 @@ export function hourlyJob(deps: {
       );
     return report;
   };
-  const sync = async (fence?: SyncFence) => {
-    await deps.schema.ensure();
+  const sync = async (trigger: SyncTrigger, fence?: SyncFence) => {
+    const pass = async () => {
+      await deps.schema.ensure();
+      return deps.runSync(deps.meters, fence);
+    };
     try {
-      const report = await deps.runSync(deps.meters, fence);
+      const report = await (deps.runs ? deps.runs.track(trigger, pass) : pass());
       deps.metrics?.onSync(report);
       return report;
     } catch (err) {
@@ -85,11 +91,11 @@ export function hourlyJob(deps: {
       logger.error({ err: String(err) }, 'meter evaluation failed; the next run catches up');
       return undefined;
     });
-    return { evaluation, sync: await sync(fence) };
+    return { evaluation, sync: await sync('scheduled', fence) };
   };
   return {
     evaluate,
-    sync: () => sync(),
+    sync: () => sync('on_demand'),
     run: () => (deps.exclusive ? deps.exclusive((fence) => run(fence)) : run()),
   };
 }

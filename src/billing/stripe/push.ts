@@ -433,3 +433,40 @@ export function formatPlan(plan: PushPlan): string {
 export function planHasChanges(plan: PushPlan): boolean {
   return plan.counts.create + plan.counts.update > 0;
 }
+
+export interface PushPlanView {
+  meters: {
+    name: string;
+    steps: { object: 'meter' | 'product' | 'price'; action: MeterStep['action']; line: string }[];
+  }[];
+  skipped: string[];
+  counts: PushPlan['counts'];
+  has_changes: boolean;
+}
+
+/** The plan as data (GET /v1/admin/stripe/push-plan): each step with the line formatPlan prints for it. */
+export function pushPlanView(plan: PushPlan): PushPlanView {
+  return {
+    meters: plan.meters.map((entry) => ({
+      name: entry.name,
+      steps: [
+        { object: 'meter' as const, action: entry.meter.action, line: describeMeterStep(entry.meter) },
+        ...(entry.product
+          ? [
+              {
+                object: 'product' as const,
+                action: entry.product.action,
+                line: describeProductStep(entry.product),
+              },
+            ]
+          : []),
+        ...(entry.price
+          ? [{ object: 'price' as const, action: entry.price.action, line: describePriceStep(entry.price) }]
+          : []),
+      ],
+    })),
+    skipped: plan.skipped,
+    counts: plan.counts,
+    has_changes: planHasChanges(plan),
+  };
+}

@@ -10,7 +10,12 @@ import { customerUsageQuery, evaluateBody, usageQuery } from '../routes/meter-ro
 import { customerListQuery, mapBody, mappingListQuery } from '../routes/stripe-routes.ts';
 import { alertQuery } from '../routes/alert-routes.ts';
 import { checkoutBody } from '../routes/onboarding-routes.ts';
-import { discrepancyQuery } from '../routes/sync-routes.ts';
+import {
+  customerLedgerQuery,
+  discrepancyQuery,
+  reconcileQuery,
+  syncRunsQuery,
+} from '../routes/sync-routes.ts';
 import { accessQuery } from '../routes/governance-routes.ts';
 import {
   explorerQuery,
@@ -38,11 +43,13 @@ import {
   customerPageSchema,
   customerStatusSchema,
   customerUsageSchema,
+  customerLedgerSchema,
   discrepanciesSchema,
   evaluationAnswerSchema,
   evaluationStatusSchema,
   eventRejectionSchema,
   heldListSchema,
+  ingestFormatsSchema,
   keyListSchema,
   mappedSchema,
   mappingPageSchema,
@@ -51,9 +58,12 @@ import {
   meterSchemaView,
   nativeRecordSchema,
   problemSchema,
+  pushPlanSchema,
+  reconcileSchema,
   readinessSchema,
   recentLogsSchema,
   syncReportSchema,
+  syncRunsSchema,
   usageAnswerSchema,
   webhookAnswerSchema,
 } from './schemas.ts';
@@ -244,6 +254,14 @@ export const OPENAPI_PATHS: ZodOpenApiPathsObject = {
     get: op('admin', 'admin', 'The request logs that arrived last', {
       requestParams: { query: recentLogsQuery },
       responses: { '200': json('Newest first.', recentLogsSchema), '400': invalid },
+    }),
+  },
+  '/v1/admin/ingest/formats': {
+    get: op('admin', 'admin', 'Events accepted and rejected per source format, since the process started', {
+      responses: {
+        '200': json('From the collector’s counters (as /metrics).', ingestFormatsSchema),
+        '400': invalid,
+      },
     }),
   },
   '/v1/admin/flush': {
@@ -443,6 +461,37 @@ export const OPENAPI_PATHS: ZodOpenApiPathsObject = {
   '/v1/admin/sync/run': {
     post: op('stripe', 'admin', 'One Stripe sync pass now', {
       responses: { '200': json('What the pass did.', syncReportSchema) },
+    }),
+  },
+
+  '/v1/admin/sync/runs': {
+    get: op('stripe', 'admin', 'The last sync passes of this process, with their result or error', {
+      requestParams: { query: syncRunsQuery },
+      responses: { '200': json('Newest first.', syncRunsSchema), '400': invalid },
+    }),
+  },
+  '/v1/admin/customers/{id}/sync-ledger': {
+    get: op('stripe', 'admin', "A customer's sync ledger: what was sent to Stripe, when, the outcome", {
+      requestParams: { path: pathParam('id', 'The customer key.'), query: customerLedgerQuery },
+      responses: { '200': json('Newest first.', customerLedgerSchema), '400': invalid },
+    }),
+  },
+  '/v1/admin/stripe/reconcile': {
+    get: op('stripe', 'admin', "Our totals against Stripe's meter event summaries over a range", {
+      requestParams: { query: reconcileQuery },
+      responses: {
+        '200': json('One line per meter and customer with usage in the range.', reconcileSchema),
+        '400': invalid,
+        '503': problem('STRIPE_SECRET_KEY is not set: nothing to ask Stripe.'),
+      },
+    }),
+  },
+  '/v1/admin/stripe/push-plan': {
+    get: op('stripe', 'admin', 'What `stripe push --apply` would change in Stripe (read-only)', {
+      responses: {
+        '200': json('The plan.', pushPlanSchema),
+        '503': problem('STRIPE_SECRET_KEY is not set: nothing to ask Stripe.'),
+      },
     }),
   },
 

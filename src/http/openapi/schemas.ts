@@ -299,6 +299,106 @@ export const syncReportSchema = z.object({
   aborted: z.boolean(),
 });
 
+export const syncRunsSchema = z.object({
+  data: z
+    .array(
+      z.object({
+        trigger: z.enum(['scheduled', 'on_demand']),
+        started_at: instant,
+        finished_at: instant,
+        outcome: z.enum(['ok', 'dry_run', 'aborted', 'failed']),
+        report: syncReportSchema.nullable().meta({ description: 'null when the pass failed.' }),
+        error: z.string().nullable().meta({ description: 'Why the pass failed; null otherwise.' }),
+      }),
+    )
+    .meta({ description: 'Newest first; the last 200 passes of this process (a restart forgets them).' }),
+});
+
+export const customerLedgerSchema = z.object({
+  customer: z.string(),
+  data: z
+    .array(
+      z.object({
+        op_id: z.string().meta({ description: 'The meter event identifier (sends), cancel:… (cancels).' }),
+        kind: z.enum(['send', 'cancel']),
+        meter: z.string(),
+        version: z.string(),
+        stripe_customer_id: z.string(),
+        event_name: z.string(),
+        hour: instant,
+        revision: z.number().int(),
+        value: z.string().meta({ description: 'What a send adds; a cancel, the value it takes back.' }),
+        event_time: instant,
+        target_op_id: z.string().nullable().meta({ description: 'A cancel: the send it cancels.' }),
+        state: z.enum([
+          'intent',
+          'applied',
+          'duplicate',
+          'dry_run',
+          'rejected',
+          'unknown_outcome',
+          'not_cancellable',
+        ]),
+        detail: z.string(),
+        intent_at: instant,
+        recorded_at: instant,
+      }),
+    )
+    .meta({ description: 'Newest intent first, at most limit.' }),
+});
+
+export const reconcileSchema = z.object({
+  from: instant,
+  to: instant,
+  mismatches: z.number().int().meta({ description: 'Lines whose status is not ok.' }),
+  lines: z.array(
+    z.object({
+      meter: z.string(),
+      customer: z.string(),
+      stripe_customer_id: z.string().nullable(),
+      ours: z.string(),
+      stripe: z.string().nullable(),
+      difference: z.string().nullable().meta({ description: 'ours - stripe.' }),
+      status: z.enum(['ok', 'mismatch', 'unmapped', 'no_stripe_meter']),
+    }),
+  ),
+});
+
+export const pushPlanSchema = z.object({
+  meters: z.array(
+    z.object({
+      name: z.string(),
+      steps: z.array(
+        z.object({
+          object: z.enum(['meter', 'product', 'price']),
+          action: z.enum(['create', 'update', 'unchanged', 'conflict']),
+          line: z.string().meta({ description: 'As `billing-meter stripe push` prints it.' }),
+        }),
+      ),
+    }),
+  ),
+  skipped: z.array(z.string()).meta({ description: 'Meters without a stripe block: not pushed.' }),
+  counts: z.object({
+    create: z.number().int(),
+    update: z.number().int(),
+    unchanged: z.number().int(),
+    conflict: z.number().int(),
+  }),
+  has_changes: z.boolean(),
+});
+
+export const ingestFormatsSchema = z.object({
+  since: instant.meta({ description: 'When this process started counting.' }),
+  formats: z.array(
+    z.object({
+      format: z.string(),
+      accepted: z.number().int(),
+      rejected: z.number().int(),
+      unattributed: z.number().int().meta({ description: 'Accepted without a customer: never billed.' }),
+    }),
+  ),
+});
+
 // --------------------------------------------------------------------------------------------------
 // Keys, logs, operations
 

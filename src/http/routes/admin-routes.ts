@@ -6,7 +6,7 @@ import type { IngestKeysPort } from '../ports.ts';
 import { requireAdminKey } from '../auth.ts';
 import { parseJson } from '../../collector/parse-body.ts';
 import { readBody } from '../body.ts';
-import type { createdKeySchema, keyListSchema } from '../openapi/schemas.ts';
+import type { createdKeySchema, ingestFormatsSchema, keyListSchema } from '../openapi/schemas.ts';
 import { parseOr400 } from '../query-fields.ts';
 
 export interface AdminRouteDeps {
@@ -15,6 +15,11 @@ export interface AdminRouteDeps {
   /** Ships the spool into ClickHouse now. */
   flush(): Promise<void>;
   recentLogs(q: { limit: number; app?: string; customer?: string }): Promise<object[]>;
+  /** Events accepted and rejected per source format since the process started (its metrics). */
+  ingestFormats(): Promise<{
+    since: Date;
+    formats: { format: string; accepted: number; rejected: number; unattributed: number }[];
+  }>;
 }
 
 export const recentLogsQuery = z
@@ -68,6 +73,13 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
   router.get('/logs', async (ctx) => {
     const q = parseOr400(recentLogsQuery, ctx.query, 'query: limit (1-1000), app, customer');
     ctx.body = { logs: await deps.recentLogs(q) };
+  });
+
+  // The collector's counters (what /metrics exports), as JSON for the dashboard's overview.
+  router.get('/ingest/formats', async (ctx) => {
+    parseOr400(z.object({}).strict(), ctx.query, 'this endpoint takes no query');
+    const { since, formats } = await deps.ingestFormats();
+    ctx.body = { since: since.toISOString(), formats } satisfies z.input<typeof ingestFormatsSchema>;
   });
 
   router.post('/flush', async (ctx) => {

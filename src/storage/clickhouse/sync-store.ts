@@ -22,6 +22,7 @@ const MAX_CONCURRENT_INSERTS = 3;
 
 const opRow = z.object({
   op_id: z.string(),
+  a_meter: z.string(),
   a_kind: z.enum(['send', 'cancel']),
   a_version: z.string(),
   a_customer_key: z.string(),
@@ -180,30 +181,46 @@ export class ClickHouseSyncStore implements SyncStore {
   }
 
   async ops(meter: string, from: Date, to: Date, customers?: readonly string[]): Promise<LedgerOp[]> {
-    if (customers === undefined) return this.opsWhere(meter, from, to, '');
+    const where = `meter = ${literal(meter)} AND hour >= ${literal(from)} AND hour < ${literal(to)}`;
+    if (customers === undefined) return this.opsWhere(where, '');
     const out: LedgerOp[] = [];
     for (const chunk of chunkKeys([...new Set(customers)]))
-      out.push(...(await this.opsWhere(meter, from, to, `AND customer_key IN ${inList(chunk)}`)));
+      out.push(...(await this.opsWhere(`${where} AND customer_key IN ${inList(chunk)}`, '')));
     return out;
   }
 
-  private async opsWhere(meter: string, from: Date, to: Date, extra: string): Promise<LedgerOp[]> {
+  /**
+   * One customer's operations, newest intent first, at most `limit` (the customer page's sync ledger).
+   * The ledger is ordered by (meter, customer_key, …): a meter narrows the read to one range of it.
+   */
+  async customerOps(customer: string, limit: number, meter?: string): Promise<LedgerOp[]> {
+    const where = [
+      `customer_key = ${literal(customer)}`,
+      ...(meter === undefined ? [] : [`meter = ${literal(meter)}`]),
+    ].join(' AND ');
+    return this.opsWhere(
+      where,
+      `ORDER BY a_intent_at DESC, a_hour DESC, op_id DESC LIMIT ${Math.max(1, Math.floor(limit))}`,
+    );
+  }
+
+  private async opsWhere(where: string, tail: string): Promise<LedgerOp[]> {
     // Every column but the state ones is the same on all rows of an op; any() reads it.
     const rows = await this.ch.query(
-      `SELECT op_id, any(kind) AS a_kind, any(version) AS a_version, any(customer_key) AS a_customer_key,
+      `SELECT op_id, any(meter) AS a_meter, any(kind) AS a_kind, any(version) AS a_version, any(customer_key) AS a_customer_key,
               any(stripe_customer_id) AS a_stripe_customer_id, any(event_name) AS a_event_name, any(hour) AS a_hour,
               any(revision) AS a_revision, toString(any(value)) AS a_value, any(event_time) AS a_event_time,
               any(target_op_id) AS a_target_op_id, argMax(state, seq) AS cur_state, argMax(detail, seq) AS cur_detail,
               min(intent_at) AS a_intent_at, argMax(recorded_at, seq) AS cur_recorded_at, toString(max(seq)) AS cur_seq
        FROM ${this.ch.table('sync_ledger')}
-       WHERE meter = ${literal(meter)} AND hour >= ${literal(from)} AND hour < ${literal(to)} ${extra}
-       GROUP BY op_id`,
+       WHERE ${where}
+       GROUP BY op_id ${tail}`,
       opRow,
     );
     return rows.map((r) => ({
       opId: r.op_id,
       kind: r.a_kind satisfies OpKind,
-      meter,
+      meter: r.a_meter,
       version: r.a_version,
       customerKey: r.a_customer_key,
       stripeCustomerId: r.a_stripe_customer_id,

@@ -1,11 +1,17 @@
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyPush, planPush } from '../../../src/billing/stripe/push.ts';
 import { buildDashboard, launchBrowser, numberIn, screenshot } from '../../support/browser.ts';
 import { startTestService, type TestService } from '../../support/service.ts';
+import { startStripeEmulator, type StripeEmulator } from '../../support/stripe-emulator/index.ts';
 
 // The dashboard in a real headless Chromium against the whole service (server ClickHouse: 18.16 is the
 // stricter SQL; the explorer's queries run on both engines in test/integration/storage). The service's
-// clock is pinned: the calls are in closed hours of the morning, evaluated by the scheduled run.
+// clock is pinned: the calls are in closed hours of the morning, evaluated by the scheduled run. Stripe
+// is the emulator on the same clock: the meters are pushed, co_acme is mapped, co_beta is not.
 let now = new Date('2026-11-15T12:30:00Z');
 const MORNING = Date.parse('2026-11-15T08:00:00Z');
 const XSS = '<img src=x onerror="window.__xss=1">';
@@ -31,6 +37,8 @@ function calls(): Call[] {
 
 describe('the dashboard in headless Chromium', () => {
   let svc: TestService;
+  let emulator: StripeEmulator;
+  let acmeStripeId: string;
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
@@ -48,7 +56,27 @@ describe('the dashboard in headless Chromium', () => {
   };
 
   beforeAll(async () => {
-    [svc] = await Promise.all([startTestService('server', {}, { now: () => now }), buildDashboard()]);
+    emulator = await startStripeEmulator({ clock: () => now.getTime() });
+    [svc] = await Promise.all([
+      startTestService(
+        'server',
+        // The schedule never fires while the test runs: every sync here is one the test asks for.
+        {
+          STRIPE_SECRET_KEY: 'sk_test_dashboard',
+          STRIPE_API_BASE: emulator.url,
+          METER_SCHEDULE: '0 0 1 1 *',
+          // Governance's view of the customers (what the access API answers) follows within half a second.
+          GOVERNANCE_USAGE_REFRESH_MS: '500',
+        },
+        { now: () => now },
+      ),
+      buildDashboard(),
+    ]);
+    // What `billing-meter stripe push --apply` does, then co_acme gets a Stripe customer.
+    const gateway = svc.service.stripe.gateway!;
+    await applyPush(await planPush(svc.service.meters, gateway), gateway);
+    const stripe = new Stripe('sk_test_dashboard', emulator.stripeOptions());
+    acmeStripeId = (await stripe.customers.create({ name: 'Acme' })).id;
     const body = calls().map((c, i) => ({
       id: `ui-${i}`,
       timestamp: MORNING + ((i * 7919) % (3 * 3_600_000)),
@@ -67,6 +95,19 @@ describe('the dashboard in headless Chromium', () => {
     expect(res.status).toBe(202);
     await svc.service.flush();
     await admin('/v1/admin/meters/evaluate', { method: 'POST', body: '{}' });
+    await admin('/v1/admin/customers/co_acme/stripe-customer', {
+      method: 'PUT',
+      body: JSON.stringify({ stripe_customer_id: acmeStripeId }),
+    });
+    // Governance hears of co_acme at its next refresh of current usage.
+    for (let i = 0; ; i++) {
+      const res = await fetch(`${svc.url}/v1/customers/co_acme/access?route=%2F`, {
+        headers: { authorization: `Bearer ${svc.adminKey}` },
+      });
+      if (res.status === 200) break;
+      expect(i, 'governance never heard of co_acme').toBeLessThan(100);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     browser = await launchBrowser();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
@@ -75,6 +116,7 @@ describe('the dashboard in headless Chromium', () => {
   afterAll(async () => {
     await browser?.close();
     await svc?.stop();
+    await emulator?.stop();
   });
 
   it('logs in with the admin key into an httpOnly, SameSite=Strict session cookie', async () => {
@@ -94,6 +136,17 @@ describe('the dashboard in headless Chromium', () => {
     });
     expect(stored).not.toContain(svc.adminKey);
     await page.locator('[data-testid=overview-calls]').waitFor();
+    // Accepted vs rejected by format: the collector's counters, as the API gives them.
+    const formats = await admin<{ formats: { format: string; accepted: number; rejected: number }[] }>(
+      '/v1/admin/ingest/formats',
+    );
+    const native = formats.formats.find((f) => f.format === 'native')!;
+    expect(native.accepted).toBe(calls().length);
+    const row = page.locator('[data-testid=formats] tr[data-format=native]');
+    expect(await numberIn(page, '[data-testid=formats] tr[data-format=native] td.accepted')).toBe(
+      native.accepted,
+    );
+    expect(await row.locator('td.rejected').innerText()).toBe(String(native.rejected));
     await screenshot(page, 'overview');
   });
 
@@ -193,8 +246,168 @@ describe('the dashboard in headless Chromium', () => {
     expect(lines).toHaveLength(3);
     expect(lines.map((l) => l.split('\t').pop())).toEqual(['$500.00', '$2,700.00', '$1,000.00']);
     expect(lines.map((l) => l.split('\t').pop())).toEqual(credit.tiers.map((t) => t.display));
-    await page.locator('[data-testid=governance-slot]').waitFor();
+    // Governance: co_acme is mapped and under no quota, so a call is allowed; as the access API says.
+    const access = await admin<{ status: string; allowed: boolean }>(
+      '/v1/customers/co_acme/access?route=%2F',
+    );
+    expect(await page.locator('[data-testid=governance-status]').innerText()).toBe(access.status);
+    const decision = await page.locator('[data-testid=governance-decision]').innerText();
+    if (access.allowed) expect(decision).toBe('allowed');
+    else expect(decision).toMatch(/^blocked by /);
+    // Nothing synced yet.
+    await page.locator('[data-testid=sync-ledger-empty]').waitFor();
     await screenshot(page, 'customer');
+  });
+
+  it('shows a customer the service has never seen as such, not as an error', async () => {
+    const res = await fetch(`${svc.url}/v1/customers/co_nobody/access?route=%2F`, {
+      headers: { authorization: `Bearer ${svc.adminKey}` },
+    });
+    expect(res.status).toBe(404);
+    await page.goto(`${svc.url}/ui/customers/co_nobody`);
+    await page.locator('[data-testid=governance-unknown]').waitFor();
+    expect(await page.locator('[data-testid=governance-unknown]').innerText()).toMatch(/Not known/);
+    await page.locator('[data-testid=sync-ledger-empty]').waitFor();
+    expect(await page.locator('[role=alert]').count()).toBe(0);
+  });
+
+  it('runs a sync from the Stripe page, lists the run, and shows the ledger on the customer page', async () => {
+    // Loading state: the runs are held back until the page shows that it waits for them.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const runsUrl = /\/v1\/admin\/sync\/runs/;
+    let continued: Promise<void> = Promise.resolve();
+    await page.route(runsUrl, (route) => {
+      continued = held.then(() => route.continue());
+      return continued;
+    });
+    await page.goto(`${svc.url}/ui/stripe`);
+    await page.locator('[data-testid=push-plan]').waitFor();
+    const waiting = page.locator('[data-testid=sync-runs-section] [role=status]');
+    expect(await waiting.innerText()).toBe('Loading…');
+    release();
+    await continued;
+    await page.unroute(runsUrl);
+    await page.locator('[data-testid=sync-runs-empty]').waitFor();
+    expect(await waiting.count()).toBe(0);
+    const plan = await admin<{ counts: { create: number; unchanged: number } }>('/v1/admin/stripe/push-plan');
+    expect(plan.counts.create).toBe(0);
+    expect(await page.locator('[data-testid=push-plan-counts]').innerText()).toContain(
+      `0 to create, 0 to update, ${plan.counts.unchanged} unchanged`,
+    );
+
+    // A pass that fails (another live process holds the sync lock) is listed with its error.
+    const lock = join(svc.dataDir, 'stripe-sync.lock');
+    await writeFile(lock, String(process.ppid));
+    try {
+      await page.getByRole('button', { name: 'Run a sync now' }).click();
+      await page.locator('[data-testid=sync-runs] td.outcome.failed').waitFor();
+    } finally {
+      await rm(lock, { force: true });
+    }
+    const failed = await admin<{ data: { outcome: string; error: string }[] }>('/v1/admin/sync/runs');
+    expect(failed.data[0]!.error).toMatch(/another stripe sync is running/);
+    expect(
+      await page.locator('[data-testid=sync-runs] tbody tr').first().locator('td.error').innerText(),
+    ).toBe(failed.data[0]!.error);
+
+    await page.getByRole('button', { name: 'Run a sync now' }).click();
+    await page.locator('[data-testid=sync-result]', { hasText: 'sent' }).waitFor();
+    await page.locator('[data-testid=sync-runs] tbody tr:nth-child(2) td.outcome.failed').waitFor();
+    const runs = await admin<{ data: { trigger: string; outcome: string; report: { sent: number } }[] }>(
+      '/v1/admin/sync/runs',
+    );
+    const last = runs.data[0]!;
+    expect(last).toMatchObject({ trigger: 'on_demand', outcome: 'ok' });
+    expect(last.report.sent).toBeGreaterThan(0);
+    const first = page.locator('[data-testid=sync-runs] tbody tr').first();
+    expect(await first.locator('td.outcome').innerText()).toBe('ok');
+    expect(Number(await first.locator('td.sent').innerText())).toBe(last.report.sent);
+    expect(runs.data.map((r) => r.outcome)).toEqual(['ok', 'failed']);
+    await screenshot(page, 'stripe');
+
+    // The customer page: every operation sent for co_acme, and the values add up to its 1,500 calls.
+    await page.goto(`${svc.url}/ui/customers/co_acme`);
+    await page.locator('[data-testid=sync-ledger] tbody tr').first().waitFor();
+    const ledger = await admin<{ data: { meter: string; value: string; state: string; hour: string }[] }>(
+      '/v1/admin/customers/co_acme/sync-ledger',
+    );
+    const credit = ledger.data.filter((o) => o.meter === 'retrieve-credit-score');
+    expect(credit.reduce((a, o) => a + Number(o.value), 0)).toBe(1500);
+    expect(ledger.data.length).toBe(last.report.sent);
+    const rows = page.locator('[data-testid=sync-ledger] tbody tr');
+    expect(await rows.count()).toBe(ledger.data.length);
+    expect(await rows.locator('td.hour').allInnerTexts()).toEqual(ledger.data.map((o) => o.hour));
+    const values = await rows.locator('td.value').allInnerTexts();
+    expect(values.map((v) => Number(v.replace(/,/g, '')))).toEqual(ledger.data.map((o) => Number(o.value)));
+    expect(new Set(await rows.locator('td.state').allInnerTexts())).toEqual(new Set(['applied']));
+    await screenshot(page, 'customer-ledger');
+  });
+
+  it('reconciles a chosen period with Stripe: its URL, the lines as the API gives them', async () => {
+    await page.goto(`${svc.url}/ui/stripe`);
+    await page.locator('form.reconcile input[name=from]').fill('2026-11-15');
+    await page.locator('form.reconcile input[name=to]').fill('2026-11-16');
+    await page.getByRole('button', { name: 'Reconcile' }).click();
+    await page.waitForURL(/from=2026-11-15&to=2026-11-16/);
+    await page.locator('[data-testid=reconcile]').waitFor();
+    const api = await admin<{
+      mismatches: number;
+      lines: { meter: string; customer: string; ours: string; stripe: string | null; status: string }[];
+    }>('/v1/admin/stripe/reconcile?from=2026-11-15&to=2026-11-16');
+    const acme = api.lines.find((l) => l.customer === 'co_acme' && l.meter === 'retrieve-credit-score')!;
+    expect(acme).toMatchObject({ ours: '1500', stripe: '1500', status: 'ok' });
+    const row = '[data-testid=reconcile] tr[data-customer=co_acme][data-meter=retrieve-credit-score]';
+    expect(await numberIn(page, `${row} td.ours`)).toBe(Number(acme.ours));
+    expect(await numberIn(page, `${row} td.stripe`)).toBe(Number(acme.stripe));
+    expect(await page.locator(`${row} td.status`).innerText()).toBe('ok');
+    // co_beta has no Stripe customer: its usage is not in Stripe, and the page says so.
+    expect(
+      await page.locator('[data-testid=reconcile] tr[data-customer=co_beta] td.status').first().innerText(),
+    ).toBe('unmapped');
+    expect(await page.locator('[data-testid=reconcile-summary]').innerText()).toContain(
+      `${api.mismatches} mismatch(es)`,
+    );
+    await screenshot(page, 'stripe-reconcile');
+    // Back leaves the period; forward brings it again.
+    await page.goBack();
+    await page.waitForURL((u) => !u.search.includes('from='));
+    await page.goForward();
+    await page.locator('[data-testid=reconcile]').waitFor();
+    // A period too long: the API's problem, shown on the page.
+    await page.goto(`${svc.url}/ui/stripe?from=2026-01-01&to=2026-11-16`);
+    await page.locator('[role=alert]', { hasText: '93 days' }).waitFor();
+  });
+
+  it('shows, on the Stripe page of a service without a Stripe key, the problem the API answers', async () => {
+    const bare = await startTestService('server', { METER_SCHEDULE: '0 0 1 1 *' }, { now: () => now });
+    const context = await browser.newContext();
+    try {
+      const p = await context.newPage();
+      await p.goto(`${bare.url}/ui/overview`);
+      await p.getByLabel('Admin key').fill(bare.adminKey);
+      await p.getByRole('button', { name: 'Log in' }).click();
+      await p.getByRole('heading', { name: 'Overview' }).waitFor();
+      await p.goto(`${bare.url}/ui/stripe?from=2026-11-01&to=2026-11-15`);
+      const alerts = p.locator('[role=alert]');
+      await alerts.nth(1).waitFor();
+      const problem = (await (
+        await fetch(`${bare.url}/v1/admin/stripe/push-plan`, {
+          headers: { authorization: `Bearer ${bare.adminKey}` },
+        })
+      ).json()) as { title: string; detail: string };
+      expect(problem.title).toContain('STRIPE_SECRET_KEY');
+      const texts = await alerts.allInnerTexts();
+      expect(texts).toHaveLength(2);
+      for (const text of texts) expect(text).toContain(problem.title);
+      expect(texts.join('\n')).toContain(problem.detail);
+      // What needs no Stripe key still works: the dry-run sync passes are listed.
+      await p.locator('[data-testid=sync-runs-empty]').waitFor();
+      await screenshot(p, 'stripe-no-key');
+    } finally {
+      await context.close();
+      await bare.stop();
+    }
   });
 
   it('creates a key, shown once, and revokes it', async () => {

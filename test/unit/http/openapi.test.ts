@@ -16,6 +16,10 @@ function routedOperations(): string[] {
       discrepancies: async () => [],
       held: async () => [],
       run: () => Promise.reject(new Error('unused')),
+      runs: () => [],
+      customerLedger: async () => [],
+      reconcile: undefined,
+      pushPlan: undefined,
     },
     governance: {
       access: () => {

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { api } from '../api.ts';
+import { api, ApiError, query } from '../api.ts';
 import { Show, useLoad } from '../load.tsx';
 import { Link, navigate } from '../router.tsx';
 
@@ -140,12 +140,10 @@ export function Customer(props: { id: string }) {
           </dl>
         )}
       </Show>
-      {/* GOVERNANCE SLOT (issue 9): governance status and blocks of this customer go here once the
-          governance API lands. Nothing is built for it yet. */}
       <h2>Governance</h2>
-      <p data-testid="governance-slot" class="muted">
-        Governance status is not available in this version.
-      </p>
+      <Governance id={props.id} />
+      <h2>Sync ledger</h2>
+      <SyncLedger id={props.id} />
       <h2>Customer page</h2>
       <button
         onClick={() =>
@@ -158,5 +156,152 @@ export function Customer(props: { id: string }) {
       </button>
       {link && <input readOnly value={link} data-testid="portal-link" size={80} />}
     </section>
+  );
+}
+
+interface AccessDecision {
+  allowed: boolean;
+  status: string;
+  rule?: { name: string; file: string; response: { status: number } };
+  quotas: { meter: string; quota: number; usage: string; remaining: string }[];
+}
+
+/** The access decision for a call to a route (default /): status, the blocking rule if any, quotas left. */
+function Governance(props: { id: string }) {
+  const [route, setRoute] = useState('/');
+  const [access] = useLoad(
+    () =>
+      api<AccessDecision>(
+        'GET',
+        `/v1/customers/${encodeURIComponent(props.id)}/access${query({ route })}`,
+      ).catch((err: unknown) => {
+        // A customer the service has never heard of is a state, not a failure: no rule applies to it.
+        if (err instanceof ApiError && err.status === 404) return undefined;
+        throw err;
+      }),
+    [props.id, route],
+  );
+  return (
+    <>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          setRoute(String(new FormData(e.currentTarget).get('route') ?? '/') || '/');
+        }}
+      >
+        <label>
+          A call to <input name="route" defaultValue={route} size={30} />
+        </label>{' '}
+        <button type="submit">Check</button>
+      </form>
+      <Show value={access}>
+        {(a) =>
+          a === undefined ? (
+            <p data-testid="governance-unknown" class="muted">
+              Not known to the service yet (no metered call, no mapping): no rule applies to this customer.
+            </p>
+          ) : (
+            <div data-testid="governance">
+              <p>
+                Status <strong data-testid="governance-status">{a.status}</strong>:{' '}
+                {a.allowed ? (
+                  <span data-testid="governance-decision">allowed</span>
+                ) : (
+                  <span data-testid="governance-decision" class="blocked">
+                    blocked by {a.rule?.name} ({a.rule?.file}, answers {a.rule?.response.status})
+                  </span>
+                )}
+              </p>
+              {a.quotas.length > 0 && (
+                <table data-testid="quotas">
+                  <thead>
+                    <tr>
+                      <th>meter</th>
+                      <th>quota</th>
+                      <th>usage</th>
+                      <th>remaining</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {a.quotas.map((q) => (
+                      <tr key={q.meter}>
+                        <td>{q.meter}</td>
+                        <td>{q.quota.toLocaleString('en-US')}</td>
+                        <td>{BigInt(q.usage).toLocaleString('en-US')}</td>
+                        <td>{BigInt(q.remaining).toLocaleString('en-US')}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              )}
+            </div>
+          )
+        }
+      </Show>
+    </>
+  );
+}
+
+interface LedgerOp {
+  op_id: string;
+  kind: string;
+  meter: string;
+  hour: string;
+  revision: number;
+  value: string;
+  state: string;
+  detail: string;
+  intent_at: string;
+  recorded_at: string;
+  stripe_customer_id: string;
+}
+
+/** What was sent to Stripe for this customer, when, and the outcome: the newest 100 operations. */
+function SyncLedger(props: { id: string }) {
+  const [ledger] = useLoad(
+    () => api<{ data: LedgerOp[] }>('GET', `/v1/admin/customers/${encodeURIComponent(props.id)}/sync-ledger`),
+    [props.id],
+  );
+  return (
+    <Show value={ledger}>
+      {(l) =>
+        l.data.length === 0 ? (
+          <p data-testid="sync-ledger-empty" class="muted">
+            Nothing sent to Stripe for this customer yet.
+          </p>
+        ) : (
+          <table data-testid="sync-ledger">
+            <thead>
+              <tr>
+                <th>intent at</th>
+                <th>meter</th>
+                <th>hour</th>
+                <th>kind</th>
+                <th>revision</th>
+                <th>value</th>
+                <th>state</th>
+                <th>recorded at</th>
+                <th>detail</th>
+              </tr>
+            </thead>
+            <tbody>
+              {l.data.map((o) => (
+                <tr key={o.op_id} data-op-id={o.op_id}>
+                  <td>{o.intent_at}</td>
+                  <td>{o.meter}</td>
+                  <td class="hour">{o.hour}</td>
+                  <td>{o.kind}</td>
+                  <td>{o.revision}</td>
+                  <td class="value">{BigInt(o.value).toLocaleString('en-US')}</td>
+                  <td class="state">{o.state}</td>
+                  <td>{o.recorded_at}</td>
+                  <td>{o.detail}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )
+      }
+    </Show>
   );
 }

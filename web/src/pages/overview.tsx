@@ -8,11 +8,16 @@ interface Histogram {
   buckets: { start: string; calls: number }[];
 }
 
+interface Formats {
+  since: string;
+  formats: { format: string; accepted: number; rejected: number; unattributed: number }[];
+}
+
 export function Overview() {
   const [data] = useLoad(async () => {
     const to = new Date();
     const from = new Date(to.getTime() - 6 * 3600_000);
-    const [ready, evaluation, open, held, hist] = await Promise.all([
+    const [ready, evaluation, open, held, hist, formats] = await Promise.all([
       fetch('/readyz').then(
         (r) => r.json() as Promise<{ status: string; clickhouse: string; spool: { bytes: number } }>,
       ),
@@ -28,8 +33,9 @@ export function Overview() {
         'GET',
         `/v1/admin/request-logs/histogram?from=${from.toISOString()}&to=${to.toISOString()}&buckets=360`,
       ),
+      api<Formats>('GET', '/v1/admin/ingest/formats'),
     ]);
-    return { ready, evaluation, open, held, hist };
+    return { ready, evaluation, open, held, hist, formats };
   }, []);
   return (
     <section>
@@ -67,6 +73,33 @@ export function Overview() {
                 <dd>{d.held ? d.held.data.length : 'Stripe sync off'}</dd>
               </div>
             </dl>
+            <h2>Events by format since {d.formats.since}</h2>
+            {d.formats.formats.length === 0 ? (
+              <p class="muted" data-testid="formats-empty">
+                No events received since the service started.
+              </p>
+            ) : (
+              <table data-testid="formats">
+                <thead>
+                  <tr>
+                    <th>format</th>
+                    <th>accepted</th>
+                    <th>rejected</th>
+                    <th>accepted without a customer</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {d.formats.formats.map((f) => (
+                    <tr key={f.format} data-format={f.format}>
+                      <td>{f.format}</td>
+                      <td class="accepted">{f.accepted.toLocaleString('en-US')}</td>
+                      <td class="rejected">{f.rejected.toLocaleString('en-US')}</td>
+                      <td>{f.unattributed.toLocaleString('en-US')}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
             <h2>Calls per {d.hist.bucket_seconds / 60} minute(s)</h2>
             <TimeChart
               label="calls over time"
