@@ -50,49 +50,79 @@ export function explorerWhere(f: ExplorerFilter): string {
   return parts.join(' AND ');
 }
 
-/**
- * The minutes of [from, to) where two rows may be copies with the same sorting key (COPY_KEY): minutes
- * held by more than one part of `partsTable`, or by a part that was inserted and never merged (level
- * 0: 18.16 keeps the copies a single insert holds until a merge). Copies with the same key share their
- * request time, so outside these minutes every row is one event: a merge of a ReplacingMergeTree leaves
- * one row per key in the part it writes. Reads request_time and the `_part` virtual column only.
- */
-export function dedupeMinutesSql(partsTable: string, f: Pick<ExplorerFilter, 'from' | 'to'>): string {
-  return `SELECT minute FROM (
-        SELECT toStartOfMinute(request_time) AS minute, _part AS part FROM ${partsTable}
-        WHERE request_time >= ${literal(f.from)} AND request_time < ${literal(f.to)}
-        GROUP BY minute, part)
-      GROUP BY minute
-      HAVING count() > 1 OR min(toUInt32OrZero(splitByChar('_', part)[4])) = 0`;
+/** Request times from..to, both included, epoch seconds. */
+export type SecondsRange = readonly [number, number];
+
+/** An active part of request_logs: its request times (the partition key's minmax index) and merge level. */
+export interface PartSpan {
+  min: number;
+  max: number;
+  level: number;
 }
 
 /**
- * Buckets of `bucketSeconds`, counting each (app, event_id) once. With `partsTable` (request_logs
- * itself, where its parts can be read: not through a Distributed table), only the minutes where
- * copies can be (dedupeMinutesSql) pay for the exact dedupe; the others are counted with count().
+ * Where in [from, to) two rows may be copies with the same sorting key (COPY_KEY): the request times
+ * that two parts both span, and those of a part that was inserted and never merged (level 0: 18.16
+ * keeps the copies one insert holds until a merge). Copies with the same key share their request time,
+ * so elsewhere each row is one event: a merge of a ReplacingMergeTree leaves one row per key in the part
+ * it writes. Sorted, merged ranges.
+ */
+export function dedupeRanges(parts: readonly PartSpan[], from: number, to: number): SecondsRange[] {
+  const spans: [number, number][] = [];
+  for (const [i, p] of parts.entries()) {
+    if (p.level === 0) spans.push([p.min, p.max]);
+    for (const q of parts.slice(i + 1)) {
+      const lo = Math.max(p.min, q.min);
+      const hi = Math.min(p.max, q.max);
+      if (lo <= hi) spans.push([lo, hi]);
+    }
+  }
+  const out: [number, number][] = [];
+  for (const [lo, hi] of spans
+    .map(([lo, hi]): [number, number] => [Math.max(lo, from), Math.min(hi, to - 1)])
+    .filter(([lo, hi]) => lo <= hi)
+    .sort((x, y) => x[0] - y[0])) {
+    const last = out.at(-1);
+    if (last && lo <= last[1] + 1) last[1] = Math.max(last[1], hi);
+    else out.push([lo, hi]);
+  }
+  return out;
+}
+
+const inRanges = (ranges: readonly SecondsRange[]) =>
+  ranges
+    .map(
+      ([lo, hi]) =>
+        `(request_time >= ${literal(new Date(lo * 1000))} AND request_time <= ${literal(new Date(hi * 1000))})`,
+    )
+    .join(' OR ');
+
+/**
+ * Buckets of `bucketSeconds`, counting each (app, event_id) once. With `dedupe` (dedupeRanges), only
+ * the request times where copies can be pay for the exact dedupe; the others are counted with count().
+ * Without it, all of them pay (where the parts cannot be seen: a Distributed table).
  */
 export function histogramSql(
   table: string,
   f: ExplorerFilter,
   bucketSeconds: number,
-  partsTable?: string,
+  dedupe?: readonly SecondsRange[],
 ): string {
   const step = literal(Math.max(1, Math.trunc(bucketSeconds)));
   const bucket = `intDiv(toUInt32(request_time), ${step}) * ${step} AS bucket`;
   const where = explorerWhere(f);
-  if (partsTable === undefined)
-    return `SELECT ${bucket}, uniqExact(app, event_id) AS calls
-    FROM ${table} WHERE ${where}
-    GROUP BY bucket ORDER BY bucket`;
-  const minutes = dedupeMinutesSql(partsTable, f);
-  return `SELECT bucket, sum(n) AS calls FROM (
-      SELECT ${bucket}, count() AS n
-      FROM ${table} WHERE ${where} AND toStartOfMinute(request_time) NOT IN (${minutes})
-      GROUP BY bucket
+  const distinct = (condition: string) => `SELECT ${bucket}, uniqExact(app, event_id) AS calls
+    FROM ${table} WHERE ${condition}
+    GROUP BY bucket`;
+  if (dedupe === undefined) return `${distinct(where)} ORDER BY bucket`;
+  const counted = (condition: string) => `SELECT ${bucket}, count() AS calls
+    FROM ${table} WHERE ${condition}
+    GROUP BY bucket`;
+  if (dedupe.length === 0) return `${counted(where)} ORDER BY bucket`;
+  return `SELECT bucket, sum(calls) AS calls FROM (
+      ${counted(`${where} AND NOT (${inRanges(dedupe)})`)}
       UNION ALL
-      SELECT ${bucket}, uniqExact(app, event_id) AS n
-      FROM ${table} WHERE ${where} AND toStartOfMinute(request_time) IN (${minutes})
-      GROUP BY bucket)
+      ${distinct(`${where} AND (${inRanges(dedupe)})`)})
     GROUP BY bucket ORDER BY bucket`;
 }
 
@@ -108,29 +138,33 @@ export interface PageKey {
 const ORDER = 'ORDER BY request_time DESC, event_id DESC';
 
 /**
- * The first read of a page: the sorting keys of the newest `candidates` matching rows, newest first
- * (a partial sort over four columns, not `SELECT *`). The scalar subquery finds the request time of
- * the last candidate from request_time alone, so the strings are read only where rows are newer.
- * Without `candidates`, every matching key in the range, for when the candidates were all copies.
+ * The first read of a page: the sorting keys of the newest matching rows, newest first, read from four
+ * columns (not `SELECT *`). `since`: only rows from then on, a condition on request_time alone that
+ * `prewhere` (request_logs itself; not a view) applies before any other column is read, so a window
+ * at the newest end reads the strings of few granules. `candidates`: at most that many rows (a partial
+ * sort); without it, every key of the window once, for when the candidates were all copies.
  */
 export function pageKeysSql(
   table: string,
   f: ExplorerFilter,
-  before?: ExplorerCursor,
-  candidates?: number,
+  options: { before?: ExplorerCursor; since?: Date; candidates?: number; prewhere?: boolean } = {},
 ): string {
+  const { before, since, candidates } = options;
   const after = before
     ? ` AND (request_time < toDateTime(${literal(before.requestTime)}, 'UTC') OR (request_time = toDateTime(${literal(before.requestTime)}, 'UTC') AND event_id < ${literal(before.eventId)}))`
     : '';
   const where = `${explorerWhere(f)}${after}`;
+  const window = since === undefined ? '' : `request_time >= ${literal(since)}`;
+  const conditions =
+    window === ''
+      ? `WHERE ${where}`
+      : options.prewhere
+        ? `PREWHERE ${window} WHERE ${where}`
+        : `WHERE ${window} AND ${where}`;
   // Not aliased request_time: on 26.x an alias would replace the column in WHERE.
   const keys = `SELECT app, customer_key, toString(request_time) AS time_text, event_id FROM ${table}`;
-  if (candidates === undefined) return `${keys} WHERE ${where} ${ORDER} LIMIT 1 BY app, event_id`;
-  const n = literal(Math.max(1, Math.trunc(candidates)));
-  return `${keys}
-    WHERE ${where} AND request_time >= (
-      SELECT min(t) FROM (SELECT request_time AS t FROM ${table} WHERE ${where} ORDER BY t DESC LIMIT ${n}))
-    ${ORDER} LIMIT ${n}`;
+  if (candidates === undefined) return `${keys} ${conditions} ${ORDER} LIMIT 1 BY app, event_id`;
+  return `${keys} ${conditions} ${ORDER} LIMIT ${literal(Math.max(1, Math.trunc(candidates)))}`;
 }
 
 /** The second read: the rows of those keys (by the primary key), one per (app, event_id), newest first. */
@@ -148,7 +182,10 @@ export function pageRowsSql(table: string, keys: readonly PageKey[]): string {
 const pageSize = (limit: number) => Math.min(MAX_PAGE, Math.max(1, Math.trunc(limit)));
 /** How many of the newest rows the first try reads keys of: room for three copies of every event. */
 const CANDIDATES_PER_ROW = 4;
+/** The page's windows before the whole range (undefined): a minute, an hour, a day. */
+const PAGE_WINDOWS_SECONDS = [60, 3600, 86_400, undefined] as const;
 
+const partRow = z.object({ min: z.coerce.number(), max: z.coerce.number(), level: z.coerce.number() });
 const bucketRow = z.object({ bucket: z.coerce.number(), calls: z.coerce.number() });
 const keyRow = z
   .object({ app: z.string(), customer_key: z.string(), time_text: z.string(), event_id: z.string() })
@@ -175,17 +212,31 @@ export class RequestLogExplorer {
   ) {}
 
   async histogram(f: ExplorerFilter, bucketSeconds: number): Promise<{ start: Date; calls: number }[]> {
-    const { table, settings } = await this.copies.decided({ from: f.from, to: f.to });
-    // On a cluster request_logs is a Distributed table, which has no parts of its own to look at.
-    const parts = this.ch.cluster === undefined ? this.ch.table('request_logs') : undefined;
-    const rows = await this.ch.query(histogramSql(table, f, bucketSeconds, parts), bucketRow, settings);
+    const [{ table, settings }, dedupe] = await Promise.all([
+      this.copies.decided({ from: f.from, to: f.to }),
+      this.dedupeRanges(f),
+    ]);
+    const rows = await this.ch.query(histogramSql(table, f, bucketSeconds, dedupe), bucketRow, settings);
     return rows.map((r) => ({ start: new Date(r.bucket * 1000), calls: r.calls }));
+  }
+
+  /** Where copies can be in the filter's range (dedupeRanges); undefined on a cluster. */
+  private async dedupeRanges(f: ExplorerFilter): Promise<SecondsRange[] | undefined> {
+    // On a cluster request_logs is a Distributed table, whose parts are on the shards.
+    if (this.ch.cluster !== undefined) return undefined;
+    const parts = await this.ch.query(
+      `SELECT toUInt32(min_time) AS min, toUInt32(max_time) AS max, level FROM system.parts
+       WHERE database = ${literal(this.ch.database)} AND table = 'request_logs' AND active
+         AND max_time >= ${literal(f.from)} AND min_time < ${literal(f.to)}`,
+      partRow,
+    );
+    // Whole seconds that hold the range: a wider range to dedupe is never wrong.
+    return dedupeRanges(parts, Math.floor(f.from.getTime() / 1000), Math.ceil(f.to.getTime() / 1000));
   }
 
   /**
    * Newest first; `next` continues after the last row, absent on the last page. Two reads: the keys
-   * of the newest rows (deduped here), then those rows by key. When the newest candidates hold fewer
-   * than a page and a row of events but were all used (copies), the keys of the whole range are read.
+   * of the newest rows (deduped here), then those rows by key.
    */
   async page(
     f: ExplorerFilter,
@@ -195,10 +246,29 @@ export class RequestLogExplorer {
     const { table, settings } = await this.copies.decided({ from: f.from, to: f.to });
     const size = pageSize(limit);
     const candidates = (size + 1) * CANDIDATES_PER_ROW;
-    const newest = await this.ch.query(pageKeysSql(table, f, before, candidates), keyRow, settings);
-    let keys = firstOfEachEvent(newest, size + 1);
-    if (keys.length <= size && newest.length >= candidates)
-      keys = firstOfEachEvent(await this.ch.query(pageKeysSql(table, f, before), keyRow, settings), size + 1);
+    const prewhere = table === this.ch.table('request_logs');
+    const anchor = before ? Date.parse(`${before.requestTime.replace(' ', 'T')}Z`) : f.to.getTime();
+    let keys: PageKey[] = [];
+    // Windows at the newest end, widened until one holds a page and a row of events: every row inside
+    // a window is newer than every row outside it.
+    for (const seconds of PAGE_WINDOWS_SECONDS) {
+      const since =
+        seconds === undefined || anchor - seconds * 1000 <= f.from.getTime()
+          ? undefined
+          : new Date(anchor - seconds * 1000);
+      const query = (limit?: number) =>
+        this.ch.query(
+          pageKeysSql(table, f, { before, since, candidates: limit, prewhere }),
+          keyRow,
+          settings,
+        );
+      const newest = await query(candidates);
+      keys = firstOfEachEvent(newest, size + 1);
+      // Candidates all used, yet fewer events: copies; every key of the window, once.
+      if (keys.length <= size && newest.length >= candidates)
+        keys = firstOfEachEvent(await query(), size + 1);
+      if (keys.length > size || since === undefined) break;
+    }
     if (keys.length === 0) return { rows: [] };
     // The keys came from the rows that count, so request_logs itself holds their rows.
     const rows = await this.ch.query(pageRowsSql(this.ch.table('request_logs'), keys), storedRow);

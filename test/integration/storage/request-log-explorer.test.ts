@@ -87,6 +87,24 @@ describe.each(ENGINES)('request log explorer on the %s engine', (engine) => {
     }
     expect(seen).toEqual(rows.map((r) => r.event_id).reverse());
   });
+
+  it.each([1, 2, 7])(
+    'pages %i at a time from a range that ends with the rows (windows of a minute and more, full of copies)',
+    async (limit) => {
+      // The last minute holds rows 28 and 29 (41 copies): candidates all copies, then wider windows.
+      const range = { from: RANGE.from, to: new Date((BASE + 29 * 60 + 1) * 1000) };
+      const seen: string[] = [];
+      let cursor;
+      for (let i = 0; i < 40; i++) {
+        const page = await explorer.page(range, limit, cursor);
+        expect(page.rows.length).toBeLessThanOrEqual(limit);
+        seen.push(...page.rows.map((r) => r.event_id));
+        if (!page.next) break;
+        cursor = page.next;
+      }
+      expect(seen).toEqual(rows.map((r) => r.event_id).reverse());
+    },
+  );
 });
 
 describe.each(ENGINES)('request log explorer over merged parts and new copies on the %s engine', (engine) => {
