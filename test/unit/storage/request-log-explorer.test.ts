@@ -64,6 +64,13 @@ describe('histogramSql', () => {
     expect(sql).toContain(`uniqExact(app, event_id) AS calls\n    FROM db.request_logs WHERE`);
     expect(sql).toContain('AND intDiv(toUInt32(request_time), 60) IN (30110400, 30110402)');
   });
+  it('reads the filter where copies can be only, with PREWHERE on request_logs itself', () => {
+    const sql = histogramSql('db.request_logs', f, 60, [30110400], true);
+    expect(sql).toContain(
+      'FROM db.request_logs PREWHERE intDiv(toUInt32(request_time), 60) IN (30110400) WHERE',
+    );
+    expect(histogramSql('db.request_logs_counted', f, 60, [30110400])).not.toContain('PREWHERE');
+  });
   it('dedupes everything where the parts cannot be seen', () => {
     const sql = histogramSql('db.request_logs', f, 60);
     expect(sql).toContain('uniqExact(app, event_id)');
