@@ -279,8 +279,9 @@ export class RequestLogExplorer {
     // Windows at the newest end, widened until one holds a page and a row of events: every row inside
     // a window is newer than every row outside it.
     for (const seconds of PAGE_WINDOWS_SECONDS) {
+      // A cursor whose time is no date (the route checks its shape only) reads the whole range.
       const since =
-        seconds === undefined || anchor - seconds * 1000 <= f.from.getTime()
+        seconds === undefined || !Number.isFinite(anchor) || anchor - seconds * 1000 <= f.from.getTime()
           ? undefined
           : new Date(anchor - seconds * 1000);
       const query = (limit?: number) =>
