@@ -6,7 +6,7 @@
 //      0.5% stored twice, in two databases, one per layout of the copies (DuplicateLayout):
 //      `retried-batches` (the day merged, then 50 retried batches of 1,000 events, an insert each) and
 //      `unmerged` (bench:meters' table: never merged, copies of every 200th event in a part spanning
-//      the day: the worst case). Not timed.
+//      the day: the worst case). Not timed. BENCH_LAYOUTS=retried-batches runs one of them.
 //   2. Per layout, range (the day: the last 24 h; the week ending with it) and filter (none;
 //      /RetrieveCreditScore with status 200), interleaved pairs (support-pairs.ts: a warm-up, then
 //      BENCH_PAIRS, default 3): `reference`: count() per bucket and ORDER BY … LIMIT 50 straight on
@@ -33,7 +33,13 @@ const LOGS = Number(process.env.BENCH_LOGS ?? 10_000_000);
 const TIMEOUT_SECONDS = Number(process.env.BENCH_TIMEOUT_SECONDS ?? 1200);
 const BUCKETS = 60;
 const PAGE = 50;
-const LAYOUTS: DuplicateLayout[] = ['retried-batches', 'unmerged'];
+const ALL_LAYOUTS: DuplicateLayout[] = ['retried-batches', 'unmerged'];
+/** BENCH_LAYOUTS=retried-batches (comma-separated) runs only those; default both. */
+const LAYOUTS = (process.env.BENCH_LAYOUTS?.split(',') ?? ALL_LAYOUTS) as DuplicateLayout[];
+if (LAYOUTS.length === 0 || LAYOUTS.some((l) => !ALL_LAYOUTS.includes(l)))
+  throw new Error(
+    `BENCH_LAYOUTS must list some of ${ALL_LAYOUTS.join(', ')}, got ${process.env.BENCH_LAYOUTS}`,
+  );
 
 if (!Number.isSafeInteger(LOGS) || LOGS < 1000)
   throw new Error(`BENCH_LOGS must be an integer >= 1000, got ${process.env.BENCH_LOGS}`);
