@@ -8,15 +8,20 @@
 # Node 26 is the Active LTS line since 2026-10-27 (Node 24 is in maintenance). The repository itself is
 # developed and tested on Node 20 (engines >=20.9); see the README, "With Docker", for what was not run.
 
-# 1. build: all dependencies but the optional ones (tsc needs neither chdb nor esbuild's binary), then
-#    `npm run build` compiles src/ and ingest/ into dist/.
+# 1. build: every dependency, then `npm run build` compiles src/ and ingest/ into dist/ and builds the
+#    dashboard (vite) into web/dist. The optional packages stay in: vite's bundler, CSS minifier and
+#    esbuild are native binaries shipped as optional, per-platform packages (@rolldown/binding-*,
+#    lightningcss-*, @esbuild/*), and without them `vite build` fails. This also downloads chdb's
+#    library (@chdb/lib-*, 543 MB) into this stage; nothing of the stage but dist/ and web/dist reaches
+#    the image. --ignore-scripts: the native packages need no install script.
 FROM node:26-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=optional --ignore-scripts --no-audit --no-fund
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY ingest ./ingest
+COPY web ./web
 RUN npm run build
 
 # 2. deps: the production dependencies only. --omit=optional leaves out chdb's 543 MB native library
@@ -27,8 +32,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund
 
-# 3. runtime: node_modules, dist/ and what the service reads at run time (meters, governance rules). No src/, so
-#    bin/billing-meter.js runs dist/ (see the comment there).
+# 3. runtime: node_modules, dist/, the built dashboard (web/dist, served at /ui: the compiled service
+#    looks for it beside dist/, src/http/web/static-ui.ts) and what the service reads at run time (meters,
+#    governance rules). No src/, so bin/billing-meter.js runs dist/ (see the comment there).
 FROM node:26-trixie-slim AS runtime
 ENV NODE_ENV=production \
     PORT=8080 \
@@ -38,6 +44,7 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/web/dist ./web/dist
 COPY package.json ./
 COPY bin ./bin
 COPY meters ./meters

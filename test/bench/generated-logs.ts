@@ -1,5 +1,10 @@
 // The request logs the benches generate inside ClickHouse (bench:meters, bench:ui-queries): the same
 // rows in every run, whatever the date.
+import { z } from 'zod';
+import type { ClickHouse } from '../../src/storage/clickhouse/clickhouse.ts';
+
+/** One event in DUPLICATE_EVERY is stored a second time (0.5%), as retried batches leave them. */
+export const DUPLICATE_EVERY = 200;
 
 /**
  * The generated rows, as a SELECT over numbers(n): h1…h6 are independent hashes of `number`.
@@ -61,3 +66,65 @@ export function generatedRows(n: number, day: Date, where: string): string {
 export const COLUMNS =
   'event_id, app, received_at, request_time, request_time_ms, customer_key, company_id, user_id, method, route, host, status, ' +
   'latency_ms, request_bytes, response_bytes, api_version, source_format, sample_weight, meta_keys, meta_values';
+
+/**
+ * How the copies of a retried batch sit in request_logs when a bench times its queries:
+ * - `unmerged` (bench:meters): merges stopped before anything is inserted, so the day stays in the ten
+ *   parts of its insert (a block per 1,048,576 rows, none merged) and every 200th event is stored once
+ *   more, all in one more part that spans the day: the same parts in every run, no merge competing with
+ *   the timed queries, and copies next to every row. A table that is never merged and copies everywhere:
+ *   the worst case for the explorer, which dedupes wherever copies can be.
+ * - `retried-batches`: the day merged into one part (OPTIMIZE FINAL: what ClickHouse's merges leave of
+ *   an older day), then merges stopped and 50 batches of 1,000 consecutive events stored again, an
+ *   insert each, as a sender's retries leave them: copies in ~50 minutes of the day.
+ * Either way 0.5% of the events are stored twice.
+ */
+export type DuplicateLayout = 'unmerged' | 'retried-batches';
+
+export interface GeneratedLogs {
+  rows: number;
+  parts: number;
+  seconds: number;
+}
+
+/** Fills `db`.request_logs (migrated, empty) with `logs` generated events over `day` (not timed by the benches). */
+export async function generateRequestLogs(
+  ch: ClickHouse,
+  db: string,
+  logs: number,
+  day: Date,
+  layout: DuplicateLayout,
+): Promise<GeneratedLogs> {
+  const started = performance.now();
+  const table = `${db}.request_logs`;
+  const insert = (where: string) =>
+    ch.command(`INSERT INTO ${table} (${COLUMNS}) ${generatedRows(logs, day, where)}`);
+  let copies = Math.ceil(logs / DUPLICATE_EVERY);
+  if (layout === 'unmerged') {
+    await ch.command(`SYSTEM STOP MERGES ${table}`);
+    await insert('');
+    await insert(`WHERE number % ${DUPLICATE_EVERY} = 0`);
+  } else {
+    await insert('');
+    await ch.command(`OPTIMIZE TABLE ${table} FINAL`);
+    await ch.command(`SYSTEM STOP MERGES ${table}`);
+    const batches = 50;
+    const size = Math.ceil(logs / DUPLICATE_EVERY / batches);
+    const stride = Math.floor(logs / batches);
+    for (let b = 0; b < batches; b++)
+      await insert(`WHERE number >= ${b * stride} AND number < ${b * stride + size}`);
+    copies = batches * Math.min(size, stride);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const [stats] = await ch.query(
+    `SELECT count() AS n, uniqExact(event_id) AS events FROM ${table}`,
+    z.object({ n: z.coerce.number(), events: z.coerce.number() }),
+  );
+  const [parts] = await ch.query(
+    `SELECT count() AS parts FROM system.parts WHERE database = '${db}' AND table = 'request_logs' AND active`,
+    z.object({ parts: z.coerce.number() }),
+  );
+  if (!stats || stats.events !== logs || stats.n !== logs + copies)
+    throw new Error(`generated data is not as intended: ${JSON.stringify(stats)}`);
+  return { rows: stats.n, parts: parts?.parts ?? 0, seconds };
+}

@@ -19,7 +19,6 @@
 //      evaluation wrote to meter_usage (hourly values; the period values of non-additive meters have no
 //      counterpart in it), else the bench exits with status 1.
 // The last line is JSON. Bounded: BENCH_TIMEOUT_SECONDS (default 1800) stops the server and fails.
-import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { EvaluationService } from '../../src/meters/evaluation.ts';
@@ -27,23 +26,18 @@ import { HOUR_MS } from '../../src/time/hours.ts';
 import type { UsageSource, UsageStore } from '../../src/meters/evaluation.ts';
 import { loadMeters } from '../../src/meters/load-meters.ts';
 import type { MeterDefinition } from '../../src/meters/meter-schema.ts';
-import { connectClickHouse } from '../../src/storage/clickhouse/clickhouse.ts';
 import type { ClickHouse } from '../../src/storage/clickhouse/clickhouse.ts';
 import { literal } from '../../src/sql/escape.ts';
 import { ClickHouseMeterStore } from '../../src/storage/clickhouse/meter-store.ts';
-import { migrate } from '../../src/storage/clickhouse/migrations.ts';
-import { startClickHouseServer } from '../support/clickhouse-server.ts';
-import type { ClickHouseServer } from '../support/clickhouse-server.ts';
 import { dayFromEnv, runningClock } from '../support/clock.ts';
 import { interleavedPairs, medianOf, pairsFields, pairsLine } from './support-pairs.ts';
-import { COLUMNS, generatedRows } from './generated-logs.ts';
+import { generateRequestLogs } from './generated-logs.ts';
+import { onBenchServer } from './support-bench-server.ts';
 
 const LOGS = Number(process.env.BENCH_LOGS ?? 10_000_000);
 const TIMEOUT_SECONDS = Number(process.env.BENCH_TIMEOUT_SECONDS ?? 1800);
 const DB = 'bench_meters';
 const METERS_DIR = fileURLToPath(new URL('../../meters', import.meta.url));
-/** One row in DUPLICATE_EVERY is inserted a second time (0.5%). */
-const DUPLICATE_EVERY = 200;
 
 if (!Number.isSafeInteger(LOGS) || LOGS < 1000)
   throw new Error(`BENCH_LOGS must be an integer >= 1000, got ${process.env.BENCH_LOGS}`);
@@ -240,41 +234,13 @@ async function main(): Promise<void> {
   const meters = loaded.meters.map((m) => m.definition);
   checkMeters(meters);
 
-  let server: ClickHouseServer | undefined;
-  let ch: ClickHouse | undefined;
-  let timedOut = false;
-  const watchdog = setTimeout(() => {
-    timedOut = true;
-    console.error(
-      `bench: still running after ${TIMEOUT_SECONDS} s (BENCH_TIMEOUT_SECONDS); stopping the server`,
-    );
-    // In-flight queries fail, main() unwinds through its finally.
-    void server?.kill();
-  }, TIMEOUT_SECONDS * 1000);
-  watchdog.unref();
-  try {
-    server = await startClickHouseServer();
-    ch = await connectClickHouse({
-      kind: 'server',
-      url: server.url,
-      username: 'default',
-      password: '',
-      database: DB,
-      requestTimeoutMs: TIMEOUT_SECONDS * 1000,
-    });
-    await migrate(ch);
-
+  await onBenchServer(TIMEOUT_SECONDS, async (open) => {
+    const ch = await open(DB);
     // Generation. Merges of request_logs are stopped first: the duplicates stay in their own part, as
     // right after a retried batch (a merge of a ReplacingMergeTree would collapse them, and how much it
     // collapses depends on timing), the layout of parts is the same in every run, and no background
     // merge competes with the timed queries.
-    const generationStarted = performance.now();
-    await ch.command(`SYSTEM STOP MERGES ${DB}.request_logs`);
-    await ch.command(`INSERT INTO ${DB}.request_logs (${COLUMNS}) ${generatedRows(LOGS, day, '')}`);
-    await ch.command(
-      `INSERT INTO ${DB}.request_logs (${COLUMNS}) ${generatedRows(LOGS, day, `WHERE number % ${DUPLICATE_EVERY} = 0`)}`,
-    );
-    const generationSeconds = secondsSince(generationStarted);
+    const generated = await generateRequestLogs(ch, DB, LOGS, day, 'unmerged');
     const [stats] = await ch.query(
       `SELECT count() AS n, uniqExact(event_id) AS events, min(request_time) = ${literal(from)} AS starts_ok,
               max(request_time) < ${literal(to)} AS ends_ok, uniqExact(company_id) AS companies, uniqExact(user_id) AS users
@@ -288,17 +254,7 @@ async function main(): Promise<void> {
         users: z.coerce.number(),
       }),
     );
-    const [parts] = await ch.query(
-      `SELECT count() AS parts FROM system.parts WHERE database = '${DB}' AND table = 'request_logs' AND active`,
-      z.object({ parts: z.coerce.number() }),
-    );
-    if (
-      !stats ||
-      stats.events !== LOGS ||
-      stats.n !== LOGS + Math.ceil(LOGS / DUPLICATE_EVERY) ||
-      !stats.starts_ok ||
-      !stats.ends_ok
-    ) {
+    if (!stats || stats.events !== LOGS || stats.n !== generated.rows || !stats.starts_ok || !stats.ends_ok) {
       throw new Error(`generated data is not as intended: ${JSON.stringify(stats)}`);
     }
 
@@ -334,7 +290,7 @@ async function main(): Promise<void> {
       names: { reference: 'reference', ours: 'evaluation' },
       reference: async () => {
         const started = performance.now();
-        referenceRows = await ch!.query(referenceQuery(from, to), referenceRow);
+        referenceRows = await ch.query(referenceQuery(from, to), referenceRow);
         return { seconds: secondsSince(started), samples: [] };
       },
       ours: async () => {
@@ -372,8 +328,8 @@ async function main(): Promise<void> {
     const count = (f: (s: Sample) => boolean) => medianSamples.filter(f).length;
     console.log(`day                   ${from.toISOString()} .. ${to.toISOString()} (24 h)`);
     console.log(
-      `logs                  ${LOGS} events + ${stats.n - LOGS} duplicates in ${parts?.parts} parts, ${stats.companies} companies, ` +
-        `${stats.users} users; generated in ${generationSeconds.toFixed(1)} s (not timed)`,
+      `logs                  ${LOGS} events + ${stats.n - LOGS} duplicates in ${generated.parts} parts, ${stats.companies} companies, ` +
+        `${stats.users} users; generated in ${generated.seconds.toFixed(1)} s (not timed)`,
     );
     console.log(`meters                ${meters.map((m) => `${m.name} (${m.aggregation.type})`).join(', ')}`);
     console.log(`hourly rows compared  ${expected.size} (meter, company, hour) values, all equal`);
@@ -427,17 +383,7 @@ async function main(): Promise<void> {
         evaluation_peak_rss_mb: evaluationPeakRssMb,
       }),
     );
-  } catch (error) {
-    if (timedOut) throw new Error(`timed out after ${TIMEOUT_SECONDS} s`, { cause: error });
-    throw error;
-  } finally {
-    clearTimeout(watchdog);
-    await ch?.close().catch(() => undefined);
-    if (server) {
-      await server.stop().catch((error: unknown) => console.error('bench: stopping ClickHouse:', error));
-      await rm(server.dir, { recursive: true, force: true });
-    }
-  }
+  });
 }
 
 main().catch((err: unknown) => {

@@ -1,9 +1,10 @@
 // The Docker image's runtime, performed without Docker (no engine runs here): the Dockerfile is read, and
 // its stages are carried out in temp dirs that stand for each stage's /app. The deps stage runs its own
 // `npm ci` (production only, no optional packages, no scripts); the build stage runs its own
-// `npm run build`, on the repository's node_modules instead of its `npm ci` of the dev dependencies; the
-// runtime stage's COPY lines assemble the image's /app. Then its CMD and its HEALTHCHECK command run as
-// they are, against a real ClickHouse server: the compiled service on plain node, no tsx, no chdb.
+// `npm run build`, on the repository's node_modules instead of its `npm ci` of every dependency; the
+// runtime stage's COPY lines assemble the image's /app, the dashboard that vite built there included.
+// Then its CMD and its HEALTHCHECK command run as they are, against a real ClickHouse server: the
+// compiled service on plain node, no tsx, no chdb, serving /ui.
 // What this cannot show: the image's Node 26 (this is Node 20), its Debian, its user, Docker itself.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -35,7 +36,13 @@ const stageNamed = (name: string): Stage => dockerfile.stages.find((s) => s.name
 const runtimeStage = dockerfile.stages.at(-1)!;
 
 /** What .dockerignore leaves out of the allowed folders (its lines after the `!` ones). */
-const ignored = [/(^|\/)node_modules(\/|$)/, /^ingest\/dist(\/|$)/, /^ingest\/samples(\/|$)/];
+const ignored = [
+  /(^|\/)node_modules(\/|$)/,
+  /^ingest\/dist(\/|$)/,
+  /^ingest\/samples(\/|$)/,
+  /^web\/dist(\/|$)/,
+  /^web\/screenshots(\/|$)/,
+];
 const inContext = (path: string) => !ignored.some((pattern) => pattern.test(path));
 
 let base: string;
@@ -142,6 +149,11 @@ describe("the image's runtime, run from its layout on plain node", () => {
     expect(existsSync(join(root, 'dist/src/cli/index.js'))).toBe(true);
     expect(existsSync(join(root, 'dist/src/collector/body-to-rows-worker.js'))).toBe(true);
     expect(existsSync(join(root, 'src'))).toBe(false);
+    // The dashboard as the build stage's vite made it (not a local build: .dockerignore leaves web/dist
+    // out), without its sources.
+    expect(existsSync(join(root, 'web/dist/index.html'))).toBe(true);
+    expect((await readdir(join(root, 'web/dist/assets'))).some((f) => f.endsWith('.js'))).toBe(true);
+    expect(existsSync(join(root, 'web/src'))).toBe(false);
     expect(existsSync(join(root, 'meters'))).toBe(true);
     const modules = await readdir(join(root, 'node_modules'));
     expect(modules).toEqual(expect.arrayContaining(['koa', '@clickhouse', 'stripe', 'chdb']));
@@ -185,6 +197,18 @@ describe("the image's runtime, run from its layout on plain node", () => {
         { timeoutMs: 60_000, intervalMs: 200 },
       );
       expect(up, service.stderr()).toBe(0);
+
+      // /ui serves the built dashboard: a page's URL answers index.html, whose script is served too.
+      const page = await fetch(`http://127.0.0.1:${port}/ui/explorer`);
+      const html = await page.text();
+      expect(page.status, html).toBe(200);
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+      const script = /<script[^>]+src="(\/ui\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+      expect(script, html).toBeDefined();
+      const asset = await fetch(`http://127.0.0.1:${port}${script}`);
+      expect(asset.status).toBe(200);
+      expect(asset.headers.get('content-type')).toMatch(/^text\/javascript/);
+      expect((await asset.text()).length).toBeGreaterThan(1000);
 
       const now = Date.now();
       const records = Array.from({ length: 600 }, (_, i) => ({

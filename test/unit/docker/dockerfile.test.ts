@@ -51,9 +51,8 @@ describe('the Dockerfile', () => {
     expect(install!.args).toMatch(/--ignore-scripts\b/);
   });
 
-  it('never installs the optional packages, where chdb keeps its 543 MB native library', () => {
-    for (const s of dockerfile.stages)
-      for (const run of npmCi(s)) expect(run.args).toMatch(/--omit=optional\b/);
+  it("keeps the optional packages, where chdb keeps its 543 MB native library, out of the image's node_modules", () => {
+    for (const run of npmCi(stage('deps'))) expect(run.args).toMatch(/--omit=optional\b/);
     const chdbLibraries = Object.entries(lock.packages).filter(([path]) =>
       path.startsWith('node_modules/@chdb/lib-'),
     );
@@ -61,15 +60,44 @@ describe('the Dockerfile', () => {
     for (const [path, entry] of chdbLibraries) expect(entry.optional, path).toBe(true);
     // chdb itself, small, stays: the service imports it only for the embedded engine.
     expect(lock.packages['node_modules/chdb']?.optional).toBeUndefined();
+    // The runtime's node_modules come from the deps stage alone.
+    const modules = instructionsOf(runtime, 'COPY')
+      .map((i) => parseCopy(i.args))
+      .filter((c) => c.sources.some((source) => /node_modules/.test(source)));
+    expect(modules.map((c) => c.from)).toEqual(['deps']);
   });
 
-  it('compiles dist/ in the build stage and gives the runtime dist/, not the sources', () => {
+  it('installs the optional packages in the build stage: vite bundles with native ones', () => {
+    // Vite's bundler and CSS minifier are per-platform optional packages; without them no web/dist.
+    const native = Object.entries(lock.packages).filter(([path]) =>
+      /^node_modules\/(@rolldown\/binding-|lightningcss-linux-)/.test(path),
+    );
+    expect(native.length).toBeGreaterThan(0);
+    for (const [path, entry] of native) expect(entry.optional, path).toBe(true);
+    const [install, ...more] = npmCi(stage('build'));
+    expect(more).toEqual([]);
+    expect(install!.args).not.toMatch(/--omit=optional\b/);
+    expect(install!.args).not.toMatch(/--omit=dev\b/);
+    const fromContext = instructionsOf(stage('build'), 'COPY')
+      .map((i) => parseCopy(i.args))
+      .flatMap((c) => c.sources);
+    expect(fromContext).toContain('web');
+  });
+
+  it('compiles dist/ and web/dist in the build stage and gives the runtime those, not the sources', () => {
     expect(instructionsOf(stage('build'), 'RUN').map((i) => i.args)).toContain('npm run build');
     const copies = instructionsOf(runtime, 'COPY').map((i) => parseCopy(i.args));
     expect(copies).toContainEqual({
       from: 'build',
       sources: ['/app/dist'],
       destination: './dist',
+      chown: undefined,
+    });
+    // The dashboard, where the compiled service serves /ui from (src/http/web/static-ui.ts).
+    expect(copies).toContainEqual({
+      from: 'build',
+      sources: ['/app/web/dist'],
+      destination: './web/dist',
       chown: undefined,
     });
     expect(copies).toContainEqual({
@@ -138,9 +166,11 @@ describe('the Dockerfile', () => {
       .filter((c) => c.from === undefined)
       .flatMap((c) => c.sources);
     for (const source of copied) expect(allowed, source).toContain(source);
-    for (const never of ['node_modules', '.env', 'data', '.git', 'dist'])
+    for (const never of ['node_modules', '.env', 'data', '.git', 'dist', 'web/dist'])
       expect(allowed).not.toContain(never);
     expect(ignore).toContain('**/node_modules');
+    // A local build of the dashboard is not sent: the image builds its own.
+    expect(ignore).toContain('web/dist');
   });
 });
 
