@@ -16,7 +16,7 @@ import { sleepMs } from './retry.ts';
  * its arrival). The price is the round trip: a saturated limiter runs at `perSecond × 1000 ÷ (1000 +
  * round trip ms)`, e.g. 0.97 of the limit at a 30 ms round trip.
  *
- * Admitted calls are also spaced `1000 / perSecond` ms apart (up to 50 ms' worth may start together,
+ * Admitted calls are also spaced `1000 / perSecond` ms apart (up to 100 ms' worth may start together,
  * to catch up after a late wake-up), so they leave evenly instead of in a burst at the start of every
  * window. A fractional rate gives `floor(perSecond)` calls per window (at
  * least 1). Callers are admitted in call order (first come, first served). The limiter is per process:
@@ -38,7 +38,7 @@ interface RateLimiterDeps {
 
 const WINDOW_MS = 1000;
 /** How far ahead of the even spacing a call may start (the window still bounds every second). */
-const BURST_MS = 50;
+const BURST_MS = 100;
 
 export function createRateLimiter(perSecond: number, deps: RateLimiterDeps = {}): RateLimiter {
   if (!(perSecond > 0) || !Number.isFinite(perSecond)) {
