@@ -116,11 +116,10 @@ export function compileCombinedHourly(meters: readonly MeterDefinition[], opts: 
         : m.aggregation.type === 'unique_count'
           ? valueExpr(m)
           : sql`toInt64(${valueExpr(m)}) * toInt64(sample_weight)`;
-    columns.push(
-      sql`${match} AS c${raw(String(i))}`,
-      sql`${customerExpr(m.customer)} AS k${raw(String(i))}`,
-      sql`${weighted} AS v${raw(String(i))}`,
-    );
+    columns.push(sql`${match} AS c${raw(String(i))}`);
+    // One customer for all: one copy of it through the dedupe, not one per meter.
+    if (!oneCustomer || i === 0) columns.push(sql`${customerExpr(m.customer)} AS k${raw(String(i))}`);
+    columns.push(sql`${weighted} AS v${raw(String(i))}`);
     matches.push(match.text);
     entries.push(`tuple(toUInt32(${i}), k${i}, v${i}, c${i})`);
   });
