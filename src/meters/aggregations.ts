@@ -68,3 +68,13 @@ export const AGGREGATIONS: Readonly<Record<AggregationType, Aggregation>> = {
 export function aggregationOf(meter: { aggregation: { type: AggregationType } }): Aggregation {
   return AGGREGATIONS[meter.aggregation.type];
 }
+
+/**
+ * Whether a meter can share the one scan of compileCombinedHourly: count and sum always, unique_count
+ * when all the meters of the scan have one customer (its conditional aggregates; the other form fans rows
+ * out to meters and sums).
+ */
+export function combinable(meter: { aggregation: { type: AggregationType } }, oneCustomer: boolean): boolean {
+  const { type } = meter.aggregation;
+  return type === 'count' || type === 'sum' || (type === 'unique_count' && oneCustomer);
+}

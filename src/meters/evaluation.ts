@@ -1,4 +1,4 @@
-import { aggregationOf } from './aggregations.ts';
+import { aggregationOf, combinable } from './aggregations.ts';
 import { DomainError } from '../errors.ts';
 import { periodEnd, periodStart } from '../time/billing-period.ts';
 import { addHours, floorHour } from '../time/hours.ts';
@@ -26,6 +26,11 @@ import { meterVersion } from './meter-version.ts';
  *   calendar month, UTC.
  */
 
+export interface MeterVersionKey {
+  meter: string;
+  version: string;
+}
+
 export interface MeterVersionRecord {
   meter: string;
   version: string;
@@ -48,8 +53,11 @@ export interface UsageRow extends HourlyValue {
 /** Port: usage computed from the request logs (the meter compiler over ClickHouse). */
 export interface UsageSource {
   hourly(meter: MeterDefinition, from: Date, to: Date): Promise<HourlyValue[]>;
-  /** count and sum meters over one range in one scan: the hourly values of each, in order. */
-  hourlyAdditive(meters: readonly MeterDefinition[], from: Date, to: Date): Promise<HourlyValue[][]>;
+  /**
+   * count, sum and unique_count meters over one range in one scan (unique counts only when all share one
+   * customer: compile.ts's `combinable`): the hourly values of each, in order.
+   */
+  hourlyCombined(meters: readonly MeterDefinition[], from: Date, to: Date): Promise<HourlyValue[][]>;
   period(meter: MeterDefinition, from: Date, to: Date): Promise<Map<string, bigint>>;
   /** unique_count meters: per (customer, hour), how many values were first seen in that hour of [from, to). */
   firstSeen(meter: MeterDefinition, from: Date, to: Date): Promise<HourlyValue[]>;
@@ -63,8 +71,10 @@ export interface UsageStore {
   recordVersion(record: MeterVersionRecord, recordedAt: Date): Promise<void>;
   watermark(meter: string, version: string): Promise<Date | undefined>;
   setWatermark(meter: string, version: string, through: Date, revision: bigint): Promise<void>;
-  /** Latest stored hourly values of a version in [from, to). */
-  stored(meter: string, version: string, from: Date, to: Date): Promise<HourlyValue[]>;
+  /** Latest stored hourly values of each (meter, version) in [from, to), in the order asked; hour by hour. */
+  stored(versions: readonly MeterVersionKey[], from: Date, to: Date): Promise<HourlyValue[][]>;
+  /** Per customer, the sum of the latest stored hourly values of each (meter, version) in [from, to). */
+  storedTotals(versions: readonly MeterVersionKey[], from: Date, to: Date): Promise<Map<string, bigint>[]>;
   writeUsage(rows: UsageRow[], computedAt: Date, revision: bigint): Promise<void>;
   /** The latest scheduled run, as recorded by recordRun. */
   latestRun(): Promise<RecordedRun | undefined>;
@@ -242,52 +252,112 @@ export class EvaluationService {
   }
 
   /**
-   * Count and sum meters that share a range are read in one scan (one event-id dedupe, the costly part:
-   * bench:meters); the others one query each. Ranges are evaluated RANGE_CONCURRENCY at a time: each is
-   * a few queries with work in Node between them (parsing, sorting, running sums), so while one waits
-   * for ClickHouse another uses the Node thread. They are independent (each writes only its own
-   * meter's rows); one that fails fails the run, as in turn.
+   * Tasks are evaluated by range (all meters of a scheduled run share one): count, sum and unique_count
+   * meters of a range are read in one scan (one event-id dedupe, the costly part: bench:meters), the
+   * others one query each; the stored usage of all of them is read in one query (and the month-to-date
+   * totals before the range in one more), and their rows written in one insert. The reads of a range
+   * start together, so ClickHouse works on them side by side. Ranges are evaluated RANGE_CONCURRENCY at
+   * a time: each is a few queries with work in Node between them (parsing, sorting, running sums), so
+   * while one waits for ClickHouse another uses the Node thread. They are independent (each writes only
+   * its own meters' rows); one that fails fails the run, as in turn.
    */
   private async evaluateTasks(tasks: RangeTask[], runAt: Date, revision: bigint): Promise<EvaluatedRange[]> {
     const groups = new Map<string, RangeTask[]>();
     for (const t of tasks) {
-      if (!aggregationOf(t.record.definition).additive) continue;
       const k = `${t.from.getTime()}-${t.to.getTime()}`;
       groups.set(k, [...(groups.get(k) ?? []), t]);
     }
-    const prefetched = new Map<RangeTask, () => Promise<HourlyValue[]>>();
-    for (const group of groups.values()) {
-      if (group.length < 2) continue;
-      let results: Promise<HourlyValue[][]> | undefined;
-      const combined = () =>
-        (results ??= this.source.hourlyAdditive(
-          group.map((t) => t.record.definition),
-          group[0]!.from,
-          group[0]!.to,
-        ));
-      group.forEach((t, i) => prefetched.set(t, async () => (await combined())[i] ?? []));
-    }
-    return mapInTurns(tasks, RANGE_CONCURRENCY, async (t) => {
-      const fresh = prefetched.get(t);
-      return this.evaluateRange(t.record, t.from, t.to, runAt, revision, fresh && (await fresh()));
+    const evaluated = new Map<RangeTask, EvaluatedRange>();
+    await mapInTurns([...groups.values()], RANGE_CONCURRENCY, async (group) => {
+      const { from, to } = group[0]!;
+      const oneCustomer = group.every(
+        (t) => t.record.definition.customer === group[0]!.record.definition.customer,
+      );
+      let shared = group.filter((t) => combinable(t.record.definition, oneCustomer));
+      if (shared.length < 2) shared = [];
+      const combined =
+        shared.length > 0
+          ? settledLater(
+              this.source.hourlyCombined(
+                shared.map((t) => t.record.definition),
+                from,
+                to,
+              ),
+            )
+          : undefined;
+      const keys = group.map((t) => ({ meter: t.record.meter, version: t.record.version }));
+      const stored = settledLater(this.store.stored(keys, from, to));
+      // Running sums start from the month's hours before the range (only its first month can have any).
+      const monthStart = periodStart(from);
+      const additive = group.filter((t) => aggregationOf(t.record.definition).additive);
+      const before =
+        monthStart < from && additive.length > 0
+          ? settledLater(
+              this.store.storedTotals(
+                additive.map((t) => ({ meter: t.record.meter, version: t.record.version })),
+                monthStart,
+                from,
+              ),
+            )
+          : undefined;
+      const results = await Promise.all(
+        group.map(async (t, i) => {
+          // A unique count's first-seen scan of the range's first month, beside the hourly scan.
+          const firstSeen =
+            t.record.definition.aggregation.type === 'unique_count'
+              ? settledLater(
+                  this.source.firstSeen(
+                    t.record.definition,
+                    maxDate(monthStart, t.record.effectiveFrom),
+                    minDate(periodEnd(monthStart), to),
+                  ),
+                )
+              : undefined;
+          const at = shared.indexOf(t);
+          const fresh =
+            at >= 0 ? ((await combined!)[at] ?? []) : await this.source.hourly(t.record.definition, from, to);
+          const a = additive.indexOf(t);
+          const totals = a >= 0 && before ? (await before)[a] : undefined;
+          return this.evaluateRange(t.record, from, to, fresh, (await stored)[i] ?? [], totals, firstSeen);
+        }),
+      );
+      await this.store.writeUsage(
+        results.flatMap((r) => r.rows),
+        runAt,
+        revision,
+      );
+      group.forEach((t, i) =>
+        evaluated.set(t, {
+          meter: t.record.meter,
+          version: t.record.version,
+          from,
+          to,
+          rows: results[i]!.rows.length,
+        }),
+      );
     });
+    return tasks.map((t) => evaluated.get(t)!);
   }
 
+  /**
+   * The rows of one meter version over [from, to): `fresh` from the logs, `storedRows` what meter_usage
+   * holds for those hours, `before` (additive meters) the month-to-date totals before `from`,
+   * `firstMonthSeen` (unique counts) the first-seen counts of the month of `from`, if started already.
+   */
   private async evaluateRange(
     record: MeterVersionRecord,
     from: Date,
     to: Date,
-    runAt: Date,
-    revision: bigint,
-    prefetched?: HourlyValue[],
-  ): Promise<EvaluatedRange> {
+    fresh: HourlyValue[],
+    storedRows: HourlyValue[],
+    before: Map<string, bigint> | undefined,
+    firstMonthSeen?: Promise<HourlyValue[]>,
+  ): Promise<{ rows: UsageRow[] }> {
     const { definition, meter, version } = record;
-    const fresh = prefetched ?? (await this.source.hourly(definition, from, to));
     const values = new Map<string, HourlyValue>();
     const key = (customer: string, hour: Date) => `${hour.getTime()}\u0000${customer}`;
     // An hour that had usage and now has none must say 0, not keep its old value.
-    for (const old of await this.store.stored(meter, version, from, to))
-      values.set(key(old.customer, old.hour), { ...old, value: 0n });
+    for (const old of storedRows) values.set(key(old.customer, old.hour), { ...old, value: 0n });
     for (const v of fresh) values.set(key(v.customer, v.hour), v);
 
     const rows: UsageRow[] = [];
@@ -315,11 +385,7 @@ export class EvaluationService {
           if (start.getTime() !== month) {
             month = start.getTime();
             running.clear();
-            if (start < from) {
-              for (const old of await this.store.stored(meter, version, start, from)) {
-                running.set(old.customer, (running.get(old.customer) ?? 0n) + old.value);
-              }
-            }
+            if (start < from && before) for (const [customer, total] of before) running.set(customer, total);
           }
         }
         const total = (running.get(v.customer) ?? 0n) + v.value;
@@ -347,11 +413,9 @@ export class EvaluationService {
           if (!seen) {
             const byCustomer = new Map<string, Seen>();
             const end = periodEnd(month);
-            const found = await this.source.firstSeen(
-              definition,
-              maxDate(month, record.effectiveFrom),
-              minDate(end, to),
-            );
+            const found = await (firstMonthSeen && +month === +periodStart(from)
+              ? firstMonthSeen
+              : this.source.firstSeen(definition, maxDate(month, record.effectiveFrom), minDate(end, to)));
             found.sort((a, b) => a.hour.getTime() - b.hour.getTime());
             for (const f of found) {
               let c = byCustomer.get(f.customer);
@@ -384,8 +448,7 @@ export class EvaluationService {
         rows.push(row(v, period.get(v.customer) ?? 0n));
       }
     }
-    await this.store.writeUsage(rows, runAt, revision);
-    return { meter, version, from, to, rows: rows.length };
+    return { rows };
   }
 }
 
@@ -456,6 +519,15 @@ function intervals(
     list.forEach((record, i) => out.push({ record, until: list[i + 1]?.effectiveFrom }));
   }
   return out;
+}
+
+/**
+ * The promise, marked as handled: a read started early and awaited after others must not count as an
+ * unhandled rejection if it fails first (the await still throws).
+ */
+function settledLater<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
 
 /** Ranges evaluated at once (evaluateTasks): enough to overlap Node's work with ClickHouse's. */

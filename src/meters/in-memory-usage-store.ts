@@ -1,6 +1,7 @@
 import type {
   EvaluationReport,
   HourlyValue,
+  MeterVersionKey,
   MeterVersionRecord,
   RecordedRun,
   UsageRow,
@@ -30,7 +31,24 @@ export class InMemoryUsageStore implements UsageStore {
     this.watermarks.set(`${meter}/${version}`, through);
   }
 
-  async stored(meter: string, version: string, from: Date, to: Date): Promise<HourlyValue[]> {
+  async stored(versions: readonly MeterVersionKey[], from: Date, to: Date): Promise<HourlyValue[][]> {
+    return versions.map(({ meter, version }) => this.hours(meter, version, from, to));
+  }
+
+  async storedTotals(
+    versions: readonly MeterVersionKey[],
+    from: Date,
+    to: Date,
+  ): Promise<Map<string, bigint>[]> {
+    return versions.map(({ meter, version }) => {
+      const totals = new Map<string, bigint>();
+      for (const h of this.hours(meter, version, from, to))
+        totals.set(h.customer, (totals.get(h.customer) ?? 0n) + h.value);
+      return totals;
+    });
+  }
+
+  private hours(meter: string, version: string, from: Date, to: Date): HourlyValue[] {
     return [...this.usage.values()]
       .filter((r) => r.meter === meter && r.version === version && r.hour >= from && r.hour < to)
       .map(({ customer, hour, value }) => ({ customer, hour, value }));

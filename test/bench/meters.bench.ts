@@ -201,8 +201,8 @@ function timedPorts(inner: ClickHouseMeterStore, samples: Sample[]): UsageSource
   return {
     hourly: (meter, from, to) => timed(meter.name, 'hourly', () => inner.hourly(meter, from, to)),
     period: (meter, from, to) => timed(meter.name, 'period', () => inner.period(meter, from, to)),
-    hourlyAdditive: (meters, from, to) =>
-      timed(meters.map((m) => m.name).join('+'), 'hourly', () => inner.hourlyAdditive(meters, from, to)),
+    hourlyCombined: (meters, from, to) =>
+      timed(meters.map((m) => m.name).join('+'), 'hourly', () => inner.hourlyCombined(meters, from, to)),
     firstSeen: (meter, from, to) => timed(meter.name, 'period', () => inner.firstSeen(meter, from, to)),
     lateEvents: (since, before) => timed('-', 'bookkeeping', () => inner.lateEvents(since, before)),
     versions: () => timed('-', 'bookkeeping', () => inner.versions()),
@@ -210,10 +210,14 @@ function timedPorts(inner: ClickHouseMeterStore, samples: Sample[]): UsageSource
     watermark: (meter, version) => timed(meter, 'bookkeeping', () => inner.watermark(meter, version)),
     setWatermark: (meter, version, through, revision) =>
       timed(meter, 'bookkeeping', () => inner.setWatermark(meter, version, through, revision)),
-    stored: (meter, version, from, to) =>
-      timed(meter, 'stored', () => inner.stored(meter, version, from, to)),
+    stored: (versions, from, to) =>
+      timed(versions.map((v) => v.meter).join('+'), 'stored', () => inner.stored(versions, from, to)),
+    storedTotals: (versions, from, to) =>
+      timed(versions.map((v) => v.meter).join('+'), 'stored', () => inner.storedTotals(versions, from, to)),
     writeUsage: (rows, at, revision) =>
-      timed(rows[0]?.meter ?? '-', 'write', () => inner.writeUsage(rows, at, revision)),
+      timed([...new Set(rows.map((r) => r.meter))].join('+') || '-', 'write', () =>
+        inner.writeUsage(rows, at, revision),
+      ),
     latestRun: () => timed('-', 'bookkeeping', () => inner.latestRun()),
     recordRun: (run) => timed('-', 'bookkeeping', () => inner.recordRun(run)),
   };

@@ -590,7 +590,7 @@ function networkCodeOf(error: unknown): string | undefined {
 
 /**
  * The SDK's HTTP client with two changes:
- * - Every request waits for the rate limiter right before it goes out.
+ * - Every request waits for the rate limiter right before it goes out, and tells it when it is over.
  * - stripe-node retries a request once when its connection closes (ECONNRESET, EPIPE), even with
  *   `maxNetworkRetries: 0`, because the request usually never reached Stripe. Usually: a meter event may
  *   have been applied, and an invisible retry would hide that from the ledger. Renaming the error code
@@ -599,16 +599,22 @@ function networkCodeOf(error: unknown): string | undefined {
 function gatedHttpClient(inner: HttpClient, limiter: RateLimiter): HttpClient {
   const wrapper = Object.create(inner) as HttpClient;
   wrapper.makeRequest = async (...args: Parameters<HttpClient['makeRequest']>) => {
-    await limiter.acquire();
-    return inner.makeRequest(...args).catch((error: unknown) => {
-      const code = networkCodeOf(error);
-      if (code !== undefined && Stripe.HttpClient.CONNECTION_CLOSED_ERROR_CODES.includes(code)) {
-        const closed = new Error(`connection closed (${code})`, { cause: error }) as Error & { code: string };
-        closed.code = CONNECTION_CLOSED_CODE;
-        throw closed;
-      }
-      throw error;
-    });
+    const done = await limiter.acquire();
+    // The call holds its place in the limiter's window until its response (headers) is back or it failed.
+    return inner
+      .makeRequest(...args)
+      .finally(done)
+      .catch((error: unknown) => {
+        const code = networkCodeOf(error);
+        if (code !== undefined && Stripe.HttpClient.CONNECTION_CLOSED_ERROR_CODES.includes(code)) {
+          const closed = new Error(`connection closed (${code})`, { cause: error }) as Error & {
+            code: string;
+          };
+          closed.code = CONNECTION_CLOSED_CODE;
+          throw closed;
+        }
+        throw error;
+      });
   };
   return wrapper;
 }

@@ -166,6 +166,38 @@ describe.each(ENGINES)('meter evaluation on %s ClickHouse', (engine) => {
     expect(new Set(rows.map((r) => r.version)).size).toBe(2);
   });
 
+  it('evaluates a count and a unique count of one run together, the running sum from the latest stored hours before the range', async () => {
+    const short = new EvaluationService(store, store, { latenessHours: 1, now: () => clock });
+    await insertLogs([
+      { id: '1', at: at(1), user: 'u1' },
+      { id: '2', at: at(1, 1), user: 'u2', status: 500 },
+      { id: '3', at: at(2), user: 'u1' },
+    ]);
+    clock = at(3, 60_000);
+    await short.run([creditScore, activeUsers]);
+    // The same hours again, at a higher revision: the totals before the next range take the latest.
+    clock = at(3, 120_000);
+    await short.run([creditScore, activeUsers]);
+    await insertLogs([
+      // Too late for its hour (outside the 1 h window of the next run): not billed, but seen first there.
+      { id: '4', at: at(1, 2), user: 'u3', received: at(4) },
+      { id: '5', at: at(4), user: 'u2' },
+      { id: '6', at: at(4, 1), user: 'u4' },
+    ]);
+    clock = at(5, 60_000);
+    await short.run([creditScore, activeUsers]); // hours 3 and 4; hours 1 and 2 are stored
+    expect(await usage('retrieve-credit-score')).toEqual([
+      ['co_a', 1, 1, 1],
+      ['co_a', 2, 1, 2],
+      ['co_a', 4, 2, 4],
+    ]);
+    expect(await usage('active-users')).toEqual([
+      ['co_a', 1, 2, 2],
+      ['co_a', 2, 1, 2],
+      ['co_a', 4, 2, 4], // u1, u2, u3 (first seen in hour 1), u4
+    ]);
+  });
+
   it('catches up every hour after the scheduler was off for 30 hours', async () => {
     const rows: LogRow[] = Array.from({ length: 32 }, (_, h) => ({ id: `h${h}`, at: at(h, 1000) }));
     await insertLogs(rows);

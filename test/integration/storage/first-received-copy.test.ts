@@ -86,7 +86,7 @@ describe.each(ENGINES)('copies of one event id with different timestamps on the 
     ]);
     // A range holding the later copy but not the first: the later copy still does not count.
     expect(await hourly(CALLS, H11, at('12:00:00'))).toEqual([['acme', H11.toISOString(), 1]]);
-    const [calls, bytes] = await store.hourlyAdditive([CALLS, BYTES], FROM, TO);
+    const [calls, bytes] = await store.hourlyCombined([CALLS, BYTES], FROM, TO);
     expect(calls!.map((v) => [v.hour.toISOString(), Number(v.value)])).toEqual([
       [H10.toISOString(), 1],
       [H11.toISOString(), 1],
@@ -134,10 +134,9 @@ describe.each(ENGINES)('copies of one event id with different timestamps on the 
   it('bills one call, in the first received copy’s hour, through the evaluation', async () => {
     const evaluation = new EvaluationService(store, store, { latenessHours: 48, now: () => at('22:30:00') });
     const usage = async () =>
-      (await store.stored('calls', (await store.versions())[0]!.version, FROM, TO)).map((u) => [
-        u.hour.toISOString(),
-        Number(u.value),
-      ]);
+      (
+        await store.stored([{ meter: 'calls', version: (await store.versions())[0]!.version }], FROM, TO)
+      )[0]!.map((u) => [u.hour.toISOString(), Number(u.value)]);
     // The hour of the later copy alone, as an evaluation window starting there would read it.
     await evaluation.evaluateBetween([CALLS], H11, at('12:00:00'));
     expect(await usage()).toEqual([[H11.toISOString(), 1]]);
@@ -168,13 +167,13 @@ describe.each(ENGINES)('copies of one event id with different timestamps on the 
       request_time: nextDay('07:00:00').getTime() / 1000,
       received_at: nextDay('07:00:01').getTime() / 1000,
     });
-    const [today] = await store.hourlyAdditive([CALLS], FROM, TO);
+    const [today] = await store.hourlyCombined([CALLS], FROM, TO);
     expect(today!.map((v) => [v.hour.toISOString(), Number(v.value)])).toEqual([
       [at('01:00:00').toISOString(), 1],
       [H10.toISOString(), 1],
       [H11.toISOString(), 1],
     ]);
-    const [tomorrow] = await store.hourlyAdditive([CALLS], nextDay('00:00:00'), nextDay('08:00:00'));
+    const [tomorrow] = await store.hourlyCombined([CALLS], nextDay('00:00:00'), nextDay('08:00:00'));
     expect(tomorrow!.map((v) => [v.hour.toISOString(), Number(v.value)])).toEqual([
       [nextDay('07:00:00').toISOString(), 1],
     ]);

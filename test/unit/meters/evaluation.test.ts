@@ -34,7 +34,7 @@ class FakeSource implements UsageSource {
   async period(): Promise<Map<string, bigint>> {
     return new Map();
   }
-  async hourlyAdditive(meters: readonly MeterDefinition[], from: Date, to: Date): Promise<HourlyValue[][]> {
+  async hourlyCombined(meters: readonly MeterDefinition[], from: Date, to: Date): Promise<HourlyValue[][]> {
     return Promise.all(meters.map((m) => this.hourly(m, from, to)));
   }
   async firstSeen(): Promise<HourlyValue[]> {

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { compileAdditiveHourly, compileMeterHourly } from '../../../src/meters/compile.ts';
+import { compileCombinedHourly, compileMeterHourly } from '../../../src/meters/compile.ts';
 import { meterSchema } from '../../../src/meters/meter-schema.ts';
 import { connectClickHouse, type ClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
 import { migrate } from '../../../src/storage/clickhouse/migrations.ts';
 import { chdbPath, ENGINES, serverUrl } from '../../support/clickhouse.ts';
 
-// The single-scan query for several count/sum meters must give each meter exactly what its own query gives.
+// The single-scan query for several count/sum (and unique_count) meters must give each meter exactly what
+// its own query gives.
 const base = { description: '', unit: 'x' };
 const meters = [
   meterSchema.parse({
@@ -26,10 +27,20 @@ const meters = [
   }),
   meterSchema.parse({ ...base, name: 'errors', filter: { status: '5xx' }, aggregation: { type: 'count' } }),
 ];
+const uniqueCounts = [
+  meterSchema.parse({ ...base, name: 'users', aggregation: { type: 'unique_count', value: 'user_id' } }),
+  // A metadata value with a filter: rows without the key (or of another route) must not count.
+  meterSchema.parse({
+    ...base,
+    name: 'token-values',
+    filter: { routes: ['/RetrieveCreditScore'] },
+    aggregation: { type: 'unique_count', value: 'metadata.tokens' },
+  }),
+];
 const from = new Date('2026-11-10T00:00:00Z');
 const to = new Date('2026-11-10T04:00:00Z');
 
-describe.each(ENGINES)('combined additive meters on %s ClickHouse', (engine) => {
+describe.each(ENGINES)('combined hourly meters on %s ClickHouse', (engine) => {
   let ch: ClickHouse;
   beforeAll(async () => {
     const database = `comb_${process.pid}_${randomBytes(4).toString('hex')}`;
@@ -77,11 +88,15 @@ describe.each(ENGINES)('combined additive meters on %s ClickHouse', (engine) => 
   it.each([
     ['several customer expressions', meters],
     ['one customer expression', meters.filter((m) => m.customer === 'company_id')],
+    [
+      'one customer expression, unique counts among them',
+      [...uniqueCounts, ...meters.filter((m) => m.customer === 'company_id')],
+    ],
   ])('gives every meter the numbers of its own query (%s)', async (_form, meters) => {
     expect(meters.length).toBeGreaterThan(1);
     const table = ch.table('request_logs');
     const combined = await ch.query(
-      compileAdditiveHourly(meters, { table, from, to }),
+      compileCombinedHourly(meters, { table, from, to }),
       z.object({ meter_index: z.coerce.number(), customer: z.string(), hour: z.string(), value: z.string() }),
     );
     for (const [i, meter] of meters.entries()) {
@@ -96,5 +111,11 @@ describe.each(ENGINES)('combined additive meters on %s ClickHouse', (engine) => 
           .map(({ customer, hour, value }) => ({ customer, hour, value })),
       ).toEqual(alone);
     }
+  });
+
+  it('refuses unique counts among meters of several customer expressions', () => {
+    expect(() =>
+      compileCombinedHourly([...meters, ...uniqueCounts], { table: ch.table('request_logs'), from, to }),
+    ).toThrow(TypeError);
   });
 });
