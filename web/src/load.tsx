@@ -3,23 +3,36 @@ import { useEffect, useState } from 'preact/hooks';
 
 export type Loaded<T> = { state: 'loading' } | { state: 'error'; message: string } | { state: 'ok'; data: T };
 
-/** Loads again whenever a key changes; answers of a superseded load are dropped. */
+/**
+ * Loads again whenever a key changes; answers of a superseded load are dropped. A render whose keys
+ * differ from those of the value held (the URL changed, the effect has not run yet) is already
+ * 'loading': a page never shows the last URL's data under the new one, not even for a frame.
+ */
 export function useLoad<T>(load: () => Promise<T>, keys: unknown[]): [Loaded<T>, () => void] {
-  const [value, setValue] = useState<Loaded<T>>({ state: 'loading' });
   const [tick, setTick] = useState(0);
+  const current = [...keys, tick];
+  const [held, setHeld] = useState<{ keys: unknown[]; value: Loaded<T> }>({
+    keys: current,
+    value: { state: 'loading' },
+  });
   useEffect(() => {
     let live = true;
-    setValue({ state: 'loading' });
+    setHeld({ keys: current, value: { state: 'loading' } });
     load().then(
-      (data) => live && setValue({ state: 'ok', data }),
+      (data) => live && setHeld({ keys: current, value: { state: 'ok', data } }),
       (err: unknown) =>
-        live && setValue({ state: 'error', message: err instanceof Error ? err.message : String(err) }),
+        live &&
+        setHeld({
+          keys: current,
+          value: { state: 'error', message: err instanceof Error ? err.message : String(err) },
+        }),
     );
     return () => {
       live = false;
     };
-  }, [...keys, tick]);
-  return [value, () => setTick((t) => t + 1)];
+  }, current);
+  const same = held.keys.length === current.length && held.keys.every((k, i) => Object.is(k, current[i]));
+  return [same ? held.value : { state: 'loading' }, () => setTick((t) => t + 1)];
 }
 
 export function Show<T>(props: { value: Loaded<T>; children: (data: T) => ComponentChildren }) {

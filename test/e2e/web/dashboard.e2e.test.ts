@@ -183,8 +183,32 @@ describe('the dashboard in headless Chromium', () => {
     expect(await page.locator('[data-testid=explorer-rows] tbody tr').first().innerText()).not.toBe(
       firstPage,
     );
+    const olderPage = await page.locator('[data-testid=explorer-rows] tbody tr').first().innerText();
+    // Back, with the newer page's answer held: the new URL shows "Loading…", never the older rows
+    // (a render before the load's effect once showed the last URL's table under the new one).
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const pageUrl = (u: URL) => u.pathname === '/v1/admin/request-logs' && !u.search.includes('before=');
+    let continued: Promise<void> = Promise.resolve();
+    await page.route(pageUrl, (route) => {
+      continued = held.then(() => route.continue());
+      return continued;
+    });
+    // What the first frame after the back button shows (before the load's effect has run).
+    await page.evaluate(`addEventListener('popstate', () => requestAnimationFrame(() => {
+      window.firstFrame = document.querySelector('[data-testid=explorer-rows]')
+        ? 'rows'
+        : (document.querySelector('[role=status]')?.textContent ?? 'nothing');
+    }), { once: true })`);
     await page.goBack();
     await page.waitForURL((u) => !u.search.includes('before='));
+    expect(await (await page.waitForFunction('window.firstFrame')).jsonValue()).toBe('Loading…');
+    await page.getByRole('status').filter({ hasText: 'Loading' }).waitFor();
+    expect(await page.locator('[data-testid=explorer-rows]').count()).toBe(0);
+    expect(await page.locator('body').innerText()).not.toContain(olderPage);
+    release();
+    await continued;
+    await page.unroute(pageUrl);
     await page.locator('[data-testid=explorer-rows] tbody tr').first().waitFor();
     expect(await page.locator('[data-testid=explorer-rows] tbody tr').first().innerText()).toBe(firstPage);
     await page.goForward();
