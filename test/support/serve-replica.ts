@@ -1,7 +1,9 @@
 // A replica of the service as a real process (`billing-meter serve`), for the drills that stop or kill
 // one (SIGSTOP, SIGKILL): its own data dir in the run's dir, a free port, the test admin key, silent
 // logs; resolved once /readyz answers. `env` adds the drill's (ClickHouse, COORDINATION_URL, Stripe…).
+// `port` and `dataDir` bring a replica back where it was (a replica that died with its spool).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inject } from 'vitest';
@@ -20,9 +22,19 @@ export interface ServeReplica {
   evaluate(): Promise<void>;
 }
 
-export async function startServeReplica(env: Record<string, string>): Promise<ServeReplica> {
-  const [port] = await freePorts(1);
-  const dataDir = await mkdtemp(join(inject('runDir'), 'replica-'));
+export interface ServeReplicaOptions {
+  port?: number;
+  dataDir?: string;
+  /** What answering means started: /readyz (default; ClickHouse reached) or /healthz (the process up). */
+  ready?: '/readyz' | '/healthz';
+}
+
+export async function startServeReplica(
+  env: Record<string, string>,
+  options: ServeReplicaOptions = {},
+): Promise<ServeReplica> {
+  const port = options.port ?? (await freePorts(1))[0]!;
+  const dataDir = options.dataDir ?? (await mkdtemp(join(inject('runDir'), 'replica-')));
   const child = spawn(process.execPath, [BIN, 'serve'], {
     env: cleanEnv({
       ADMIN_API_KEY: TEST_ADMIN_KEY,
@@ -38,7 +50,7 @@ export async function startServeReplica(env: Record<string, string>): Promise<Se
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   while (
-    !(await fetch(`${url}/readyz`).then(
+    !(await fetch(`${url}${options.ready ?? '/readyz'}`).then(
       (r) => r.ok,
       () => false,
     ))
@@ -76,4 +88,14 @@ export async function startServeReplica(env: Record<string, string>): Promise<Se
     },
     evaluate: async () => ok(await admin('/v1/admin/meters/evaluate'), 'evaluate'),
   };
+}
+
+/** Ends the replicas a drill started that still run (paused ones are woken first, so they can die). */
+export async function stopReplicas(children: readonly ChildProcess[]): Promise<void> {
+  for (const c of children) {
+    if (c.exitCode !== null || c.signalCode !== null) continue;
+    c.kill('SIGCONT');
+    c.kill('SIGKILL');
+    await once(c, 'exit');
+  }
 }

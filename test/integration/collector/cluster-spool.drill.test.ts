@@ -1,7 +1,7 @@
 // Drill: a replica of the service on the cluster dies (SIGKILL) with acknowledged events in its spool
 // while its ClickHouse server is down; when it comes back with the same DATA_DIR it replays them, and the
 // cluster holds every acknowledged event once. (A replica that never comes back: README, "Scaling out".)
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { connectClickHouse } from '../../../src/storage/clickhouse/clickhouse.ts';
 import { freePorts } from '../../support/clickhouse-server.ts';
-import { BIN, cleanEnv } from '../../support/cli.ts';
 import { TEST_ADMIN_KEY } from '../../support/service.ts';
+import { startServeReplica } from '../../support/serve-replica.ts';
 import { startTestCluster, type TestCluster } from '../../support/test-cluster.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -32,30 +32,11 @@ describe('drill: a replica dies with a full spool and comes back (cluster)', () 
     const dataDir = await mkdtemp(join(inject('runDir'), 'replica-'));
     const url = `http://127.0.0.1:${port}`;
     const start = async () => {
-      const child = spawn(process.execPath, [BIN, 'serve'], {
-        env: cleanEnv({
-          ...cluster.env(2),
-          CLICKHOUSE_DATABASE: DATABASE,
-          ADMIN_API_KEY: TEST_ADMIN_KEY,
-          DATA_DIR: dataDir,
-          PORT: String(port),
-          HOST: '127.0.0.1',
-          LOG_LEVEL: 'silent',
-          FLUSH_INTERVAL_MS: '50',
-        }),
-        stdio: 'ignore',
-      });
+      const { child } = await startServeReplica(
+        { ...cluster.env(2), CLICKHOUSE_DATABASE: DATABASE },
+        { port, dataDir, ready: '/healthz' },
+      );
       children.push(child);
-      const deadline = Date.now() + 60_000;
-      while (
-        !(await fetch(`${url}/healthz`).then(
-          (r) => r.ok,
-          () => false,
-        ))
-      ) {
-        if (Date.now() > deadline) throw new Error('replica not up');
-        await sleep(100);
-      }
       return child;
     };
     const child = await start();

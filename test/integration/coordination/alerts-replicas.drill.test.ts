@@ -8,7 +8,6 @@
 // - two `serve` processes: the replica delivering is SIGSTOPped while a send is in flight, past its
 //   lease; the other takes over and delivers the rest; resumed, the stopped one sends nothing more.
 import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -19,7 +18,7 @@ import { alertMeterYaml } from '../../support/alert-meter.ts';
 import { alertReceiver, type AlertReceiver, type ReceivedAlert } from '../../support/alert-receiver.ts';
 import { serverUrl } from '../../support/clickhouse.ts';
 import { sleep } from '../../support/clickhouse-server.ts';
-import { startServeReplica, type ServeReplica } from '../../support/serve-replica.ts';
+import { startServeReplica, stopReplicas, type ServeReplica } from '../../support/serve-replica.ts';
 import { startTestService, type TestService } from '../../support/service.ts';
 import { startZooKeeper, type ZooKeeperServer } from '../../support/zookeeper-server.ts';
 
@@ -91,12 +90,7 @@ describe('drills: alert delivery among replicas (one ClickHouse, one ZooKeeper, 
   });
 
   afterAll(async () => {
-    for (const c of children) {
-      if (c.exitCode !== null || c.signalCode !== null) continue;
-      c.kill('SIGCONT');
-      c.kill('SIGKILL');
-      await once(c, 'exit');
-    }
+    await stopReplicas(children);
     for (const s of services) await s.stop();
     for (const r of receivers) await r.close();
     await zk?.stop();

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startServeReplica, type ServeReplica } from '../../support/serve-replica.ts';
+import { startServeReplica, stopReplicas, type ServeReplica } from '../../support/serve-replica.ts';
 import { startStripeEmulator, type StripeEmulator } from '../../support/stripe-emulator/index.ts';
 import { startTestCluster, type TestCluster } from '../../support/test-cluster.ts';
 
@@ -108,12 +108,7 @@ describe('drills: the lease holder killed or paused mid-sync (service processes,
   }, 120_000);
 
   afterAll(async () => {
-    for (const c of children) {
-      if (c.exitCode !== null || c.signalCode !== null) continue;
-      c.kill('SIGCONT');
-      c.kill('SIGKILL');
-      await once(c, 'exit');
-    }
+    await stopReplicas(children);
     await emulator?.stop();
     await cluster?.stop();
   });
