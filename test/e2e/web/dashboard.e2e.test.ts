@@ -200,15 +200,25 @@ describe('the dashboard in headless Chromium', () => {
         ? 'rows'
         : (document.querySelector('[role=status]')?.textContent ?? 'nothing');
     }), { once: true })`);
-    await page.goBack();
-    await page.waitForURL((u) => !u.search.includes('before='));
-    expect(await (await page.waitForFunction('window.firstFrame')).jsonValue()).toBe('Loading…');
-    await page.getByRole('status').filter({ hasText: 'Loading' }).waitFor();
-    expect(await page.locator('[data-testid=explorer-rows]').count()).toBe(0);
-    expect(await page.locator('body').innerText()).not.toContain(olderPage);
-    release();
-    await continued;
-    await page.unroute(pageUrl);
+    try {
+      await page.goBack();
+      await page.waitForURL((u) => !u.search.includes('before='));
+      // Polled from here: the page's CSP (script-src 'self') refuses the string evaluation that
+      // waitForFunction's in-page polling does.
+      let firstFrame: unknown;
+      for (let i = 0; i < 100 && firstFrame === undefined; i++) {
+        firstFrame = await page.evaluate('window.firstFrame');
+        if (firstFrame === undefined) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(firstFrame).toBe('Loading…');
+      await page.getByRole('status').filter({ hasText: 'Loading' }).waitFor();
+      expect(await page.locator('[data-testid=explorer-rows]').count()).toBe(0);
+      expect(await page.locator('body').innerText()).not.toContain(olderPage);
+    } finally {
+      release();
+      await continued;
+      await page.unroute(pageUrl);
+    }
     await page.locator('[data-testid=explorer-rows] tbody tr').first().waitFor();
     expect(await page.locator('[data-testid=explorer-rows] tbody tr').first().innerText()).toBe(firstPage);
     await page.goForward();
