@@ -254,8 +254,9 @@ export class EvaluationService {
   /**
    * Tasks are evaluated by range (all meters of a scheduled run share one): count, sum and unique_count
    * meters of a range are read in one scan (one event-id dedupe, the costly part: bench:meters), the
-   * others one query each; the stored usage of all of them is read in one query (and the month-to-date
-   * totals before the range in one more), and their rows written in one insert. The reads of a range
+   * others one query each; the stored usage is read one query per meter version, side by side (one
+   * query for all measured slower: meter-store.ts), the month-to-date totals before the range in one
+   * query for all, and their rows written in one insert. The reads of a range
    * start together, so ClickHouse works on them side by side. Ranges are evaluated RANGE_CONCURRENCY at
    * a time: each is a few queries with work in Node between them (parsing, sorting, running sums), so
    * while one waits for ClickHouse another uses the Node thread. They are independent (each writes only
