@@ -80,6 +80,7 @@ export class IngestKeyService {
   private byId = new Map<string, IngestKeyRecord>();
   private timer: NodeJS.Timeout | undefined;
   private readonly unknownKeyRefresh: CoalescedRefresh;
+  private snapshotWrites: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly repository: IngestKeyRepository,
@@ -200,12 +201,20 @@ export class IngestKeyService {
     if (this.snapshotPath) await this.writeSnapshot();
   }
 
-  private async writeSnapshot(): Promise<void> {
-    const path = this.snapshotPath!;
-    await mkdir(dirname(path), { recursive: true });
-    const tmp = `${path}.tmp`;
-    // Hashes only: the snapshot holds nothing a thief could send with.
-    await writeFile(tmp, JSON.stringify(this.list()), { mode: 0o600 });
-    await rename(tmp, path);
+  /**
+   * One write at a time, each of the keys known when it starts: two at once (an admin list's refresh
+   * beside the periodic one) shared the temporary file, and the later rename failed with ENOENT.
+   */
+  private writeSnapshot(): Promise<void> {
+    const write = this.snapshotWrites.then(async () => {
+      const path = this.snapshotPath!;
+      await mkdir(dirname(path), { recursive: true });
+      const tmp = `${path}.tmp`;
+      // Hashes only: the snapshot holds nothing a thief could send with.
+      await writeFile(tmp, JSON.stringify(this.list()), { mode: 0o600 });
+      await rename(tmp, path);
+    });
+    this.snapshotWrites = write.catch(() => undefined);
+    return write;
   }
 }

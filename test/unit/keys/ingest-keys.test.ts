@@ -72,4 +72,18 @@ describe('ingest keys', () => {
     await expect(new IngestKeyService(repo, join(dir, 'missing.json')).load()).rejects.toThrow('unavailable');
     await rm(dir, { recursive: true, force: true });
   });
+
+  it('refreshes at the same moment all succeed and leave a snapshot of the keys (they shared its temporary file)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bm-keys-'));
+    const repo = new InMemoryIngestKeyRepository();
+    const service = new IngestKeyService(repo, join(dir, 'snap.json'));
+    const { key, record } = await service.create('a');
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => service.refresh()));
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    repo.failing = true;
+    const restarted = new IngestKeyService(repo, join(dir, 'snap.json'));
+    await restarted.load();
+    expect(await restarted.authenticate(key)).toEqual(record);
+    await rm(dir, { recursive: true, force: true });
+  });
 });
